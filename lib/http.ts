@@ -1,0 +1,188 @@
+/**
+ * A small HTTP client for the feed and REST calls: one keep-alive agent per server, Basic auth,
+ * a whole-request timeout, a cap on response size, and errors that say what went wrong without
+ * echoing credentials or bodies. HTTP status codes never throw: callers classify them.
+ */
+import * as http from "node:http";
+import * as https from "node:https";
+
+export interface HttpClientOptions {
+  username?: string;
+  password?: string;
+  /** Whole request timeout (connect + response), milliseconds. */
+  timeoutMs?: number;
+  /** Responses larger than this are refused (protects against huge or endless pages). */
+  maxBodyBytes?: number;
+  /** Upper bound of parallel sockets per origin. */
+  maxSockets?: number;
+  /** Accept self-signed certificates (test servers only). */
+  rejectUnauthorized?: boolean;
+  userAgent?: string;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  url: string;
+  /** Milliseconds from request start to the last byte. */
+  durationMs: number;
+}
+
+export type NetworkErrorCode = "TIMEOUT" | "TOO_LARGE" | "RESET" | "REFUSED" | "DNS" | "NETWORK";
+
+/** A request that got no complete HTTP response. Always transient unless the body was too large. */
+export class NetworkError extends Error {
+  constructor(
+    readonly code: NetworkErrorCode,
+    readonly url: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "NetworkError";
+  }
+}
+
+function networkCode(err: NodeJS.ErrnoException): NetworkErrorCode {
+  switch (err.code) {
+    case "ECONNRESET":
+    case "EPIPE":
+    case "ECONNABORTED":
+      return "RESET";
+    case "ECONNREFUSED":
+      return "REFUSED";
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return "DNS";
+    case "ETIMEDOUT":
+      return "TIMEOUT";
+    default:
+      return "NETWORK";
+  }
+}
+
+/** Removes user:password@ from a URL before it appears in any message. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/[^/@]*@/, "//");
+}
+
+export class HttpClient {
+  private readonly httpAgent: http.Agent;
+  private readonly httpsAgent: https.Agent;
+  private readonly authHeader?: string;
+  readonly timeoutMs: number;
+  readonly maxBodyBytes: number;
+
+  constructor(private readonly options: HttpClientOptions = {}) {
+    const maxSockets = options.maxSockets ?? 32;
+    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+    this.httpsAgent = new https.Agent({
+      keepAlive: true,
+      maxSockets,
+      maxFreeSockets: maxSockets,
+      rejectUnauthorized: options.rejectUnauthorized ?? true,
+    });
+    if (options.username) {
+      this.authHeader = "Basic " + Buffer.from(`${options.username}:${options.password ?? ""}`).toString("base64");
+    }
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.maxBodyBytes = options.maxBodyBytes ?? 20 * 1024 * 1024;
+  }
+
+  /** The Authorization header value, for clients that do their own requests (fhir-kit-client). */
+  get authorization(): string | undefined {
+    return this.authHeader;
+  }
+
+  request(
+    method: string,
+    url: string,
+    opts: { headers?: Record<string, string>; body?: string; timeoutMs?: number } = {},
+  ): Promise<HttpResponse> {
+    const started = Date.now();
+    const target = new URL(url);
+    const isHttps = target.protocol === "https:";
+    const headers: Record<string, string> = {
+      "user-agent": this.options.userAgent ?? "node-red-contrib-openmrs-sync",
+      ...opts.headers,
+    };
+    if (this.authHeader && !headers.authorization) headers.authorization = this.authHeader;
+    if (opts.body !== undefined) headers["content-length"] = String(Buffer.byteLength(opts.body));
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    const shownUrl = redactUrl(url);
+
+    return new Promise<HttpResponse>((resolve, reject) => {
+      let settled = false;
+      const fail = (err: NetworkError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        req.destroy();
+        reject(err);
+      };
+      const req = (isHttps ? https : http).request(
+        target,
+        { method, headers, agent: isHttps ? this.httpsAgent : this.httpAgent },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on("data", (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > this.maxBodyBytes) {
+              fail(new NetworkError("TOO_LARGE", shownUrl, `response from ${shownUrl} exceeds ${this.maxBodyBytes} bytes`));
+              return;
+            }
+            chunks.push(chunk);
+          });
+          res.on("aborted", () =>
+            fail(new NetworkError("RESET", shownUrl, `connection reset while reading ${method} ${shownUrl}`)),
+          );
+          res.on("error", (err: NodeJS.ErrnoException) =>
+            fail(new NetworkError(networkCode(err), shownUrl, `${method} ${shownUrl}: ${err.message}`)),
+          );
+          res.on("end", () => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              body: Buffer.concat(chunks).toString("utf8"),
+              url,
+              durationMs: Date.now() - started,
+            });
+          });
+        },
+      );
+      const timer = setTimeout(
+        () => fail(new NetworkError("TIMEOUT", shownUrl, `${method} ${shownUrl} timed out after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      req.on("error", (err: NodeJS.ErrnoException) =>
+        fail(new NetworkError(networkCode(err), shownUrl, `${method} ${shownUrl}: ${err.code ?? err.message}`)),
+      );
+      if (opts.body !== undefined) req.write(opts.body);
+      req.end();
+    });
+  }
+
+  get(url: string, headers?: Record<string, string>): Promise<HttpResponse> {
+    return this.request("GET", url, { headers });
+  }
+
+  /** Closes idle keep-alive sockets; in-flight requests finish. */
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+}
+
+/** Parses a JSON body; returns undefined for an empty or non-JSON body. */
+export function parseJsonBody(body: string): unknown {
+  if (!body) return undefined;
+  try {
+    return JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Turns a feed entry into the record it points at, as FHIR R4:
+ *  - VOIDED / DELETED / RETIRED actions become a delete without fetching (as Sync 2.0 does);
+ *  - otherwise fhir2 (`{url}/ws/fhir2/R4/{Type}/{uuid}`) when the server has it and the type is served
+ *    there: 200 is the record, 410 Gone a delete;
+ *  - otherwise (or when fhir2 does not know the id) the REST v1 representation, converted to FHIR;
+ *    `voided: true` is a delete;
+ *  - a record that is nowhere any more (404 on every path) is filtered, not an error: there is nothing
+ *    to copy (Sync 2.0 skips it the same way).
+ * HTTP failures become OutcomeErrors (retry / permanent / auth) for the caller to settle.
+ */
+import { DELETE_ACTIONS, type FeedEntry } from "../atom/entry";
+import { classifyStatus, OutcomeError, PermanentError } from "../outcome";
+import { isVoidedRest, restKindOf, restToFhir, type FhirResource } from "../fhir/convert";
+import { FHIR2_TYPES, type OpenmrsServer } from "./server";
+
+export type RecordAction = "upsert" | "delete";
+
+export interface FetchedRecord {
+  action: RecordAction;
+  resourceType: string;
+  id: string;
+  /** The current record (upserts only). */
+  resource?: FhirResource;
+  /** Where it came from: fhir2, a REST representation converted here, or nowhere (deletes by action). */
+  via: "fhir2" | "rest" | "action";
+  sourceUrl?: string;
+  /** True when no path had the record: nothing to write. */
+  notFound?: boolean;
+}
+
+function operationOutcomeOf(body: unknown): unknown {
+  return body && typeof body === "object" ? body : undefined;
+}
+
+function failure(status: number, url: string, body: unknown, retryAfter?: string | string[]): OutcomeError {
+  const outcome = classifyStatus(status, retryAfter);
+  return new OutcomeError({ ...outcome, message: `GET ${url}: HTTP ${status}`, operationOutcome: operationOutcomeOf(body) });
+}
+
+export async function fetchRecord(server: OpenmrsServer, entry: FeedEntry): Promise<FetchedRecord> {
+  const uuid = entry.uuid;
+  const resourceType = entry.resourceType;
+  if (!uuid || !resourceType) {
+    throw new PermanentError(`feed entry ${entry.id} has no record link I understand (content: ${entry.content.slice(0, 200)})`, "no-record-link");
+  }
+  if (entry.action && DELETE_ACTIONS.includes(entry.action)) {
+    return { action: "delete", resourceType, id: uuid, via: "action" };
+  }
+  const headers = { "x-sync-entry": entry.id };
+  let fhir2Missing = false;
+
+  if (FHIR2_TYPES.has(resourceType) && (await server.useFhir2())) {
+    const url = `${server.fhir.baseUrl}/${resourceType}/${uuid}`;
+    const res = await server.fhirRead(resourceType, uuid, headers);
+    if (res.status === 200) {
+      const resource = res.body as FhirResource | undefined;
+      if (!resource || resource.resourceType !== resourceType || resource.id !== uuid) {
+        throw new PermanentError(`GET ${url} returned ${resource?.resourceType ?? "nothing"}/${resource?.id ?? "?"} instead of ${resourceType}/${uuid}`, "wrong-resource");
+      }
+      return { action: "upsert", resourceType, id: uuid, resource, via: "fhir2", sourceUrl: url };
+    }
+    if (res.status === 410) return { action: "delete", resourceType, id: uuid, via: "fhir2", sourceUrl: url };
+    if (res.status !== 404) throw failure(res.status, url, res.body, res.retryAfter);
+    fhir2Missing = true;
+  }
+
+  const kind = restKindOf(entry.restResource ?? "");
+  const link = entry.links.rest;
+  const url = link ? server.resolveLink(link) : kind ? `${server.restUrl(kind, uuid)}?v=full` : undefined;
+  if (!url || !kind) {
+    if (fhir2Missing) return { action: "upsert", resourceType, id: uuid, via: "fhir2", notFound: true };
+    throw new PermanentError(`no REST to FHIR conversion for "${entry.restResource ?? entry.category}" records (entry ${entry.id}); use a server with fhir2`, "unsupported-type");
+  }
+  const res = await server.restGet(url, headers);
+  if (res.status === 404) return { action: "upsert", resourceType, id: uuid, via: "rest", sourceUrl: url, notFound: true };
+  if (res.status === 410) return { action: "delete", resourceType, id: uuid, via: "rest", sourceUrl: url };
+  if (res.status !== 200) throw failure(res.status, url, res.json, res.headers["retry-after"]);
+  if (res.json === undefined) throw new OutcomeError({ kind: "retry", reason: "bad-json", message: `GET ${url}: response is not JSON` });
+  if (isVoidedRest(res.json)) return { action: "delete", resourceType, id: uuid, via: "rest", sourceUrl: url };
+  const resource = restToFhir(kind, res.json);
+  return { action: "upsert", resourceType: resource.resourceType, id: resource.id ?? uuid, resource, via: "rest", sourceUrl: url };
+}

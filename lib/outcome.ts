@@ -1,0 +1,86 @@
+/**
+ * Every attempt to handle a record ends in one Outcome. The kind decides what happens next:
+ *   ok         the record was written (or the delete applied): settle, move on
+ *   filtered   deliberately not written (coalesced, unchanged, not found at the source): settle
+ *   retry      transient (network, timeout, 5xx, 408, 429, a reference not there yet): try again later
+ *   permanent  a retry cannot fix it (400/404/409/422, invalid FHIR): dead-letter at once
+ *   auth       401/403: pause the channel and alert once instead of burning retries
+ */
+import { NetworkError } from "./http";
+
+export type OutcomeKind = "ok" | "filtered" | "retry" | "permanent" | "auth";
+
+export interface Outcome {
+  kind: OutcomeKind;
+  /** Short reason code, e.g. "http-503", "timeout", "invalid-fhir", "missing-reference", "coalesced". */
+  reason: string;
+  /** One line for people: what happened, without clinical content. */
+  message?: string;
+  status?: number;
+  /** From a Retry-After header, milliseconds. */
+  retryAfterMs?: number;
+  /** The server's OperationOutcome (or REST error object), if it sent one. */
+  operationOutcome?: unknown;
+}
+
+export const OK: Outcome = { kind: "ok", reason: "ok" };
+
+/** Parses Retry-After: delta-seconds or an HTTP date. Returns milliseconds from now, or undefined. */
+export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (!v) return undefined;
+  const trimmed = v.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const at = Date.parse(trimmed);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now);
+}
+
+/** Maps an HTTP status (and Retry-After) to an outcome kind. 2xx/304 are ok. */
+export function classifyStatus(status: number, retryAfter?: string | string[]): Outcome {
+  if ((status >= 200 && status < 300) || status === 304) return { kind: "ok", reason: "ok", status };
+  const reason = `http-${status}`;
+  if (status === 401 || status === 403) return { kind: "auth", reason, status, message: `HTTP ${status}: not authorised` };
+  if (status === 408 || status === 425 || status === 429 || status >= 500) {
+    return { kind: "retry", reason, status, retryAfterMs: parseRetryAfter(retryAfter), message: `HTTP ${status}` };
+  }
+  return { kind: "permanent", reason, status, message: `HTTP ${status}` };
+}
+
+/** Thrown by our own code for a record that can never succeed as it is (bad content, unsupported type). */
+export class PermanentError extends Error {
+  constructor(
+    message: string,
+    readonly reason: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = "PermanentError";
+  }
+}
+
+/** An error that carries its outcome, so nodes can report and settle in one place. */
+export class OutcomeError extends Error {
+  constructor(readonly outcome: Outcome) {
+    super(outcome.message ?? outcome.reason);
+    this.name = "OutcomeError";
+  }
+}
+
+export function outcomeOfError(err: unknown): Outcome {
+  if (err instanceof OutcomeError) return err.outcome;
+  if (err instanceof NetworkError) {
+    if (err.code === "TOO_LARGE") return { kind: "permanent", reason: "too-large", message: err.message };
+    return { kind: "retry", reason: err.code.toLowerCase(), message: err.message };
+  }
+  if (err instanceof PermanentError) {
+    return { kind: "permanent", reason: err.reason, message: err.message, operationOutcome: err.details };
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  // Unknown failures are treated as transient: retrying is safe (writes are idempotent) and bounded.
+  return { kind: "retry", reason: "error", message };
+}
+
+export function isSettledKind(kind: OutcomeKind): boolean {
+  return kind === "ok" || kind === "filtered" || kind === "permanent";
+}

@@ -1,0 +1,202 @@
+/**
+ * Writes one record (or a delete) to a target and classifies the result.
+ *
+ * OpenMRS target (fhir2 semantics, openmrs-protocols.md §3): PUT {Type}/{uuid} updates an existing
+ * record; fhir2 cannot create under a chosen id (PUT to an unknown id is 404), so on 404 the record is
+ * created through REST v1 POST with its uuid in the body, as Sync 2.0 did. Without fhir2 the REST API
+ * is used for both. Deletes void the record; a record already absent or voided counts as done.
+ *
+ * Plain FHIR target: PUT {Type}/{id} is an upsert; DELETE removes.
+ *
+ * A refusal (400/404/409/422) of a record whose referenced records (its patient, encounter, visit) are
+ * not on the target yet is a *retry* ("missing-reference"), never a dead letter: feeds are separate,
+ * so an encounter can arrive before its patient.
+ */
+import { classifyStatus, OK, type Outcome } from "../outcome";
+import { fhirReferences, fhirToRestCreate, restKindOfFhir, type FhirResource, type RestKind } from "../fhir/convert";
+import type { FhirClient, FhirResponse } from "../fhir/client";
+import { FHIR2_TYPES, type OpenmrsServer } from "../openmrs/server";
+
+export interface WriteRequest {
+  action: "upsert" | "delete";
+  resourceType: string;
+  id: string;
+  resource?: FhirResource;
+  /** OpenMRS REST resource name, when known from the feed ("visit" vs "encounter" for a delete). */
+  restKind?: RestKind;
+  /** Feed entry id, sent as x-sync-entry for tracing. */
+  entryId?: string;
+}
+
+export interface WriteResult {
+  outcome: Outcome;
+  method: string;
+  url: string;
+  durationMs: number;
+}
+
+export interface RecordTarget {
+  /** Base URL, for audit rows. */
+  readonly url: string;
+  write(req: WriteRequest): Promise<WriteResult>;
+}
+
+const REFUSALS = new Set([400, 404, 409, 412, 422]);
+
+/** A short, content-free summary of an error body: OperationOutcome diagnostics or a REST error message. */
+export function errorSummary(body: unknown): string | undefined {
+  if (!body || typeof body !== "object") return undefined;
+  const b = body as { resourceType?: string; issue?: { diagnostics?: string; details?: { text?: string }; code?: string }[]; error?: { message?: string } };
+  let text: string | undefined;
+  if (b.resourceType === "OperationOutcome" && Array.isArray(b.issue)) {
+    text = b.issue.map((i) => i.diagnostics ?? i.details?.text ?? i.code).filter(Boolean).join("; ");
+  } else if (b.error?.message) {
+    text = b.error.message;
+  }
+  return text ? text.slice(0, 300) : undefined;
+}
+
+function httpOutcome(method: string, url: string, status: number, body: unknown, retryAfter?: string | string[]): Outcome {
+  const outcome = classifyStatus(status, retryAfter);
+  if (outcome.kind === "ok") return outcome;
+  const summary = errorSummary(body);
+  return { ...outcome, message: `${method} ${url}: HTTP ${status}${summary ? ` (${summary})` : ""}`, operationOutcome: body && typeof body === "object" ? body : undefined };
+}
+
+function missingReferenceOutcome(req: WriteRequest, missing: string[], refusal: Outcome): Outcome {
+  return {
+    kind: "retry",
+    reason: "missing-reference",
+    status: refusal.status,
+    message: `${req.resourceType}/${req.id} refers to ${missing.join(", ")}, not on the target yet; will retry`,
+    operationOutcome: refusal.operationOutcome,
+  };
+}
+
+export class OpenmrsTarget implements RecordTarget {
+  constructor(private readonly server: OpenmrsServer) {}
+
+  get url(): string {
+    return this.server.baseUrl;
+  }
+
+  async write(req: WriteRequest): Promise<WriteResult> {
+    const started = Date.now();
+    const useFhir2 = FHIR2_TYPES.has(req.resourceType) && (await this.server.useFhir2());
+    const result = req.action === "delete" ? await this.remove(req, useFhir2) : await this.upsert(req, useFhir2);
+    return { ...result, durationMs: Date.now() - started };
+  }
+
+  private headers(req: WriteRequest): Record<string, string> {
+    return req.entryId ? { "x-sync-entry": req.entryId } : {};
+  }
+
+  private restKind(req: WriteRequest): RestKind | undefined {
+    return req.restKind ?? (req.resource ? restKindOfFhir(req.resource) : undefined);
+  }
+
+  private async upsert(req: WriteRequest, useFhir2: boolean): Promise<Omit<WriteResult, "durationMs">> {
+    const resource = req.resource;
+    if (!resource) return { outcome: { kind: "permanent", reason: "no-resource", message: "upsert without a resource" }, method: "PUT", url: this.url };
+    if (useFhir2) {
+      const url = `${this.server.fhir.baseUrl}/${req.resourceType}/${req.id}`;
+      const res = await this.server.fhir.update({ ...resource, id: req.id }, this.headers(req));
+      if (res.status >= 200 && res.status < 300) return { outcome: { ...OK, status: res.status }, method: "PUT", url };
+      if (res.status !== 404) return { outcome: await this.refusal(req, httpOutcome("PUT", url, res.status, res.body, res.retryAfter)), method: "PUT", url };
+      return this.createViaRest(req, resource);
+    }
+    // No fhir2: update through REST, create when the record is not there.
+    const { kind, body } = fhirToRestCreate(resource);
+    const url = this.server.restUrl(kind, req.id);
+    const { uuid: _uuid, ...changes } = body;
+    void _uuid;
+    const res = await this.server.restSend("POST", url, changes, this.headers(req));
+    if (res.status >= 200 && res.status < 300) return { outcome: { ...OK, status: res.status }, method: "POST", url };
+    if (res.status !== 404) return { outcome: await this.refusal(req, httpOutcome("POST", url, res.status, res.json, res.headers["retry-after"])), method: "POST", url };
+    return this.createViaRest(req, resource);
+  }
+
+  private async createViaRest(req: WriteRequest, resource: FhirResource): Promise<Omit<WriteResult, "durationMs">> {
+    const { kind, body } = fhirToRestCreate({ ...resource, id: req.id });
+    const url = this.server.restUrl(kind);
+    const res = await this.server.restSend("POST", url, body, this.headers(req));
+    if (res.status >= 200 && res.status < 300) return { outcome: { ...OK, status: res.status, reason: "created" }, method: "POST", url };
+    return { outcome: await this.refusal(req, httpOutcome("POST", url, res.status, res.json, res.headers["retry-after"])), method: "POST", url };
+  }
+
+  private async remove(req: WriteRequest, useFhir2: boolean): Promise<Omit<WriteResult, "durationMs">> {
+    let url: string;
+    let status: number;
+    let body: unknown;
+    let retryAfter: string | string[] | undefined;
+    if (useFhir2) {
+      url = `${this.server.fhir.baseUrl}/${req.resourceType}/${req.id}`;
+      const res = await this.server.fhir.delete(req.resourceType, req.id, this.headers(req));
+      ({ status, body, retryAfter } = res);
+    } else {
+      const kind = this.restKind(req) ?? (req.resourceType === "Patient" ? "patient" : req.resourceType === "Observation" ? "obs" : "encounter");
+      url = this.server.restUrl(kind, req.id);
+      const res = await this.server.restSend("DELETE", url, undefined, this.headers(req));
+      status = res.status;
+      body = res.json;
+      retryAfter = res.headers["retry-after"];
+    }
+    if (status === 404 || status === 410) return { outcome: { kind: "ok", reason: "already-absent", status }, method: "DELETE", url };
+    return { outcome: httpOutcome("DELETE", url, status, body, retryAfter), method: "DELETE", url };
+  }
+
+  /** A refused write is retried when a record it refers to is missing on the target. */
+  private async refusal(req: WriteRequest, outcome: Outcome): Promise<Outcome> {
+    if (outcome.kind !== "permanent" || !outcome.status || !REFUSALS.has(outcome.status) || !req.resource) return outcome;
+    const missing: string[] = [];
+    for (const ref of fhirReferences(req.resource)) {
+      if (!(await this.exists(ref.resourceType, ref.id))) missing.push(`${ref.resourceType}/${ref.id}`);
+    }
+    return missing.length ? missingReferenceOutcome(req, missing, outcome) : outcome;
+  }
+
+  private async exists(resourceType: string, id: string): Promise<boolean> {
+    if (FHIR2_TYPES.has(resourceType) && (await this.server.useFhir2())) {
+      const res = await this.server.fhir.read(resourceType, id);
+      return res.status !== 404;
+    }
+    const kinds: RestKind[] = resourceType === "Patient" ? ["patient"] : resourceType === "Observation" ? ["obs"] : ["encounter", "visit"];
+    for (const kind of kinds) {
+      const res = await this.server.restGet(this.server.restUrl(kind, id));
+      if (res.status !== 404) return true;
+    }
+    return false;
+  }
+}
+
+export class FhirServerTarget implements RecordTarget {
+  constructor(private readonly fhir: FhirClient) {}
+
+  get url(): string {
+    return this.fhir.baseUrl;
+  }
+
+  async write(req: WriteRequest): Promise<WriteResult> {
+    const started = Date.now();
+    const url = `${this.fhir.baseUrl}/${req.resourceType}/${req.id}`;
+    const headers: Record<string, string> = req.entryId ? { "x-sync-entry": req.entryId } : {};
+    if (req.action === "delete") {
+      const res = await this.fhir.delete(req.resourceType, req.id, headers);
+      const outcome =
+        res.status === 404 || res.status === 410 ? { kind: "ok" as const, reason: "already-absent", status: res.status } : httpOutcome("DELETE", url, res.status, res.body, res.retryAfter);
+      return { outcome, method: "DELETE", url, durationMs: Date.now() - started };
+    }
+    if (!req.resource) return { outcome: { kind: "permanent", reason: "no-resource", message: "upsert without a resource" }, method: "PUT", url, durationMs: 0 };
+    const res: FhirResponse = await this.fhir.update({ ...req.resource, id: req.id }, headers);
+    let outcome = res.status >= 200 && res.status < 300 ? { ...OK, status: res.status } : httpOutcome("PUT", url, res.status, res.body, res.retryAfter);
+    if (outcome.kind === "permanent" && outcome.status && REFUSALS.has(outcome.status)) {
+      const missing: string[] = [];
+      for (const ref of fhirReferences(req.resource)) {
+        const r = await this.fhir.read(ref.resourceType, ref.id);
+        if (r.status === 404 || r.status === 410) missing.push(`${ref.resourceType}/${ref.id}`);
+      }
+      if (missing.length) outcome = missingReferenceOutcome(req, missing, outcome);
+    }
+    return { outcome, method: "PUT", url, durationMs: Date.now() - started };
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * atom-feed-in: reads one category feed of an OpenMRS server from its stored marker and emits one
+ * message per entry, with a ticket (msg.ticket) that the end of the flow settles. Output 2 says
+ * "caught up" after each poll, when everything read has been settled or is waiting for a retry:
+ * wire it to the next feed's input to process categories in order (patients before encounters).
+ * All protocol logic is in lib/feed/consumer.ts.
+ */
+import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from "node-red";
+import { recentFeedUrl, FeedReader, rebasePageUrl, FeedHttpError } from "../../lib/atom/reader";
+import type { FeedEntry } from "../../lib/atom/entry";
+import { FeedConsumer, MarkerNotFoundError, type PollSummary } from "../../lib/feed/consumer";
+import { hubFor } from "../../lib/settlement";
+import type { Outcome } from "../../lib/outcome";
+import { clip, debouncedStatus, errorText } from "../shared/status";
+import type { OpenmrsServerConfigNode, SyncStoreConfigNode } from "../shared/types";
+
+interface AtomFeedInDef extends NodeDef {
+  server: string;
+  store: string;
+  category: string;
+  interval?: string | number;
+  startFrom?: "beginning" | "now";
+  maxInFlight?: string | number;
+  ticketTimeout?: string | number;
+  maxAttempts?: string | number;
+  maxRetryHours?: string | number;
+}
+
+interface ControlMessage extends NodeMessageInFlow {
+  reset?: unknown;
+  resume?: unknown;
+}
+
+/** Reports an error to the log, the debug pane and Catch nodes (which need a msg). */
+function reportError(node: Node, text: string, payload: unknown): void {
+  node.error(text, { topic: "error", payload } as NodeMessage);
+}
+
+export = function (RED: NodeAPI): void {
+  function AtomFeedInNode(this: Node, config: AtomFeedInDef) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const serverNode = RED.nodes.getNode(config.server) as OpenmrsServerConfigNode | null;
+    const storeNode = RED.nodes.getNode(config.store) as SyncStoreConfigNode | null;
+    const category = (config.category ?? "").trim();
+    if (!serverNode || !storeNode || !category) {
+      node.status({ fill: "red", shape: "ring", text: RED._("atom-feed-in.status.not-configured") });
+      node.error(RED._("atom-feed-in.errors.missing-config"));
+      return;
+    }
+    serverNode.register(node);
+    storeNode.register(node);
+
+    const envInterval = process.env.SYNC_POLL_SECONDS;
+    const intervalRaw = config.interval === undefined || config.interval === "" ? (envInterval ?? "30") : config.interval;
+    const intervalMs = Math.max(0, Number(intervalRaw) || 0) * 1000;
+    let consumer: FeedConsumer | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let closing = false;
+    let lastReported = "";
+    let lastReportedAt = 0;
+    let caughtUpAt = 0;
+    let pausedBy: Outcome | undefined;
+    let fatal: string | undefined;
+
+    const status = debouncedStatus(node, () => {
+      if (fatal) return { fill: "red", shape: "ring", text: clip(fatal) };
+      if (!consumer) return { fill: "grey", shape: "ring", text: RED._("atom-feed-in.status.starting") };
+      const s = consumer.stats();
+      if (s.paused) return { fill: "red", shape: "ring", text: clip(RED._("atom-feed-in.status.paused", { reason: pausedBy?.message ?? "auth" })) };
+      if (s.lastError) return { fill: "red", shape: "ring", text: clip(`${category}: ${s.lastError}`) };
+      const busy = s.inFlight + s.ready + s.held > 0 || s.polling;
+      const text = RED._("atom-feed-in.status.progress", { category, ok: s.ok + s.filtered, inFlight: s.inFlight + s.ready + s.held, waiting: s.waiting, dead: s.dead });
+      if (s.waiting > 0 || s.dead > 0) return { fill: "yellow", shape: busy ? "ring" : "dot", text };
+      if (busy) return { fill: "blue", shape: "ring", text };
+      return { fill: "green", shape: "dot", text: caughtUpAt ? RED._("atom-feed-in.status.caught-up", { text }) : text };
+    });
+
+    /** Alert once per distinct problem (and again after ten minutes), not once per poll. */
+    const alertOnce = (text: string, payload: unknown) => {
+      const now = Date.now();
+      if (text === lastReported && now - lastReportedAt < 600_000) return;
+      lastReported = text;
+      lastReportedAt = now;
+      reportError(node, text, payload);
+    };
+
+    const poll = () => {
+      if (!consumer || closing) return Promise.resolve();
+      return consumer.poll();
+    };
+
+    const init = async () => {
+      const store = await storeNode.open();
+      const server = serverNode.server();
+      const reader = new FeedReader(server.http);
+      const feedUri = recentFeedUrl(server.baseUrl, category);
+      consumer = new FeedConsumer({
+        id: node.id,
+        feedUri,
+        store,
+        storeId: storeNode.id,
+        fetchPage: (url) => reader.fetchPage(url),
+        rebase: (url) => rebasePageUrl(server.baseUrl, category, url),
+        startFrom: config.startFrom === "now" ? "now" : "beginning",
+        maxInFlight: Number(config.maxInFlight) || 8,
+        ticketTimeoutMs: (Number(config.ticketTimeout) || 120) * 1000,
+        maxAttempts: Number(config.maxAttempts) || 50,
+        maxRetryAgeMs: (Number(config.maxRetryHours) || 24) * 3600_000,
+        events: {
+          emit(entry: FeedEntry, ticket) {
+            node.send([{ topic: ticket.key, payload: entry, ticket } as NodeMessage, null]);
+          },
+          walkError(err, url) {
+            let text = err.message;
+            if (err instanceof FeedHttpError && err.outcome.kind === "auth") text = RED._("atom-feed-in.errors.feed-auth", { url: err.url, status: err.outcome.status ?? "" });
+            if (err instanceof MarkerNotFoundError) text = RED._("atom-feed-in.errors.marker-not-found", { entry: err.entryId, page: err.pageUrl });
+            alertOnce(text, { category, url, error: text });
+            status.update();
+          },
+          walkRecovered() {
+            lastReported = "";
+            node.log(RED._("atom-feed-in.log.recovered", { category }));
+            status.update();
+          },
+          deadLettered(entry, outcome, attempts) {
+            // The node that failed reported permanent errors already; report the ones given up after retries.
+            if (attempts > 1) reportError(node, RED._("atom-feed-in.errors.dead-letter", { entry: entry.id, key: `${entry.resourceType}/${entry.uuid}`, attempts, error: outcome.message ?? outcome.reason }), entry);
+          },
+          paused(outcome) {
+            pausedBy = outcome;
+            reportError(node, RED._("atom-feed-in.errors.paused", { category, reason: outcome.message ?? outcome.reason }), { category, outcome });
+            status.now();
+          },
+          resumed() {
+            pausedBy = undefined;
+            node.warn(RED._("atom-feed-in.log.resumed", { category }));
+            status.now();
+          },
+          caughtUp(summary: PollSummary) {
+            caughtUpAt = Date.now();
+            node.send([null, { topic: category, payload: { category, ...summary, at: new Date(caughtUpAt).toISOString() } } as NodeMessage]);
+            status.update();
+          },
+          changed() {
+            status.update();
+          },
+          storeError(err) {
+            alertOnce(RED._("atom-feed-in.errors.store", { error: err.message }), { category });
+          },
+        },
+      });
+      hubFor(storeNode.id).register(node.id, consumer);
+      await consumer.start();
+      status.now();
+      if (closing) return;
+      if (intervalMs > 0) {
+        timer = setInterval(() => void poll(), intervalMs);
+        void poll();
+      }
+    };
+
+    const ready = init().catch((err) => {
+      fatal = errorText(err);
+      reportError(node, RED._("atom-feed-in.errors.start", { error: fatal }), { category });
+      status.now();
+    });
+
+    node.on("input", (msg: NodeMessageInFlow, _send, done) => {
+      const control = msg as ControlMessage;
+      ready
+        .then(async () => {
+          if (!consumer) throw new Error(fatal ?? RED._("atom-feed-in.errors.not-started"));
+          if (control.reset === "beginning" || control.reset === "now" || control.reset === true) {
+            await consumer.reset(control.reset === "now" ? "now" : "beginning");
+            lastReported = "";
+            node.warn(RED._("atom-feed-in.log.reset", { category, from: control.reset === "now" ? "now" : "beginning" }));
+          }
+          if (control.resume) consumer.resume();
+          await poll();
+        })
+        .then(() => done(), (err: unknown) => done(err instanceof Error ? err : new Error(String(err))));
+    });
+
+    node.on("close", (_removed: boolean, done: () => void) => {
+      closing = true;
+      if (timer) clearInterval(timer);
+      status.cancel();
+      const c = consumer;
+      (async () => {
+        await ready;
+        if (c) {
+          // Let entries already out settle, within Node-RED's close timeout, so a restart re-delivers less.
+          await c.drain(5_000);
+          await c.stop();
+          hubFor(storeNode.id).unregister(node.id, c);
+        }
+      })()
+        .catch((err: unknown) => node.error(errorText(err)))
+        .finally(() => {
+          serverNode.deregister(node);
+          storeNode.deregister(node);
+          done();
+        });
+    });
+  }
+
+  RED.nodes.registerType("atom-feed-in", AtomFeedInNode);
+};

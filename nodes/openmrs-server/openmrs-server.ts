@@ -1,0 +1,60 @@
+/**
+ * openmrs-server (config): one OpenMRS instance. Base URL with context path, Basic-auth credentials
+ * (only in Node-RED's encrypted credentials file), timeouts, fhir2 use, and a shared keep-alive agent.
+ * With an environment prefix such as OPENMRS_PARENT, the variables OPENMRS_PARENT_URL, _USER and
+ * _PASSWORD override the fields, so one flow can be pointed at different servers without editing it.
+ */
+import type { NodeAPI, NodeDef } from "node-red";
+import { OpenmrsServer, type FhirMode } from "../../lib/openmrs/server";
+import { trackUsers } from "../shared/users";
+import type { OpenmrsServerConfigNode } from "../shared/types";
+
+interface OpenmrsServerDef extends NodeDef {
+  url: string;
+  envPrefix?: string;
+  timeout?: string | number;
+  fhirMode?: FhirMode;
+  maxSockets?: string | number;
+}
+
+interface OpenmrsServerCredentials {
+  username?: string;
+  password?: string;
+}
+
+export = function (RED: NodeAPI): void {
+  function OpenmrsServerNode(this: OpenmrsServerConfigNode, config: OpenmrsServerDef) {
+    RED.nodes.createNode(this, config);
+    const node = trackUsers(this) as OpenmrsServerConfigNode;
+    const creds = (this.credentials ?? {}) as OpenmrsServerCredentials;
+    const prefix = (config.envPrefix ?? "").trim();
+    const env = (suffix: string) => (prefix ? process.env[`${prefix}_${suffix}`] : undefined) || undefined;
+    const url = (env("URL") ?? config.url ?? "").trim();
+    let connection: OpenmrsServer | undefined;
+
+    node.server = () => {
+      if (!connection) {
+        if (!url) throw new Error(RED._("openmrs-server.errors.no-url", { env: prefix ? `${prefix}_URL` : "" }));
+        connection = new OpenmrsServer({
+          url,
+          username: env("USER") ?? creds.username,
+          password: env("PASSWORD") ?? creds.password,
+          timeoutMs: (Number(config.timeout) || 30) * 1000,
+          fhirMode: config.fhirMode ?? "auto",
+          maxSockets: Number(config.maxSockets) || 16,
+        });
+      }
+      return connection;
+    };
+
+    node.on("close", (_removed: boolean, done: () => void) => {
+      connection?.close();
+      connection = undefined;
+      done();
+    });
+  }
+
+  RED.nodes.registerType<OpenmrsServerConfigNode, OpenmrsServerDef, object, OpenmrsServerCredentials>("openmrs-server", OpenmrsServerNode, {
+    credentials: { username: { type: "text" }, password: { type: "password" } },
+  });
+};

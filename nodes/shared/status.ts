@@ -1,0 +1,41 @@
+import type { Node, NodeStatus } from "node-red";
+
+/**
+ * Status updates coalesced to at most one every `ms`: a catch-up settles thousands of entries a
+ * second and each status() call is a message to every open editor.
+ */
+export function debouncedStatus(node: Node, compute: () => NodeStatus, ms = 250): { update(): void; now(): void; cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  let last = "";
+  const apply = () => {
+    timer = undefined;
+    const s = compute();
+    const key = JSON.stringify(s);
+    if (key !== last) {
+      last = key;
+      node.status(s);
+    }
+  };
+  return {
+    update() {
+      if (!timer) timer = setTimeout(apply, ms);
+    },
+    now() {
+      if (timer) clearTimeout(timer);
+      apply();
+    },
+    cancel() {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+    },
+  };
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Shortens a status line so it fits under a node. */
+export function clip(text: string, max = 60): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}

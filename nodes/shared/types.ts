@@ -1,0 +1,27 @@
+/** Shapes of this pack's config nodes as the other nodes see them (RED.nodes.getNode results). */
+import type { Node } from "node-red";
+import type { OpenmrsServer } from "../../lib/openmrs/server";
+import type { FhirClient } from "../../lib/fhir/client";
+import type { SyncStore } from "../../lib/store/store";
+
+/** The 10-mqtt pattern: a config node knows its users, so the runtime routes its status and errors to their flows. */
+export interface UsersConfigNode extends Node {
+  users: Record<string, Node>;
+  register(user: Node): void;
+  deregister(user: Node): void;
+}
+
+export interface OpenmrsServerConfigNode extends UsersConfigNode {
+  /** The connection; throws with a clear message when the URL is missing or invalid. */
+  server(): OpenmrsServer;
+}
+
+export interface FhirServerConfigNode extends UsersConfigNode {
+  client(): FhirClient;
+}
+
+export interface SyncStoreConfigNode extends UsersConfigNode {
+  /** Opens the SQLite file once; every user shares the connection. */
+  open(): Promise<SyncStore>;
+  readonly filePath: string;
+}
