@@ -129,16 +129,16 @@ export class HttpClient {
           res.on("data", (chunk: Buffer) => {
             size += chunk.length;
             if (size > this.maxBodyBytes) {
-              fail(new NetworkError("TOO_LARGE", shownUrl, `response from ${shownUrl} exceeds ${this.maxBodyBytes} bytes`));
+              fail(new NetworkError("TOO_LARGE", shownUrl, `response larger than ${this.maxBodyBytes} bytes (${method} ${shownUrl})`));
               return;
             }
             chunks.push(chunk);
           });
           res.on("aborted", () =>
-            fail(new NetworkError("RESET", shownUrl, `connection reset while reading ${method} ${shownUrl}`)),
+            fail(new NetworkError("RESET", shownUrl, `connection reset while reading the response (${method} ${shownUrl})`)),
           );
           res.on("error", (err: NodeJS.ErrnoException) =>
-            fail(new NetworkError(networkCode(err), shownUrl, `${method} ${shownUrl}: ${err.message}`)),
+            fail(new NetworkError(networkCode(err), shownUrl, `${err.message} (${method} ${shownUrl})`)),
           );
           res.on("end", () => {
             if (settled) return;
@@ -155,11 +155,11 @@ export class HttpClient {
         },
       );
       const timer = setTimeout(
-        () => fail(new NetworkError("TIMEOUT", shownUrl, `${method} ${shownUrl} timed out after ${timeoutMs} ms`)),
+        () => fail(new NetworkError("TIMEOUT", shownUrl, `timed out after ${timeoutMs} ms (${method} ${shownUrl})`)),
         timeoutMs,
       );
       req.on("error", (err: NodeJS.ErrnoException) =>
-        fail(new NetworkError(networkCode(err), shownUrl, `${method} ${shownUrl}: ${err.code ?? err.message}`)),
+        fail(new NetworkError(networkCode(err), shownUrl, `${err.code ?? err.message} (${method} ${shownUrl})`)),
       );
       if (opts.body !== undefined) req.write(opts.body);
       req.end();

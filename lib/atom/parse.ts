@@ -71,19 +71,19 @@ function text(v: XmlText | XmlText[] | undefined): string | undefined {
 export function assertSafeXml(xml: string, url: string): void {
   const head = xml.slice(0, 4096);
   if (/<!DOCTYPE/i.test(xml) || /<!ENTITY/i.test(head)) {
-    throw new FeedFormatError(`feed page ${url} declares a DTD or entities; refused (entity expansion protection)`, url);
+    throw new FeedFormatError(`feed page refused: it declares a DTD or entities (entity expansion protection) (${url})`, url);
   }
 }
 
 export async function parseFeedPage(xml: string, url: string): Promise<FeedPage> {
   assertSafeXml(xml, url);
-  if (!/<feed[\s>]/.test(xml)) throw new FeedFormatError(`response from ${url} is not an Atom feed`, url);
+  if (!/<feed[\s>]/.test(xml)) throw new FeedFormatError(`not an Atom feed (${url})`, url);
   let feed: RawFeed;
   try {
     feed = await parser.parseString(xml);
   } catch (err) {
     const reason = err instanceof Error ? err.message.split("\n")[0] : String(err);
-    throw new FeedFormatError(`malformed feed page ${url}: ${reason}`, url);
+    throw new FeedFormatError(`malformed feed page: ${reason} (${url})`, url);
   }
   const links: FeedPage["links"] = {};
   for (const l of feed.links ?? []) {
@@ -99,7 +99,7 @@ export async function parseFeedPage(xml: string, url: string): Promise<FeedPage>
   const entries: FeedEntry[] = [];
   for (const item of feed.items ?? []) {
     const id = text(item.entryId) ?? item.id;
-    if (!id) throw new FeedFormatError(`feed page ${url} has an entry without <id>`, url);
+    if (!id) throw new FeedFormatError(`feed page has an entry without <id> (${url})`, url);
     const contentNode = item.contentRaw?.[0];
     const content = (text(contentNode) ?? "").trim();
     const contentType = typeof contentNode === "object" ? contentNode?.$?.type : undefined;

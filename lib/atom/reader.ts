@@ -9,7 +9,7 @@ export class FeedHttpError extends Error {
     readonly outcome: Outcome,
     readonly url: string,
   ) {
-    super(`feed page ${url}: HTTP ${outcome.status}`);
+    super(`HTTP ${outcome.status} from feed page ${url}`);
     this.name = "FeedHttpError";
   }
 }

@@ -818,10 +818,22 @@ export class FeedConsumer {
     };
   }
 
-  /** Resolves when nothing is in flight (or after timeoutMs). For a graceful close. */
-  async drain(timeoutMs: number): Promise<void> {
+  /**
+   * For a graceful close: resolves when nothing is in flight, when nothing settled for idleMs (the
+   * rest of the flow is gone and those entries will be delivered again), or after timeoutMs.
+   */
+  async drain(timeoutMs: number, idleMs = 1000): Promise<void> {
     const until = Date.now() + timeoutMs;
-    while (this.inflight.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    let settled = this.counts.ok + this.counts.filtered + this.counts.dead;
+    let lastProgress = Date.now();
+    while (this.inflight.size > 0 && Date.now() < until && Date.now() - lastProgress < idleMs) {
+      await new Promise((r) => setTimeout(r, 20));
+      const now = this.counts.ok + this.counts.filtered + this.counts.dead;
+      if (now !== settled) {
+        settled = now;
+        lastProgress = Date.now();
+      }
+    }
   }
 
   async stop(): Promise<void> {

@@ -96,7 +96,7 @@ export class FhirClient {
       }
       const code = networkCodeOf(err);
       const detail = err.cause?.code ?? err.cause?.message ?? err.message ?? String(e);
-      throw new NetworkError(code, `${this.baseUrl}/${what}`, `${what} at ${this.baseUrl}: ${code === "TIMEOUT" ? `timed out after ${this.timeoutMs} ms` : detail}`);
+      throw new NetworkError(code, `${this.baseUrl}/${what}`, `${code === "TIMEOUT" ? `timed out after ${this.timeoutMs} ms` : detail} (${this.baseUrl}/${what})`);
     }
   }
 

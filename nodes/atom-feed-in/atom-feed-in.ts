@@ -73,7 +73,8 @@ export = function (RED: NodeAPI): void {
       const text = RED._("atom-feed-in.status.progress", { category, ok: s.ok + s.filtered, inFlight: s.inFlight + s.ready + s.held, waiting: s.waiting, dead: s.dead });
       if (s.waiting > 0 || s.dead > 0) return { fill: "yellow", shape: busy ? "ring" : "dot", text };
       if (busy) return { fill: "blue", shape: "ring", text };
-      return { fill: "green", shape: "dot", text: caughtUpAt ? RED._("atom-feed-in.status.caught-up", { text }) : text };
+      if (!caughtUpAt) return { fill: "grey", shape: "dot", text };
+      return { fill: "green", shape: "dot", text: RED._("atom-feed-in.status.caught-up", { text }) };
     });
 
     /** Alert once per distinct problem (and again after ten minutes), not once per poll. */

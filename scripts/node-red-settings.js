@@ -1,0 +1,17 @@
+// Node-RED settings used by `npm start` and the end-to-end tests: the editor and admin API bind
+// 127.0.0.1 only, this package is loaded from the repository (nodesDir), no tours, no catalogue calls.
+"use strict";
+const path = require("path");
+
+module.exports = {
+  uiHost: "127.0.0.1",
+  uiPort: Number(process.env.PORT) || 1880,
+  flowFile: "flows.json",
+  credentialSecret: process.env.NODE_RED_CREDENTIAL_SECRET || "openmrs-sync-local-demo",
+  nodesDir: [path.resolve(__dirname, "..")],
+  editorTheme: { tours: false, palette: { catalogues: [] }, projects: { enabled: false } },
+  diagnostics: { enabled: false },
+  telemetry: { enabled: false },
+  logging: { console: { level: process.env.NODE_RED_LOG_LEVEL || "info", metrics: false, audit: false } },
+  exportGlobalContextKeys: false,
+};

@@ -1,0 +1,35 @@
+/** Public API of the OpenMRS simulator. */
+export { OpenmrsSim, type OpenmrsSimOptions, type RequestLog, type SimStats } from "./server";
+export {
+  compareSnapshots,
+  snapshotOf,
+  MAX_DIFFERENCES,
+  type Comparable,
+  type CmpPatient,
+  type CmpVisit,
+  type CmpEncounter,
+  type CmpObs,
+  type CmpName,
+  type CmpIdentifier,
+  type CmpAddress,
+  type CmpObsValue,
+} from "./compare";
+export { defaultFaults, clearFaults, mergeFaults, REQUEST_KINDS, type Faults, type StatusFault, type RequestKind } from "./faults";
+export type { GenerateOptions } from "./generator";
+export {
+  Store,
+  SimError,
+  type Dialect,
+  type EventAction,
+  type FeedCategory,
+  type FeedEvent,
+  type Patient,
+  type Visit,
+  type Encounter,
+  type Obs,
+  type RecordType,
+} from "./model";
+export { toFhir, fromFhir } from "./fhir2";
+export { restRep } from "./rest";
+export { ENTRY_ID_PREFIX } from "./feed";
+export * as metadata from "./metadata";

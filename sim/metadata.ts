@@ -1,0 +1,93 @@
+/**
+ * Fixed metadata present on every simulated server from the start (metadata is not synced).
+ * Uuids follow the OpenMRS reference application / CIEL where one exists.
+ */
+
+export interface NamedMeta {
+  uuid: string;
+  display: string;
+}
+
+export type ConceptDatatype = "Numeric" | "Text" | "Coded" | "N/A";
+
+export interface Concept extends NamedMeta {
+  datatype: ConceptDatatype;
+  units?: string;
+  /** Numeric range used by the generator. */
+  min?: number;
+  max?: number;
+  /** Coded: allowed answer concept uuids. */
+  answers?: string[];
+}
+
+/** CIEL-style uuid: the concept id padded with "A" to 36 characters. */
+export function ciel(id: number): string {
+  const s = String(id);
+  return s + "A".repeat(36 - s.length);
+}
+
+export const LOCATIONS: readonly NamedMeta[] = [
+  { uuid: "8d6c993e-c2cc-11de-8d13-0010c6dffd0f", display: "Outpatient Clinic" },
+  { uuid: "7fdfa2cb-bc95-405a-88c6-32b7673c0453", display: "Inpatient Ward" },
+  { uuid: "6351fcf4-e311-4a19-90f9-35667d99a8af", display: "Registration Desk" },
+  { uuid: "2131aff8-2e2a-480a-b7ab-4ac53250262b", display: "Isolation Ward" },
+];
+
+export const IDENTIFIER_TYPES: readonly NamedMeta[] = [
+  { uuid: "05a29f94-c0ed-11e2-94be-8c13b969e334", display: "OpenMRS ID" },
+  { uuid: "8d79403a-c2cc-11de-8d13-0010c6dffd0f", display: "Old Identification Number" },
+  { uuid: "a5d38e09-efcb-4d91-a526-50ce1ba5011a", display: "National ID" },
+];
+
+export const VISIT_TYPES: readonly NamedMeta[] = [
+  { uuid: "7b0f5697-27e3-40c4-8bae-f4049abfb4ed", display: "Facility Visit" },
+  { uuid: "d66e9fe0-7d51-4801-a550-5d462ad1c944", display: "Home Visit" },
+];
+
+export const ENCOUNTER_TYPES: readonly NamedMeta[] = [
+  { uuid: "67a71486-1a54-468f-ac3e-7091a9a79584", display: "Vitals" },
+  { uuid: "d7151f82-c1f3-4152-a605-2f9ea7414a79", display: "Visit Note" },
+  { uuid: "ca3aed11-1aa4-42a1-b85c-8332fc8001fc", display: "Check In" },
+  { uuid: "8d5b27bc-c2cc-11de-8d13-0010c6dffd0f", display: "Adult Initial" },
+];
+
+export const ANSWER_CONCEPTS: readonly Concept[] = [
+  { uuid: ciel(703), display: "Positive", datatype: "N/A" },
+  { uuid: ciel(664), display: "Negative", datatype: "N/A" },
+  { uuid: ciel(1138), display: "Indeterminate", datatype: "N/A" },
+  { uuid: ciel(1065), display: "Yes", datatype: "N/A" },
+  { uuid: ciel(1066), display: "No", datatype: "N/A" },
+];
+
+export const QUESTION_CONCEPTS: readonly Concept[] = [
+  { uuid: ciel(5089), display: "Weight (kg)", datatype: "Numeric", units: "kg", min: 3, max: 120 },
+  { uuid: ciel(5090), display: "Height (cm)", datatype: "Numeric", units: "cm", min: 50, max: 200 },
+  { uuid: ciel(5088), display: "Temperature (C)", datatype: "Numeric", units: "DEG C", min: 35, max: 41 },
+  { uuid: ciel(5087), display: "Pulse", datatype: "Numeric", units: "beats/min", min: 40, max: 160 },
+  { uuid: ciel(162169), display: "Text of encounter note", datatype: "Text" },
+  { uuid: ciel(32), display: "Malaria smear, qualitative", datatype: "Coded", answers: [ciel(703), ciel(664), ciel(1138)] },
+  { uuid: ciel(1724), display: "Currently taking ARVs", datatype: "Coded", answers: [ciel(1065), ciel(1066)] },
+];
+
+export const CONCEPTS: readonly Concept[] = [...QUESTION_CONCEPTS, ...ANSWER_CONCEPTS];
+
+function index<T extends NamedMeta>(items: readonly T[]): ReadonlyMap<string, T> {
+  return new Map(items.map((i) => [i.uuid, i]));
+}
+
+export const META = {
+  locations: index(LOCATIONS),
+  identifierTypes: index(IDENTIFIER_TYPES),
+  visitTypes: index(VISIT_TYPES),
+  encounterTypes: index(ENCOUNTER_TYPES),
+  concepts: index(CONCEPTS),
+};
+
+/** REST resource name for each metadata kind (GET {ctx}/ws/rest/v1/{resource}/{uuid}). */
+export const META_RESOURCES: Readonly<Record<string, ReadonlyMap<string, NamedMeta>>> = {
+  location: META.locations,
+  patientidentifiertype: META.identifierTypes,
+  visittype: META.visitTypes,
+  encountertype: META.encounterTypes,
+  concept: META.concepts,
+};

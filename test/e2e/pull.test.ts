@@ -1,0 +1,156 @@
+/**
+ * End to end: Node-RED (a real process, the shipped flows/pull-from-parent.json) + a simulated parent
+ * + a simulated child over HTTP on 127.0.0.1. Counts requests at the simulators.
+ */
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { OpenmrsSim, ENTRY_ID_PREFIX } from "../../sim";
+import { NodeRedProcess } from "../../scripts/node-red-process";
+import { SyncStore } from "../../lib/store/store";
+
+const ROOT = path.resolve(__dirname, "../..");
+const PULL_FLOW = JSON.parse(fs.readFileSync(path.join(ROOT, "flows/pull-from-parent.json"), "utf8")) as { id: string; type: string; category?: string }[];
+const FEEDS = PULL_FLOW.filter((n) => n.type === "atom-feed-in").map((n) => ({ id: n.id, category: n.category! }));
+
+function env(parent: OpenmrsSim, child: OpenmrsSim, db: string): Record<string, string> {
+  return {
+    OPENMRS_PARENT_URL: parent.url,
+    OPENMRS_PARENT_USER: "admin",
+    OPENMRS_PARENT_PASSWORD: "Admin123",
+    OPENMRS_CHILD_URL: child.url,
+    OPENMRS_CHILD_USER: "admin",
+    OPENMRS_CHILD_PASSWORD: "Admin123",
+    SYNC_DB_PATH: db,
+    SYNC_POLL_SECONDS: "1",
+  };
+}
+
+async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Waits until the child equals the parent and stays equal for a moment. */
+async function converged(parent: OpenmrsSim, child: OpenmrsSim, ms: number): Promise<void> {
+  let last: string[] = [];
+  await until(
+    async () => {
+      last = parent.diff(child);
+      if (last.length) return false;
+      await new Promise((r) => setTimeout(r, 1500));
+      last = parent.diff(child);
+      return last.length === 0;
+    },
+    ms,
+    "child to converge",
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; first differences:\n${last.slice(0, 10).join("\n")}`);
+  });
+}
+
+/** Entry ids the store counts as settled: everything up to each feed's marker, plus out-of-order rows. */
+async function settledEntries(db: string, parent: OpenmrsSim): Promise<Set<string>> {
+  const store = await SyncStore.open(db);
+  const settled = new Set<string>();
+  try {
+    for (const feed of FEEDS) {
+      const ids = parent.store.categoryEvents(feed.category).map((e) => ENTRY_ID_PREFIX + e.uuid);
+      const marker = await store.getMarker(feed.id);
+      if (marker?.entryId) {
+        const idx = ids.indexOf(marker.entryId);
+        assert.ok(idx >= 0, `marker ${marker.entryId} of ${feed.id} is a real entry`);
+        for (let i = 0; i <= idx; i++) settled.add(ids[i]);
+      }
+      for (const id of await store.settledEntries(feed.id)) settled.add(id);
+    }
+  } finally {
+    await store.close();
+  }
+  return settled;
+}
+
+describe("pull end to end (Node-RED + parent sim + child sim)", function () {
+  this.timeout(300_000);
+  let dir: string;
+  let parent: OpenmrsSim;
+  let child: OpenmrsSim;
+  let nodeRed: NodeRedProcess | undefined;
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "e2e-pull-"));
+  });
+
+  afterEach(async function () {
+    if (this.currentTest?.state === "failed" && nodeRed) console.log(nodeRed.log.slice(-6000));
+    await nodeRed?.stop();
+    nodeRed = undefined;
+    await parent?.stop();
+    await child?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("copies 1,000+ entries of both dialects exactly, and after kill -9 mid-sync finishes without re-fetching anything settled", async () => {
+    parent = new OpenmrsSim({ name: "parent", dialect: "mixed", seed: 11 });
+    child = new OpenmrsSim({ name: "child", seed: 12 });
+    parent.generate({ patients: 100, visitsPerPatient: 1, encountersPerVisit: 2, obsPerEncounter: 2 });
+    parent.mutate(400);
+    // Voided records of every kind, some never seen by the child alive.
+    const snap = parent.snapshot();
+    const live = <T extends { voided: boolean }>(m: Record<string, T>) => Object.entries(m).filter(([, r]) => !r.voided).map(([u]) => u);
+    parent.store.voidRecord("patient", live(snap.patients)[3], "duplicate");
+    parent.store.voidRecord("encounter", live(snap.encounters)[5], "entered in error");
+    parent.store.voidRecord("obs", live(snap.obs)[7], "wrong value");
+    const entries = parent.store.events.length;
+    assert.ok(entries >= 1000, `feed holds ${entries} entries`);
+    const byDialect = new Set(parent.store.events.map((e) => (e.content.startsWith("{") ? "sync2" : "bahmni")));
+    assert.deepEqual([...byDialect].sort(), ["bahmni", "sync2"]);
+    const voided = Object.values(parent.snapshot().patients).filter((p) => p.voided).length;
+    assert.ok(voided >= 1);
+    parent.faults.slowMs = 4; // slow enough to stop it in the middle
+    await parent.start();
+    await child.start();
+
+    const db = path.join(dir, "sync.db");
+    nodeRed = new NodeRedProcess({ userDir: path.join(dir, "nr"), flows: PULL_FLOW, env: env(parent, child, db) });
+    await nodeRed.start();
+    const total = child.store.recordCount.bind(child.store);
+    const parentTotal = parent.store.recordCount();
+    await until(() => total() >= parentTotal * 0.3, 120_000, "a third of the records at the child");
+    await nodeRed.kill9();
+    const atKill = total();
+    assert.ok(atKill < parentTotal, `killed mid-sync (${atKill} of ${parentTotal})`);
+
+    const settled = await settledEntries(db, parent);
+    assert.ok(settled.size > 0 && settled.size < entries, `settled ${settled.size} of ${entries} before the kill`);
+    const restartAt = Date.now();
+    parent.faults.slowMs = 0;
+    await nodeRed.start();
+    await converged(parent, child, 180_000);
+
+    const after = parent.requests.filter((r) => r.at >= restartAt && (r.kind === "fhir-get" || r.kind === "rest-get") && r.entry);
+    const refetched = after.filter((r) => settled.has(r.entry!));
+    assert.deepEqual(refetched.map((r) => `${r.entry} ${r.path}`), [], "nothing settled before the kill was fetched again");
+    assert.ok(after.length > 0 && after.length <= entries - settled.size + FEEDS.length * 8, `${after.length} record fetches after restart for ${entries - settled.size} unsettled entries`);
+    assert.doesNotMatch(nodeRed.log, /uncaught|Unhandled|TypeError/i);
+  });
+
+  it("copies through REST v1 alone (Bahmni dialect, no fhir2 on either side)", async () => {
+    parent = new OpenmrsSim({ name: "parent", dialect: "bahmni", fhir2: false, seed: 21 });
+    child = new OpenmrsSim({ name: "child", fhir2: false, seed: 22 });
+    parent.generate({ patients: 25, visitsPerPatient: 1, encountersPerVisit: 1, obsPerEncounter: 3 });
+    parent.mutate(60);
+    await parent.start();
+    await child.start();
+    const db = path.join(dir, "sync.db");
+    nodeRed = new NodeRedProcess({ userDir: path.join(dir, "nr"), flows: PULL_FLOW, env: env(parent, child, db) });
+    await nodeRed.start();
+    await converged(parent, child, 120_000);
+    assert.equal(parent.requests.filter((r) => r.kind === "fhir-get" && r.uuid).length, 0, "no record read through fhir2");
+    assert.ok(child.requests.some((r) => r.kind === "rest-write"));
+  });
+});

@@ -1,0 +1,221 @@
+/**
+ * The pull nodes inside Node-RED (node-red-node-test-helper) against real simulator peers on
+ * 127.0.0.1: status lines, errors reaching Catch nodes, close cleaning up, config errors.
+ */
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import helper from "node-red-node-test-helper";
+import { OpenmrsSim } from "../../sim";
+import { FhirPeer } from "../../sim/fhir-peer";
+import { SyncStore } from "../../lib/store/store";
+
+helper.init(require.resolve("node-red"));
+
+const dist = (t: string) => require(path.resolve(__dirname, `../../dist/nodes/${t}/${t}.js`));
+const NODES = ["openmrs-server", "fhir-server", "sync-store", "atom-feed-in", "fhir-fetch", "fhir-push"].map(dist);
+const CREDS = { username: "admin", password: "Admin123" };
+
+interface SpyCall {
+  args: unknown[];
+  thisValue: unknown;
+}
+interface HelperNode {
+  on(event: string, fn: (...args: unknown[]) => void): void;
+  receive(msg: unknown): void;
+  status: { getCalls(): SpyCall[] };
+  error: { getCalls(): SpyCall[] };
+}
+
+/** The runtime's spies are on Node.prototype, shared by all nodes: pick this node's calls. */
+function calls(node: HelperNode, spy: "status" | "error"): SpyCall[] {
+  return node[spy].getCalls().filter((c) => c.thisValue === node);
+}
+function lastStatus(node: HelperNode): { fill?: string; shape?: string; text?: string } | undefined {
+  const c = calls(node, "status");
+  return c.length ? (c[c.length - 1].args[0] as { fill?: string; text?: string }) : undefined;
+}
+
+function getNode(id: string): HelperNode {
+  return helper.getNode(id) as unknown as HelperNode;
+}
+
+async function until<T>(fn: () => T | undefined | false, ms = 10_000, what = "condition"): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function flow(parentUrl: string, childUrl: string, db: string, extra: Record<string, unknown>[] = [], feedProps: Record<string, unknown> = {}) {
+  return [
+    { id: "t1", type: "tab" },
+    { id: "parent", type: "openmrs-server", url: parentUrl, timeout: 2 },
+    { id: "child", type: "openmrs-server", url: childUrl, timeout: 2 },
+    { id: "store", type: "sync-store", path: db },
+    { id: "feed", type: "atom-feed-in", z: "t1", server: "parent", store: "store", category: "patient", interval: "0", maxInFlight: 4, ticketTimeout: 30, ...feedProps, wires: [["fetch"], ["done"]] },
+    { id: "fetch", type: "fhir-fetch", z: "t1", server: "parent", wires: [["push"]] },
+    { id: "push", type: "fhir-push", z: "t1", targetType: "openmrs", server: "child", wires: [["written"]] },
+    { id: "written", type: "helper", z: "t1" },
+    { id: "done", type: "helper", z: "t1" },
+    { id: "catcher", type: "catch", z: "t1", scope: null, uncaught: false, wires: [["caught"]] },
+    { id: "caught", type: "helper", z: "t1" },
+    ...extra,
+  ];
+}
+
+describe("pull nodes in Node-RED", function () {
+  this.timeout(60_000);
+  let parent: OpenmrsSim;
+  let child: OpenmrsSim;
+  let dir: string;
+  let db: string;
+
+  before(function (done) {
+    helper.startServer(done);
+  });
+  after(function (done) {
+    helper.stopServer(done);
+  });
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "pull-nodes-"));
+    db = path.join(dir, "sync.db");
+    parent = new OpenmrsSim({ name: "parent", seed: 7 });
+    child = new OpenmrsSim({ name: "child", seed: 8 });
+    await parent.start();
+    await child.start();
+  });
+
+  afterEach(async () => {
+    await helper.unload();
+    await parent.stop();
+    await child.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const load = (f: unknown[]) => helper.load(NODES, f, { parent: CREDS, child: CREDS });
+
+  it("syncs patients from parent to child and says so in the status lines and on output 2", async () => {
+    parent.generate({ patients: 12, visitsPerPatient: 0 });
+    await load(flow(parent.url, child.url, db));
+    const feed = getNode("feed");
+    const caughtUp = new Promise<Record<string, unknown>>((resolve) => getNode("done").on("input", (m) => resolve(m as Record<string, unknown>)));
+    feed.receive({});
+    const msg = await caughtUp;
+    assert.equal((msg.payload as { category: string }).category, "patient");
+    assert.equal(Object.keys(child.snapshot().patients).length, 12);
+    assert.deepEqual(parent.diff(child), []);
+    const status = await until(() => {
+      const s = lastStatus(feed);
+      return s?.text === "atom-feed-in.status.caught-up" ? s : undefined;
+    }, 5000, "caught-up status");
+    assert.deepEqual(status, { fill: "green", shape: "dot", text: "atom-feed-in.status.caught-up" });
+    const push = getNode("push");
+    const pushStatus = await until(() => lastStatus(push)?.fill === "green" && lastStatus(push), 3000, "push status");
+    assert.deepEqual(pushStatus, { fill: "green", shape: "dot", text: "fhir-push.status.counts" });
+  });
+
+  it("reports a failing feed to Catch once, keeps the marker, and reads on when the server recovers", async () => {
+    parent.generate({ patients: 3, visitsPerPatient: 0 });
+    await load(flow(parent.url, child.url, db));
+    const caught: Record<string, unknown>[] = [];
+    getNode("caught").on("input", (m) => caught.push(m as Record<string, unknown>));
+    parent.faults.status = { code: 500, count: 100, kinds: ["feed"] };
+    const feed = getNode("feed");
+    feed.receive({});
+    await until(() => caught.length === 1, 5000, "error at Catch");
+    feed.receive({});
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(caught.length, 1, "the same problem is reported once");
+    const err = caught[0].error as { message: string; source: { id: string } };
+    assert.match(err.message, /HTTP 500/);
+    assert.equal(err.source.id, "feed");
+    const s = await until(() => (lastStatus(feed)?.fill === "red" ? lastStatus(feed) : undefined), 2000, "red status");
+    assert.match(s.text ?? "", /HTTP 500/);
+    assert.equal(Object.keys(child.snapshot().patients).length, 0);
+    parent.faults.status = undefined;
+    const done = new Promise((resolve) => getNode("done").on("input", resolve));
+    feed.receive({});
+    await done;
+    assert.deepEqual(parent.diff(child), []);
+  });
+
+  it("dead-letters an invalid FHIR resource with its validation errors, reports it to Catch, and moves on", async () => {
+    parent.generate({ patients: 4, visitsPerPatient: 0 });
+    const bad = Object.keys(parent.snapshot().patients)[1];
+    parent.faults.invalidFhir = [bad];
+    await load(flow(parent.url, child.url, db));
+    const caught: Record<string, unknown>[] = [];
+    getNode("caught").on("input", (m) => caught.push(m as Record<string, unknown>));
+    const done = new Promise((resolve) => getNode("done").on("input", resolve));
+    getNode("feed").receive({});
+    await done;
+    assert.equal(caught.length, 1);
+    const err = caught[0].error as { message: string; source: { id: string } };
+    assert.equal(err.source.id, "fetch");
+    assert.match(err.message, /fhir-fetch.errors.invalid/);
+    assert.equal(Object.keys(child.snapshot().patients).length, 3);
+    const store = await SyncStore.open(db);
+    try {
+      const dead = await store.deadLetters();
+      assert.equal(dead.length, 1);
+      assert.equal(dead[0].record_key, `Patient/${bad}`);
+      assert.equal(dead[0].reason, "invalid-fhir");
+      const oo = JSON.parse(dead[0].operation_outcome ?? "{}") as { issue: { diagnostics: string }[] };
+      assert.ok(oo.issue.some((i) => /gender/.test(i.diagnostics)), JSON.stringify(oo));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("stops polling and closes its connections when the flow is stopped", async () => {
+    parent.generate({ patients: 2, visitsPerPatient: 0 });
+    await load(flow(parent.url, child.url, db, [], { interval: "0.1" }));
+    await until(() => parent.requests.some((r) => r.kind === "feed"), 5000, "a poll");
+    await helper.unload();
+    const after = parent.requests.length;
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(parent.requests.length, after, "no request after close");
+  });
+
+  it("refuses to start without its config and says why", async () => {
+    await helper.load(NODES, [{ id: "feed", type: "atom-feed-in", category: "patient" }]);
+    const feed = getNode("feed");
+    assert.deepEqual(lastStatus(feed), { fill: "red", shape: "ring", text: "atom-feed-in.status.not-configured" });
+    assert.equal(calls(feed, "error")[0].args[0], "atom-feed-in.errors.missing-config");
+  });
+
+  it("writes the same records into a third-party FHIR server with their ids", async () => {
+    const peer = new FhirPeer();
+    const peerUrl = await peer.start();
+    try {
+      parent.generate({ patients: 5, visitsPerPatient: 0 });
+      await load([
+        { id: "t1", type: "tab" },
+        { id: "parent", type: "openmrs-server", url: parent.url },
+        { id: "fhir", type: "fhir-server", url: peerUrl },
+        { id: "store", type: "sync-store", path: db },
+        { id: "feed", type: "atom-feed-in", z: "t1", server: "parent", store: "store", category: "patient", interval: "0", wires: [["fetch"], ["done"]] },
+        { id: "fetch", type: "fhir-fetch", z: "t1", server: "parent", wires: [["push"]] },
+        { id: "push", type: "fhir-push", z: "t1", targetType: "fhir", fhirServer: "fhir", wires: [[]] },
+        { id: "done", type: "helper", z: "t1" },
+      ]);
+      const done = new Promise((resolve) => getNode("done").on("input", resolve));
+      getNode("feed").receive({});
+      await done;
+      for (const uuid of Object.keys(parent.snapshot().patients)) {
+        const res = await fetch(`${peerUrl}/Patient/${uuid}`);
+        assert.equal(res.status, 200, uuid);
+        const body = (await res.json()) as { id: string; resourceType: string };
+        assert.equal(body.id, uuid);
+      }
+    } finally {
+      await peer.stop();
+    }
+  });
+});
