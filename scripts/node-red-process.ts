@@ -27,6 +27,8 @@ export interface NodeRedOptions {
   userDir: string;
   /** Fixed port; a free one when omitted. */
   port?: number;
+  /** Extra flags for node itself (e.g. --cpu-prof). */
+  nodeArgs?: string[];
   env?: Record<string, string>;
   /** Flows written to flows.json before the first start. */
   flows?: unknown[];
@@ -51,8 +53,9 @@ export class NodeRedProcess {
   async start(timeoutMs = 30_000): Promise<void> {
     if (!this.port) this.port = await freePort();
     const logStart = this.log.length;
-    this.child = spawn(process.execPath, [path.join(ROOT, "node_modules/node-red/red.js"), "-u", this.opts.userDir, "-s", path.join(ROOT, "scripts/node-red-settings.js"), "-p", String(this.port)], {
-      env: { ...process.env, NODE_RED_LOG_LEVEL: "info", ...this.opts.env },
+    this.child = spawn(process.execPath, [...(this.opts.nodeArgs ?? []), path.join(ROOT, "node_modules/node-red/red.js"), "-u", this.opts.userDir, "-s", path.join(ROOT, "scripts/node-red-settings.js"), "-p", String(this.port)], {
+      // Readiness is read from the log ("Started flows"), so the level stays at info.
+      env: { ...process.env, ...this.opts.env, NODE_RED_LOG_LEVEL: "info" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     const append = (b: Buffer) => {
@@ -107,6 +110,10 @@ export class NodeRedProcess {
       child.kill("SIGKILL");
       await exited;
     }
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
   }
 
   get running(): boolean {

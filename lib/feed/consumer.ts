@@ -21,8 +21,8 @@ import { recordKey, type FeedEntry } from "../atom/entry";
 import type { FeedPage } from "../atom/parse";
 import { pageNumber } from "../atom/reader";
 import { isSettledKind, type Outcome } from "../outcome";
-import { SyncStore, type FeedMarker, type RetryRow } from "../store/store";
-import type { Tx } from "../store/sqlite";
+import type { FeedMarker, RetryRow, SyncStore } from "../store/store";
+import { FeedJournal } from "./journal";
 
 export interface Ticket {
   /** Id of the sync-store that owns the consumer (filled in by the node layer). */
@@ -184,6 +184,7 @@ export class FeedConsumer {
   private cycle: PollSummary = { emitted: 0, settled: 0, waiting: 0, deadLettered: 0, pages: 0 };
   private lastError?: string;
   readonly counts = { ok: 0, filtered: 0, dead: 0, emitted: 0, pages: 0 };
+  private readonly journal: FeedJournal;
 
   constructor(options: FeedConsumerOptions) {
     this.opts = {
@@ -197,6 +198,7 @@ export class FeedConsumer {
       authProbeMs: 5_000,
       ...options,
     };
+    this.journal = new FeedJournal(options.store, options.id, (err) => this.opts.events.storeError?.(err));
   }
 
   get id(): string {
@@ -259,8 +261,8 @@ export class FeedConsumer {
         const last = page.entries[page.entries.length - 1];
         const pageUrl = page.links.via ?? url;
         this.marker = { consumer: this.opts.id, feedUri: this.opts.feedUri, entryId: last?.id ?? null, pageUrl: last ? pageUrl : null };
-        const m = this.marker;
-        await this.opts.store.db.write((tx) => SyncStore.setMarker(tx, m));
+        this.journal.setMarker(this.marker);
+        await this.journal.flushed();
         if (last) this.readPos = { url: this.rebase(pageUrl), after: last.id };
         this.recovered();
         return;
@@ -545,24 +547,20 @@ export class FeedConsumer {
   private audit(item: Item, outcome: Outcome, info: SettleInfo): void {
     if (!info.target && outcome.kind === "filtered") return;
     const entry = item.entry;
-    void this.opts.store.db
-      .write((tx) =>
-        SyncStore.insertAudit(tx, {
-          direction: "pull",
-          source: this.opts.id,
-          entryId: entry.id,
-          recordKey: item.key,
-          action: info.action ?? entry.action,
-          target: info.target,
-          outcome: outcome.kind,
-          reason: outcome.reason,
-          httpStatus: outcome.status,
-          error: outcome.kind === "ok" ? undefined : outcome.message,
-          attempt: item.attempts + 1,
-          durationMs: info.durationMs,
-        }),
-      )
-      .catch((err: Error) => this.opts.events.storeError?.(err));
+    this.journal.audit({
+      direction: "pull",
+      source: this.opts.id,
+      entryId: entry.id,
+      recordKey: item.key,
+      action: info.action ?? entry.action,
+      target: info.target,
+      outcome: outcome.kind,
+      reason: outcome.reason,
+      httpStatus: outcome.status,
+      error: outcome.kind === "ok" ? undefined : outcome.message,
+      attempt: item.attempts + 1,
+      durationMs: info.durationMs,
+    });
   }
 
   private scheduleRetry(item: Item, outcome: Outcome): void {
@@ -580,7 +578,7 @@ export class FeedConsumer {
     this.cycle.waiting++;
     const row: RetryRow = { entryId: item.entry.id, attempts: item.attempts, firstFailedAt: item.firstFailedAt, nextAt: now + delay, lastError: item.lastError ?? null };
     item.retryRow = true;
-    if (!item.detached) this.persist((tx) => SyncStore.upsertRetry(tx, this.opts.id, row));
+    if (!item.detached) this.journal.putRetry(row);
     item.timer = setTimeout(() => this.release(item), delay);
     item.timer.unref?.();
   }
@@ -650,8 +648,7 @@ export class FeedConsumer {
   private deadLetter(item: Item, outcome: Outcome, countAttempt = true): void {
     const attempts = item.attempts + (countAttempt ? 1 : 0);
     const entry = item.entry;
-    this.persist((tx) =>
-      SyncStore.insertDeadLetter(tx, {
+    this.journal.deadLetter({
         source: this.opts.id,
         sourceKind: "feed",
         recordKey: item.key,
@@ -663,8 +660,7 @@ export class FeedConsumer {
         operationOutcome: outcome.operationOutcome,
         attempts,
         firstFailedAt: item.firstFailedAt ?? Date.now(),
-      }),
-    );
+      });
     this.counts.dead++;
     this.cycle.deadLettered++;
     this.finish(item, outcome, "dead");
@@ -696,8 +692,7 @@ export class FeedConsumer {
     }
     if (item.retryRow && !item.detached) {
       item.retryRow = false;
-      const id = item.entry.id;
-      this.persist((tx) => SyncStore.deleteRetry(tx, this.opts.id, id));
+      this.journal.removeRetry(item.entry.id);
     }
     if (item.detached) {
       this.byId.delete(item.entry.id);
@@ -719,27 +714,17 @@ export class FeedConsumer {
     const needRow = justSettled && justSettled.state === "settled" && !justSettled.settledRow && this.byId.get(justSettled.entry.id) === justSettled;
     if (needRow) justSettled!.settledRow = true;
     if (!last && !needRow) return;
-    const id = this.opts.id;
-    let marker: FeedMarker | undefined;
+    if (needRow) this.journal.addSettled(justSettled!.entry.id, justSettled!.outcome ?? "ok");
     if (last) {
-      marker = { consumer: id, feedUri: this.opts.feedUri, entryId: last.entry.id, pageUrl: last.entry.page };
-      this.marker = marker;
+      this.marker = { consumer: this.opts.id, feedUri: this.opts.feedUri, entryId: last.entry.id, pageUrl: last.entry.page };
+      this.journal.setMarker(this.marker);
     }
-    const rowFor = needRow ? justSettled! : undefined;
-    this.persist(async (tx) => {
-      if (rowFor) await SyncStore.insertSettled(tx, id, rowFor.entry.id, rowFor.outcome ?? "ok");
-      if (marker) await SyncStore.setMarker(tx, marker);
-      for (const e of passedRows) await SyncStore.deleteSettled(tx, id, e);
-    });
+    for (const e of passedRows) this.journal.removeSettled(e);
     if (this.head > 4096 && this.head * 2 > this.order.length) {
       this.order = this.order.slice(this.head);
       this.head = 0;
     }
     this.wakeWalker();
-  }
-
-  private persist(fn: (tx: Tx) => Promise<unknown>): void {
-    this.opts.store.db.write(fn).catch((err: Error) => this.opts.events.storeError?.(err));
   }
 
   private sweepExpired(): void {
@@ -796,6 +781,7 @@ export class FeedConsumer {
     this.retryRows.clear();
     this.walkFailed = false;
     this.lastError = undefined;
+    await this.journal.flushed();
     await this.opts.store.deleteMarker(this.opts.id);
     this.changed();
   }
@@ -836,6 +822,11 @@ export class FeedConsumer {
     }
   }
 
+  /** Resolves when every settlement so far is committed to the store. */
+  flushed(): Promise<void> {
+    return this.journal.flushed();
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
@@ -845,6 +836,7 @@ export class FeedConsumer {
     this.capacityWaiters = [];
     for (const w of waiters) w();
     if (this.polling) await this.polling.catch(() => undefined);
+    await this.journal.flushed();
   }
 
   private changed(): void {

@@ -26,6 +26,12 @@ export interface WriteRequest {
   restKind?: RestKind;
   /** Feed entry id, sent as x-sync-entry for tracing. */
   entryId?: string;
+  /**
+   * The source says the record was created (Sync 2.0 action CREATED): an OpenMRS target tries the
+   * REST create first and saves the PUT that would answer 404. If the record exists after all (a
+   * re-delivery), the create is refused and the update path follows.
+   */
+  created?: boolean;
 }
 
 export interface WriteResult {
@@ -98,6 +104,10 @@ export class OpenmrsTarget implements RecordTarget {
   private async upsert(req: WriteRequest, useFhir2: boolean): Promise<Omit<WriteResult, "durationMs">> {
     const resource = req.resource;
     if (!resource) return { outcome: { kind: "permanent", reason: "no-resource", message: "upsert without a resource" }, method: "PUT", url: this.url };
+    if (req.created) {
+      const created = await this.createViaRest(req, resource, false);
+      if (created.outcome.kind === "ok" || !(await this.exists(req.resourceType, req.id))) return this.withRefusal(req, created);
+    }
     if (useFhir2) {
       const url = `${this.server.fhir.baseUrl}/${req.resourceType}/${req.id}`;
       const res = await this.server.fhir.update({ ...resource, id: req.id }, this.headers(req));
@@ -116,12 +126,17 @@ export class OpenmrsTarget implements RecordTarget {
     return this.createViaRest(req, resource);
   }
 
-  private async createViaRest(req: WriteRequest, resource: FhirResource): Promise<Omit<WriteResult, "durationMs">> {
+  private async createViaRest(req: WriteRequest, resource: FhirResource, analyse = true): Promise<Omit<WriteResult, "durationMs">> {
     const { kind, body } = fhirToRestCreate({ ...resource, id: req.id });
     const url = this.server.restUrl(kind);
     const res = await this.server.restSend("POST", url, body, this.headers(req));
     if (res.status >= 200 && res.status < 300) return { outcome: { ...OK, status: res.status, reason: "created" }, method: "POST", url };
-    return { outcome: await this.refusal(req, httpOutcome("POST", url, res.status, res.json, res.headers["retry-after"])), method: "POST", url };
+    const outcome = httpOutcome("POST", url, res.status, res.json, res.headers["retry-after"]);
+    return { outcome: analyse ? await this.refusal(req, outcome) : outcome, method: "POST", url };
+  }
+
+  private async withRefusal(req: WriteRequest, result: Omit<WriteResult, "durationMs">): Promise<Omit<WriteResult, "durationMs">> {
+    return result.outcome.kind === "ok" ? result : { ...result, outcome: await this.refusal(req, result.outcome) };
   }
 
   private async remove(req: WriteRequest, useFhir2: boolean): Promise<Omit<WriteResult, "durationMs">> {

@@ -142,8 +142,8 @@ export interface AuditInput {
   durationMs?: number;
 }
 
-const AUDIT_INSERT =
-  "INSERT INTO audit (at, direction, source, entry_id, record_key, action, target, outcome, reason, http_status, error, attempt, duration_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)";
+const AUDIT_INSERT_HEAD = "INSERT INTO audit (at, direction, source, entry_id, record_key, action, target, outcome, reason, http_status, error, attempt, duration_ms) VALUES ";
+const AUDIT_INSERT = AUDIT_INSERT_HEAD + "(?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 export class SyncStore {
   private constructor(readonly db: SqliteDb) {}
@@ -287,6 +287,30 @@ export class SyncStore {
       a.attempt ?? null,
       a.durationMs ?? null,
     ]);
+  }
+
+  /** Many audit rows in as few statements as possible (50 rows each). */
+  static async insertAudits(tx: Tx, rows: AuditInput[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += 50) {
+      const chunk = rows.slice(i, i + 50);
+      const now = Date.now();
+      const params = chunk.flatMap((a) => [
+        now,
+        a.direction,
+        a.source ?? null,
+        a.entryId ?? null,
+        a.recordKey ?? null,
+        a.action ?? null,
+        a.target ?? null,
+        a.outcome,
+        a.reason ?? null,
+        a.httpStatus ?? null,
+        a.error ?? null,
+        a.attempt ?? null,
+        a.durationMs ?? null,
+      ]);
+      await tx.run(AUDIT_INSERT_HEAD + chunk.map(() => "(?,?,?,?,?,?,?,?,?,?,?,?,?)").join(","), params);
+    }
   }
 
   audit(filter: { recordKey?: string; limit?: number } = {}): Promise<Record<string, unknown>[]> {

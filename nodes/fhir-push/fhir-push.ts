@@ -19,6 +19,7 @@ interface FhirPushDef extends NodeDef {
 
 interface PushMessage extends NodeMessageInFlow {
   action?: unknown;
+  entry?: unknown;
   ticket?: unknown;
   restKind?: unknown;
   statusCode?: number;
@@ -33,6 +34,7 @@ function requestOf(m: PushMessage): WriteRequest {
     throw new OutcomeError({ kind: "permanent", reason: "bad-payload", message: "msg.payload must be a FHIR resource with resourceType and id (or {resourceType, id} for a delete)" });
   }
   const ticketEntry = (m.ticket as { entry?: unknown } | undefined)?.entry;
+  const entryAction = (m.entry as { action?: unknown } | undefined)?.action;
   return {
     action,
     resourceType: p.resourceType,
@@ -40,6 +42,7 @@ function requestOf(m: PushMessage): WriteRequest {
     resource: action === "upsert" ? (p as FhirResource) : undefined,
     restKind: typeof m.restKind === "string" ? (m.restKind as RestKind) : undefined,
     entryId: typeof ticketEntry === "string" ? ticketEntry : undefined,
+    created: entryAction === "CREATED",
   };
 }
 

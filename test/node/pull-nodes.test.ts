@@ -6,7 +6,7 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import helper from "node-red-node-test-helper";
+import helper, { type TestFlows } from "node-red-node-test-helper";
 import { OpenmrsSim } from "../../sim";
 import { FhirPeer } from "../../sim/fhir-peer";
 import { SyncStore } from "../../lib/store/store";
@@ -98,7 +98,7 @@ describe("pull nodes in Node-RED", function () {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  const load = (f: unknown[]) => helper.load(NODES, f, { parent: CREDS, child: CREDS });
+  const load = (f: unknown[]) => helper.load(NODES, f as TestFlows, { parent: CREDS, child: CREDS });
 
   it("syncs patients from parent to child and says so in the status lines and on output 2", async () => {
     parent.generate({ patients: 12, visitsPerPatient: 0 });
@@ -184,7 +184,8 @@ describe("pull nodes in Node-RED", function () {
   });
 
   it("refuses to start without its config and says why", async () => {
-    await helper.load(NODES, [{ id: "feed", type: "atom-feed-in", category: "patient" }]);
+    const lonely: unknown[] = [{ id: "feed", type: "atom-feed-in", category: "patient" }];
+    await helper.load(NODES, lonely as TestFlows);
     const feed = getNode("feed");
     assert.deepEqual(lastStatus(feed), { fill: "red", shape: "ring", text: "atom-feed-in.status.not-configured" });
     assert.equal(calls(feed, "error")[0].args[0], "atom-feed-in.errors.missing-config");

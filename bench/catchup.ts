@@ -1,0 +1,314 @@
+/**
+ * Catch-up benchmark: a 10,000-entry backlog in the parent simulator copied into an empty child.
+ * Three contenders in one run, interleaved, each repeated; medians reported:
+ *   ours    Node-RED with flows/pull-from-parent.json (feeds, fhir-fetch, fhir-push, SQLite store, FULL sync)
+ *   raw     a plain concurrent HTTP client doing the same requests (same page walk, same record GETs,
+ *           same PUT / POST-on-404 writes, same concurrency) with no Node-RED and no store: the limit
+ *   sync2   a sequential loop as Sync 2.0 runs it: per entry GET the parent's record, GET the child's,
+ *           then write (one request at a time)
+ * Simulators run in their own processes. Elapsed time is measured at the simulators: from the first
+ * request at the parent to the last write at the child.
+ *
+ *   npm run bench                     (10,000 entries, 3 repetitions)
+ *   npx tsx bench/catchup.ts --patients 300 --reps 1
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as os from "node:os";
+import * as path from "node:path";
+import { OpenmrsSim, compareSnapshots, type Comparable } from "../sim";
+import { NodeRedProcess } from "../scripts/node-red-process";
+import { parseFeedPage } from "../lib/atom/parse";
+import { fhirToRestCreate, type FhirResource } from "../lib/fhir/convert";
+
+const ROOT = path.resolve(__dirname, "..");
+const args = process.argv.slice(2);
+const arg = (name: string, def: number) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : def;
+};
+const PATIENTS = arg("patients", 1000);
+const REPS = arg("reps", 3);
+const CONCURRENCY = 8;
+const CATEGORIES = ["patient", "visit", "encounter", "observation"];
+const AUTH = "Basic " + Buffer.from("admin:Admin123").toString("base64");
+
+interface SimProc {
+  proc: ChildProcess;
+  url: string;
+  admin: string;
+}
+
+async function startSim(role: string, data?: string): Promise<SimProc> {
+  const argv = [path.join(ROOT, "dist/sim/cli.js"), "--role", role, "--port", "0", ...(data ? ["--data", data] : [])];
+  const proc = spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "inherit"] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    proc.stdout!.on("data", (b: Buffer) => {
+      out += b.toString();
+      const m = /listening on (\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    proc.on("exit", (code) => reject(new Error(`sim ${role} exited ${code}`)));
+  });
+  return { proc, url, admin: new URL(url).origin };
+}
+
+async function stopSim(s: SimProc): Promise<void> {
+  if (s.proc.exitCode !== null) return;
+  const done = new Promise((r) => s.proc.once("exit", r));
+  s.proc.kill("SIGTERM");
+  await done;
+}
+
+async function json<T>(url: string, init?: RequestInit): Promise<T> {
+  const res = await fetch(url, init);
+  return (await res.json()) as T;
+}
+
+interface ReqLog {
+  at: number;
+  kind: string;
+  method: string;
+  status: number;
+}
+
+async function requests(sim: SimProc, since: number): Promise<ReqLog[]> {
+  const r = await json<ReqLog[] | { requests: ReqLog[] }>(`${sim.admin}/__sim/requests?since=${since}`);
+  return Array.isArray(r) ? r : r.requests;
+}
+
+async function recordCount(sim: SimProc): Promise<number> {
+  const s = await json<Comparable>(`${sim.admin}/__sim/snapshot`);
+  const live = (m: Record<string, { voided: boolean }>) => Object.values(m).filter((x) => !x.voided).length;
+  return live(s.patients) + live(s.visits) + live(s.encounters) + live(s.obs);
+}
+
+// ---- the raw client: node:http, keep-alive, nothing else --------------------------------------
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+
+function request(method: string, url: string, body?: unknown): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request(url, { method, agent, headers: { authorization: AUTH, accept: "application/json", ...(data ? { "content-type": "application/json", "content-length": Buffer.byteLength(data) } : {}) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    if (data) req.write(data);
+    req.end();
+  });
+}
+
+async function pages(base: string, category: string, visit: (url: string, xml: string) => Promise<void>): Promise<void> {
+  let url = `${base}/ws/atomfeed/${category}/recent`;
+  let res = await request("GET", url);
+  let page = await parseFeedPage(res.text, url);
+  if (page.links.prevArchive) {
+    url = `${base}/ws/atomfeed/${category}/1`;
+    res = await request("GET", url);
+    page = await parseFeedPage(res.text, url);
+  }
+  for (;;) {
+    await visit(url, res.text);
+    const next = page.links.nextArchive;
+    if (!next) break;
+    url = `${base}/ws/atomfeed/${category}/${next.split("/").pop()}`;
+    res = await request("GET", url);
+    page = await parseFeedPage(res.text, url);
+  }
+}
+
+async function copyOne(parent: string, child: string, type: string, uuid: string, created: boolean): Promise<void> {
+  const got = await request("GET", `${parent}/ws/fhir2/R4/${type}/${uuid}`);
+  if (got.status === 410) {
+    await request("DELETE", `${child}/ws/fhir2/R4/${type}/${uuid}`);
+    return;
+  }
+  const resource = JSON.parse(got.text) as FhirResource;
+  if (created) {
+    // Same requests as ours: a CREATED entry is written with the REST create first.
+    const { kind, body } = fhirToRestCreate(resource);
+    const post = await request("POST", `${child}/ws/rest/v1/${kind}`, body);
+    if (post.status < 300) return;
+  }
+  const put = await request("PUT", `${child}/ws/fhir2/R4/${type}/${uuid}`, resource);
+  if (put.status === 404) {
+    const { kind, body } = fhirToRestCreate(resource);
+    const post = await request("POST", `${child}/ws/rest/v1/${kind}`, body);
+    if (post.status >= 300) throw new Error(`raw client: POST ${kind} ${uuid}: HTTP ${post.status} ${post.text.slice(0, 200)}`);
+  }
+}
+
+async function rawClient(parent: string, child: string): Promise<void> {
+  for (const category of CATEGORIES) {
+    const queue: { type: string; uuid: string; created: boolean }[] = [];
+    let walking = true;
+    const workers = Array.from({ length: CONCURRENCY }, async () => {
+      for (;;) {
+        const job = queue.shift();
+        if (job) await copyOne(parent, child, job.type, job.uuid, job.created);
+        else if (!walking) return;
+        else await new Promise((r) => setImmediate(r));
+      }
+    });
+    await pages(parent, category, async (url, xml) => {
+      const page = await parseFeedPage(xml, url);
+      for (const e of page.entries) queue.push({ type: e.resourceType!, uuid: e.uuid!, created: e.action === "CREATED" });
+    });
+    walking = false;
+    await Promise.all(workers);
+  }
+}
+
+/** Sync 2.0's loop: one entry at a time, GET parent object, GET local object, write. */
+async function sync2Loop(parent: string, child: string): Promise<void> {
+  for (const category of CATEGORIES) {
+    const entries: { type: string; uuid: string }[] = [];
+    await pages(parent, category, async (url, xml) => {
+      for (const e of (await parseFeedPage(xml, url)).entries) entries.push({ type: e.resourceType!, uuid: e.uuid! });
+    });
+    for (const { type, uuid } of entries) {
+      const got = await request("GET", `${parent}/ws/fhir2/R4/${type}/${uuid}`);
+      const local = await request("GET", `${child}/ws/fhir2/R4/${type}/${uuid}`);
+      if (got.status !== 200) continue;
+      const resource = JSON.parse(got.text) as FhirResource;
+      if (local.status === 200) await request("PUT", `${child}/ws/fhir2/R4/${type}/${uuid}`, resource);
+      else {
+        const { kind, body } = fhirToRestCreate(resource);
+        await request("POST", `${child}/ws/rest/v1/${kind}`, body);
+      }
+    }
+  }
+}
+
+// ---- runs ---------------------------------------------------------------------------------------
+
+interface Result {
+  contender: string;
+  seconds: number;
+  entriesPerSecond: number;
+  requests: number;
+  peakRssMb?: number;
+}
+
+function peakRssMb(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Math.round(Number(m[1]) / 1024) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function measure(contender: string, parent: SimProc, entries: number, expected: Comparable, run: (child: SimProc) => Promise<{ rss?: () => number; stop?: () => Promise<void> }>): Promise<Result> {
+  const child = await startSim("child");
+  const since = Date.now();
+  const records = await recordCount(parent);
+  const { rss, stop } = await run(child);
+  const deadline = Date.now() + 30 * 60_000;
+  while ((await recordCount(child)) < records) {
+    if (Date.now() > deadline) throw new Error(`${contender}: did not finish`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const peakRss = rss?.();
+  const parentReqs = (await requests(parent, since)).filter((r) => r.at >= since);
+  const childReqs = (await requests(child, since)).filter((r) => r.at >= since);
+  const t0 = Math.min(...parentReqs.map((r) => r.at));
+  const t1 = Math.max(...childReqs.filter((r) => r.method !== "GET").map((r) => r.at));
+  const diff = compareSnapshots(expected, await json<Comparable>(`${child.admin}/__sim/snapshot`));
+  if (diff.length) throw new Error(`${contender}: child differs from parent:\n${diff.slice(0, 5).join("\n")}`);
+  if (stop) await stop();
+  await stopSim(child);
+  const seconds = (t1 - t0) / 1000;
+  return { contender, seconds, entriesPerSecond: entries / seconds, requests: parentReqs.length + childReqs.length, peakRssMb: peakRss };
+}
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-catchup-"));
+  const dataFile = path.join(dir, "parent.json");
+  const gen = new OpenmrsSim({ name: "parent", dialect: "sync2", seed: 42, dataFile });
+  gen.generate({ patients: PATIENTS, visitsPerPatient: 1, encountersPerVisit: 2, obsPerEncounter: 3 });
+  const entries = gen.store.events.length;
+  const expected = gen.snapshot();
+  gen.save();
+  const parent = await startSim("parent", dataFile);
+  console.log(`backlog: ${entries} feed entries (${gen.store.recordCount()} records) at ${parent.url}`);
+  console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; concurrency ${CONCURRENCY}`);
+
+  const flows = JSON.parse(fs.readFileSync(path.join(ROOT, "flows/pull-from-parent.json"), "utf8")) as { type: string; maxInFlight?: number }[];
+  for (const n of flows) if (n.type === "atom-feed-in") n.maxInFlight = CONCURRENCY;
+
+  const results: Result[] = [];
+  for (let rep = 1; rep <= REPS; rep++) {
+    const ours = await measure("ours", parent, entries, expected, async (child) => {
+      const userDir = path.join(dir, `nr-${rep}`);
+      const nr = new NodeRedProcess({
+        userDir,
+        flows,
+        env: {
+          OPENMRS_PARENT_URL: parent.url,
+          OPENMRS_PARENT_USER: "admin",
+          OPENMRS_PARENT_PASSWORD: "Admin123",
+          OPENMRS_CHILD_URL: child.url,
+          OPENMRS_CHILD_USER: "admin",
+          OPENMRS_CHILD_PASSWORD: "Admin123",
+          SYNC_DB_PATH: path.join(userDir, "sync.db"),
+          SYNC_POLL_SECONDS: "3600",
+        },
+      });
+      await nr.start();
+      let peak = 0;
+      const sampler = setInterval(() => (peak = Math.max(peak, peakRssMb(nr.pid) ?? 0)), 200);
+      return {
+        rss: () => Math.max(peak, peakRssMb(nr.pid) ?? 0),
+        stop: async () => {
+          clearInterval(sampler);
+          await nr.stop();
+        },
+      };
+    });
+    results.push(ours);
+    console.log(`  rep ${rep} ours:  ${ours.seconds.toFixed(1)} s, ${ours.entriesPerSecond.toFixed(0)} entries/s, peak RSS ${ours.peakRssMb} MB`);
+    const raw = await measure("raw", parent, entries, expected, async (child) => {
+      await rawClient(parent.url, child.url);
+      return {};
+    });
+    results.push(raw);
+    console.log(`  rep ${rep} raw:   ${raw.seconds.toFixed(1)} s, ${raw.entriesPerSecond.toFixed(0)} entries/s`);
+    const sync2 = await measure("sync2", parent, entries, expected, async (child) => {
+      await sync2Loop(parent.url, child.url);
+      return {};
+    });
+    results.push(sync2);
+    console.log(`  rep ${rep} sync2: ${sync2.seconds.toFixed(1)} s, ${sync2.entriesPerSecond.toFixed(0)} entries/s`);
+  }
+  const median = (c: string) => {
+    const v = results.filter((r) => r.contender === c).map((r) => r.entriesPerSecond).sort((a, b) => a - b);
+    return v[Math.floor(v.length / 2)];
+  };
+  const ours = median("ours");
+  const raw = median("raw");
+  const sync2 = median("sync2");
+  const rss = results.filter((r) => r.contender === "ours").map((r) => r.peakRssMb ?? 0);
+  console.log("");
+  console.log(`median entries/s: ours ${ours.toFixed(0)}, raw client ${raw.toFixed(0)}, sync2-style loop ${sync2.toFixed(0)}`);
+  console.log(`ratio ours/raw = ${(ours / raw).toFixed(2)} (goal >= 0.5); ours/sync2 = ${(ours / sync2).toFixed(1)}x`);
+  console.log(`Node-RED peak RSS: ${Math.max(...rss)} MB (max over reps)`);
+  const out = path.join(ROOT, "bench", "results");
+  fs.mkdirSync(out, { recursive: true });
+  fs.writeFileSync(path.join(out, "catchup.json"), JSON.stringify({ at: new Date().toISOString(), entries, patients: PATIENTS, reps: REPS, concurrency: CONCURRENCY, results, median: { ours, raw, sync2 } }, null, 2));
+  await stopSim(parent);
+  agent.destroy();
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
