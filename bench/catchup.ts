@@ -30,7 +30,7 @@ const arg = (name: string, def: number) => {
 };
 const PATIENTS = arg("patients", 1000);
 const REPS = arg("reps", 3);
-const CONCURRENCY = 8;
+const CONCURRENCY = arg("concurrency", 8);
 const CATEGORIES = ["patient", "visit", "encounter", "observation"];
 const AUTH = "Basic " + Buffer.from("admin:Admin123").toString("base64");
 
@@ -80,9 +80,7 @@ async function requests(sim: SimProc, since: number): Promise<ReqLog[]> {
 }
 
 async function recordCount(sim: SimProc): Promise<number> {
-  const s = await json<Comparable>(`${sim.admin}/__sim/snapshot`);
-  const live = (m: Record<string, { voided: boolean }>) => Object.values(m).filter((x) => !x.voided).length;
-  return live(s.patients) + live(s.visits) + live(s.encounters) + live(s.obs);
+  return (await json<{ records: number }>(`${sim.admin}/__sim/count`)).records;
 }
 
 // ---- the raw client: node:http, keep-alive, nothing else --------------------------------------
@@ -190,10 +188,23 @@ async function sync2Loop(parent: string, child: string): Promise<void> {
 
 interface Result {
   contender: string;
+  /** CPU seconds used by the contender's own process (not the simulators). */
+  cpuSeconds?: number;
+  simCpuSeconds?: number;
   seconds: number;
   entriesPerSecond: number;
   requests: number;
   peakRssMb?: number;
+}
+
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
 }
 
 function peakRssMb(pid: number | undefined): number | undefined {
@@ -206,17 +217,21 @@ function peakRssMb(pid: number | undefined): number | undefined {
   }
 }
 
-async function measure(contender: string, parent: SimProc, entries: number, expected: Comparable, run: (child: SimProc) => Promise<{ rss?: () => number; stop?: () => Promise<void> }>): Promise<Result> {
+async function measure(contender: string, parent: SimProc, entries: number, expected: Comparable, run: (child: SimProc) => Promise<{ rss?: () => number; cpu?: () => number; stop?: () => Promise<void> }>): Promise<Result> {
   const child = await startSim("child");
   const since = Date.now();
   const records = await recordCount(parent);
-  const { rss, stop } = await run(child);
+  const simCpu0 = cpuSeconds(parent.proc.pid) + cpuSeconds(child.proc.pid);
+  const own0 = process.cpuUsage();
+  const { rss, cpu, stop } = await run(child);
   const deadline = Date.now() + 30 * 60_000;
   while ((await recordCount(child)) < records) {
     if (Date.now() > deadline) throw new Error(`${contender}: did not finish`);
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 250));
   }
   const peakRss = rss?.();
+  const ownCpu = cpu ? cpu() : (() => { const u = process.cpuUsage(own0); return (u.user + u.system) / 1e6; })();
+  const simCpu = cpuSeconds(parent.proc.pid) + cpuSeconds(child.proc.pid) - simCpu0;
   const parentReqs = (await requests(parent, since)).filter((r) => r.at >= since);
   const childReqs = (await requests(child, since)).filter((r) => r.at >= since);
   const t0 = Math.min(...parentReqs.map((r) => r.at));
@@ -226,7 +241,7 @@ async function measure(contender: string, parent: SimProc, entries: number, expe
   if (stop) await stop();
   await stopSim(child);
   const seconds = (t1 - t0) / 1000;
-  return { contender, seconds, entriesPerSecond: entries / seconds, requests: parentReqs.length + childReqs.length, peakRssMb: peakRss };
+  return { contender, seconds, entriesPerSecond: entries / seconds, requests: parentReqs.length + childReqs.length, peakRssMb: peakRss, cpuSeconds: ownCpu, simCpuSeconds: simCpu };
 }
 
 async function main(): Promise<void> {
@@ -267,6 +282,7 @@ async function main(): Promise<void> {
       const sampler = setInterval(() => (peak = Math.max(peak, peakRssMb(nr.pid) ?? 0)), 200);
       return {
         rss: () => Math.max(peak, peakRssMb(nr.pid) ?? 0),
+        cpu: () => cpuSeconds(nr.pid),
         stop: async () => {
           clearInterval(sampler);
           await nr.stop();
@@ -274,19 +290,20 @@ async function main(): Promise<void> {
       };
     });
     results.push(ours);
-    console.log(`  rep ${rep} ours:  ${ours.seconds.toFixed(1)} s, ${ours.entriesPerSecond.toFixed(0)} entries/s, peak RSS ${ours.peakRssMb} MB`);
+    const cpu = (r: Result) => `CPU ${r.cpuSeconds?.toFixed(1)} s (sims ${r.simCpuSeconds?.toFixed(1)} s)`;
+    console.log(`  rep ${rep} ours:  ${ours.seconds.toFixed(1)} s, ${ours.entriesPerSecond.toFixed(0)} entries/s, peak RSS ${ours.peakRssMb} MB, ${cpu(ours)}`);
     const raw = await measure("raw", parent, entries, expected, async (child) => {
       await rawClient(parent.url, child.url);
       return {};
     });
     results.push(raw);
-    console.log(`  rep ${rep} raw:   ${raw.seconds.toFixed(1)} s, ${raw.entriesPerSecond.toFixed(0)} entries/s`);
+    console.log(`  rep ${rep} raw:   ${raw.seconds.toFixed(1)} s, ${raw.entriesPerSecond.toFixed(0)} entries/s, ${cpu(raw)}`);
     const sync2 = await measure("sync2", parent, entries, expected, async (child) => {
       await sync2Loop(parent.url, child.url);
       return {};
     });
     results.push(sync2);
-    console.log(`  rep ${rep} sync2: ${sync2.seconds.toFixed(1)} s, ${sync2.entriesPerSecond.toFixed(0)} entries/s`);
+    console.log(`  rep ${rep} sync2: ${sync2.seconds.toFixed(1)} s, ${sync2.entriesPerSecond.toFixed(0)} entries/s, ${cpu(sync2)}`);
   }
   const median = (c: string) => {
     const v = results.filter((r) => r.contender === c).map((r) => r.entriesPerSecond).sort((a, b) => a - b);

@@ -527,6 +527,9 @@ export class OpenmrsSim {
           return json(200, this.faults);
         case "GET /__sim/stats":
           return json(200, this.statsJson());
+        case "GET /__sim/count":
+          // Cheap progress probe (benchmarks poll it while measuring).
+          return json(200, { records: this.store.recordCount(), events: this.store.events.length });
         case "POST /__sim/reset-stats":
           this.resetStats();
           return json(200, { ok: true });
