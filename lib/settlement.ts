@@ -62,11 +62,13 @@ export function attemptOf(ticket: unknown): number {
 
 /**
  * Whether a failure should be reported to the debug pane and Catch nodes: always for permanent
- * failures; for transient and auth failures only on the first attempt of an entry, so a record
- * retried fifty times raises one alert, not fifty (the Mirth alert flood).
+ * failures; for transient failures only on the first attempt of an entry, so a record retried fifty
+ * times raises one alert, not fifty (the Mirth alert flood); auth failures of ticketed messages not at
+ * all, because the ticket's owner pauses and raises one alert for the whole channel.
  */
 export function shouldReport(outcome: Outcome, ticket: unknown): boolean {
   if (outcome.kind === "permanent") return true;
-  if (outcome.kind === "retry" || outcome.kind === "auth") return attemptOf(ticket) <= 1;
+  if (outcome.kind === "auth") return !isTicket(ticket);
+  if (outcome.kind === "retry") return attemptOf(ticket) <= 1;
   return false;
 }

@@ -77,8 +77,8 @@ async function settledEntries(db: string, parent: OpenmrsSim): Promise<Set<strin
 describe("pull end to end (Node-RED + parent sim + child sim)", function () {
   this.timeout(300_000);
   let dir: string;
-  let parent: OpenmrsSim;
-  let child: OpenmrsSim;
+  let parent: OpenmrsSim | undefined;
+  let child: OpenmrsSim | undefined;
   let nodeRed: NodeRedProcess | undefined;
 
   beforeEach(() => {
@@ -91,6 +91,7 @@ describe("pull end to end (Node-RED + parent sim + child sim)", function () {
     nodeRed = undefined;
     await parent?.stop();
     await child?.stop();
+    parent = child = undefined;
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -137,6 +138,15 @@ describe("pull end to end (Node-RED + parent sim + child sim)", function () {
     assert.deepEqual(refetched.map((r) => `${r.entry} ${r.path}`), [], "nothing settled before the kill was fetched again");
     assert.ok(after.length > 0 && after.length <= entries - settled.size + FEEDS.length * 8, `${after.length} record fetches after restart for ${entries - settled.size} unsettled entries`);
     assert.doesNotMatch(nodeRed.log, /uncaught|Unhandled|TypeError/i);
+  });
+
+  it("offers the prebuilt flows in Import ▸ Examples", async () => {
+    nodeRed = new NodeRedProcess({ userDir: path.join(dir, "nr") });
+    await nodeRed.start();
+    const modules = (await (await fetch(`${nodeRed.url}/library/examples/flows/`, { headers: { accept: "application/json" } })).json()) as string[];
+    assert.ok(modules.includes("node-red-contrib-openmrs-sync"));
+    const flow = (await (await fetch(`${nodeRed.url}/library/examples/flows/node-red-contrib-openmrs-sync/pull-from-parent`)).json()) as unknown[];
+    assert.deepEqual(flow, PULL_FLOW);
   });
 
   it("copies through REST v1 alone (Bahmni dialect, no fhir2 on either side)", async () => {

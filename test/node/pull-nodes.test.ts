@@ -6,67 +6,11 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import helper, { type TestFlows } from "node-red-node-test-helper";
+import type { TestFlows } from "node-red-node-test-helper";
 import { OpenmrsSim } from "../../sim";
+import { calls, caughtErrors, caughtUp, CREDS, getNode, helper, lastStatus, loadPull, NODES, pullFlow, until } from "../helpers/red";
 import { FhirPeer } from "../../sim/fhir-peer";
 import { SyncStore } from "../../lib/store/store";
-
-helper.init(require.resolve("node-red"));
-
-const dist = (t: string) => require(path.resolve(__dirname, `../../dist/nodes/${t}/${t}.js`));
-const NODES = ["openmrs-server", "fhir-server", "sync-store", "atom-feed-in", "fhir-fetch", "fhir-push"].map(dist);
-const CREDS = { username: "admin", password: "Admin123" };
-
-interface SpyCall {
-  args: unknown[];
-  thisValue: unknown;
-}
-interface HelperNode {
-  on(event: string, fn: (...args: unknown[]) => void): void;
-  receive(msg: unknown): void;
-  status: { getCalls(): SpyCall[] };
-  error: { getCalls(): SpyCall[] };
-}
-
-/** The runtime's spies are on Node.prototype, shared by all nodes: pick this node's calls. */
-function calls(node: HelperNode, spy: "status" | "error"): SpyCall[] {
-  return node[spy].getCalls().filter((c) => c.thisValue === node);
-}
-function lastStatus(node: HelperNode): { fill?: string; shape?: string; text?: string } | undefined {
-  const c = calls(node, "status");
-  return c.length ? (c[c.length - 1].args[0] as { fill?: string; text?: string }) : undefined;
-}
-
-function getNode(id: string): HelperNode {
-  return helper.getNode(id) as unknown as HelperNode;
-}
-
-async function until<T>(fn: () => T | undefined | false, ms = 10_000, what = "condition"): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function flow(parentUrl: string, childUrl: string, db: string, extra: Record<string, unknown>[] = [], feedProps: Record<string, unknown> = {}) {
-  return [
-    { id: "t1", type: "tab" },
-    { id: "parent", type: "openmrs-server", url: parentUrl, timeout: 2 },
-    { id: "child", type: "openmrs-server", url: childUrl, timeout: 2 },
-    { id: "store", type: "sync-store", path: db },
-    { id: "feed", type: "atom-feed-in", z: "t1", server: "parent", store: "store", category: "patient", interval: "0", maxInFlight: 4, ticketTimeout: 30, ...feedProps, wires: [["fetch"], ["done"]] },
-    { id: "fetch", type: "fhir-fetch", z: "t1", server: "parent", wires: [["push"]] },
-    { id: "push", type: "fhir-push", z: "t1", targetType: "openmrs", server: "child", wires: [["written"]] },
-    { id: "written", type: "helper", z: "t1" },
-    { id: "done", type: "helper", z: "t1" },
-    { id: "catcher", type: "catch", z: "t1", scope: null, uncaught: false, wires: [["caught"]] },
-    { id: "caught", type: "helper", z: "t1" },
-    ...extra,
-  ];
-}
 
 describe("pull nodes in Node-RED", function () {
   this.timeout(60_000);
@@ -98,15 +42,13 @@ describe("pull nodes in Node-RED", function () {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  const load = (f: unknown[]) => helper.load(NODES, f as TestFlows, { parent: CREDS, child: CREDS });
-
   it("syncs patients from parent to child and says so in the status lines and on output 2", async () => {
     parent.generate({ patients: 12, visitsPerPatient: 0 });
-    await load(flow(parent.url, child.url, db));
+    await loadPull(pullFlow(parent.url, child.url, db));
     const feed = getNode("feed");
-    const caughtUp = new Promise<Record<string, unknown>>((resolve) => getNode("done").on("input", (m) => resolve(m as Record<string, unknown>)));
+    const cycle = caughtUp();
     feed.receive({});
-    const msg = await caughtUp;
+    const msg = await cycle;
     assert.equal((msg.payload as { category: string }).category, "patient");
     assert.equal(Object.keys(child.snapshot().patients).length, 12);
     assert.deepEqual(parent.diff(child), []);
@@ -122,9 +64,8 @@ describe("pull nodes in Node-RED", function () {
 
   it("reports a failing feed to Catch once, keeps the marker, and reads on when the server recovers", async () => {
     parent.generate({ patients: 3, visitsPerPatient: 0 });
-    await load(flow(parent.url, child.url, db));
-    const caught: Record<string, unknown>[] = [];
-    getNode("caught").on("input", (m) => caught.push(m as Record<string, unknown>));
+    await loadPull(pullFlow(parent.url, child.url, db));
+    const caught = caughtErrors();
     parent.faults.status = { code: 500, count: 100, kinds: ["feed"] };
     const feed = getNode("feed");
     feed.receive({});
@@ -132,14 +73,14 @@ describe("pull nodes in Node-RED", function () {
     feed.receive({});
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(caught.length, 1, "the same problem is reported once");
-    const err = caught[0].error as { message: string; source: { id: string } };
+    const err = caught[0];
     assert.match(err.message, /HTTP 500/);
     assert.equal(err.source.id, "feed");
     const s = await until(() => (lastStatus(feed)?.fill === "red" ? lastStatus(feed) : undefined), 2000, "red status");
     assert.match(s.text ?? "", /HTTP 500/);
     assert.equal(Object.keys(child.snapshot().patients).length, 0);
     parent.faults.status = undefined;
-    const done = new Promise((resolve) => getNode("done").on("input", resolve));
+    const done = caughtUp();
     feed.receive({});
     await done;
     assert.deepEqual(parent.diff(child), []);
@@ -149,14 +90,13 @@ describe("pull nodes in Node-RED", function () {
     parent.generate({ patients: 4, visitsPerPatient: 0 });
     const bad = Object.keys(parent.snapshot().patients)[1];
     parent.faults.invalidFhir = [bad];
-    await load(flow(parent.url, child.url, db));
-    const caught: Record<string, unknown>[] = [];
-    getNode("caught").on("input", (m) => caught.push(m as Record<string, unknown>));
-    const done = new Promise((resolve) => getNode("done").on("input", resolve));
+    await loadPull(pullFlow(parent.url, child.url, db));
+    const caught = caughtErrors();
+    const done = caughtUp();
     getNode("feed").receive({});
     await done;
     assert.equal(caught.length, 1);
-    const err = caught[0].error as { message: string; source: { id: string } };
+    const err = caught[0];
     assert.equal(err.source.id, "fetch");
     assert.match(err.message, /fhir-fetch.errors.invalid/);
     assert.equal(Object.keys(child.snapshot().patients).length, 3);
@@ -175,7 +115,7 @@ describe("pull nodes in Node-RED", function () {
 
   it("stops polling and closes its connections when the flow is stopped", async () => {
     parent.generate({ patients: 2, visitsPerPatient: 0 });
-    await load(flow(parent.url, child.url, db, [], { interval: "0.1" }));
+    await loadPull(pullFlow(parent.url, child.url, db, { interval: "0.1" }));
     await until(() => parent.requests.some((r) => r.kind === "feed"), 5000, "a poll");
     await helper.unload();
     const after = parent.requests.length;
@@ -196,7 +136,7 @@ describe("pull nodes in Node-RED", function () {
     const peerUrl = await peer.start();
     try {
       parent.generate({ patients: 5, visitsPerPatient: 0 });
-      await load([
+      await helper.load(NODES, [
         { id: "t1", type: "tab" },
         { id: "parent", type: "openmrs-server", url: parent.url },
         { id: "fhir", type: "fhir-server", url: peerUrl },
@@ -205,10 +145,14 @@ describe("pull nodes in Node-RED", function () {
         { id: "fetch", type: "fhir-fetch", z: "t1", server: "parent", wires: [["push"]] },
         { id: "push", type: "fhir-push", z: "t1", targetType: "fhir", fhirServer: "fhir", wires: [[]] },
         { id: "done", type: "helper", z: "t1" },
-      ]);
-      const done = new Promise((resolve) => getNode("done").on("input", resolve));
+        { id: "catcher", type: "catch", z: "t1", scope: null, uncaught: false, wires: [["caught"]] },
+        { id: "caught", type: "helper", z: "t1" },
+      ] as TestFlows, { parent: CREDS });
+      const caught = caughtErrors();
+      const done = caughtUp();
       getNode("feed").receive({});
       await done;
+      assert.deepEqual(caught.map((e) => e.message), []);
       for (const uuid of Object.keys(parent.snapshot().patients)) {
         const res = await fetch(`${peerUrl}/Patient/${uuid}`);
         assert.equal(res.status, 200, uuid);

@@ -42,7 +42,8 @@ describe("outcome classification", () => {
     assert.equal(shouldReport({ kind: "retry", reason: "x" }, t1), true);
     assert.equal(shouldReport({ kind: "retry", reason: "x" }, t2), false);
     assert.equal(shouldReport({ kind: "permanent", reason: "x" }, t2), true);
-    assert.equal(shouldReport({ kind: "auth", reason: "x" }, t2), false);
+    assert.equal(shouldReport({ kind: "auth", reason: "x" }, t1), false, "the feed raises the one auth alert");
+    assert.equal(shouldReport({ kind: "auth", reason: "x" }, undefined), true);
     assert.equal(shouldReport({ kind: "retry", reason: "x" }, undefined), true);
   });
   it("summarises OperationOutcome and REST errors without the body", () => {

@@ -1,0 +1,79 @@
+/** Shared pieces for tests that run our nodes inside node-red-node-test-helper. */
+import * as path from "node:path";
+import helper, { type TestFlows } from "node-red-node-test-helper";
+
+helper.init(require.resolve("node-red"));
+
+export { helper };
+
+const dist = (t: string) => require(path.resolve(__dirname, `../../dist/nodes/${t}/${t}.js`));
+export const NODES = ["openmrs-server", "fhir-server", "sync-store", "atom-feed-in", "fhir-fetch", "fhir-push"].map(dist);
+export const CREDS = { username: "admin", password: "Admin123" };
+
+export interface SpyCall {
+  args: unknown[];
+  thisValue: unknown;
+}
+export interface HelperNode {
+  on(event: string, fn: (...args: unknown[]) => void): void;
+  receive(msg: unknown): void;
+  status: { getCalls(): SpyCall[] };
+  error: { getCalls(): SpyCall[] };
+}
+
+export function getNode(id: string): HelperNode {
+  return helper.getNode(id) as unknown as HelperNode;
+}
+
+/** The runtime's spies are on Node.prototype, shared by all nodes: pick this node's calls. */
+export function calls(node: HelperNode, spy: "status" | "error"): SpyCall[] {
+  return node[spy].getCalls().filter((c) => c.thisValue === node);
+}
+
+export function lastStatus(node: HelperNode): { fill?: string; shape?: string; text?: string } | undefined {
+  const c = calls(node, "status");
+  return c.length ? (c[c.length - 1].args[0] as { fill?: string; text?: string }) : undefined;
+}
+
+export async function until<T>(fn: () => T | undefined | false, ms = 10_000, what = "condition"): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** parent feed -> fetch -> push into child, with a Catch node; helpers "written", "done" (caught up), "caught". */
+export function pullFlow(parentUrl: string, childUrl: string, db: string, feedProps: Record<string, unknown> = {}, serverProps: Record<string, unknown> = {}): TestFlows {
+  const flow: unknown[] = [
+    { id: "t1", type: "tab" },
+    { id: "parent", type: "openmrs-server", url: parentUrl, timeout: 2, ...serverProps },
+    { id: "child", type: "openmrs-server", url: childUrl, timeout: 2 },
+    { id: "store", type: "sync-store", path: db },
+    { id: "feed", type: "atom-feed-in", z: "t1", server: "parent", store: "store", category: "patient", interval: "0", maxInFlight: 4, ticketTimeout: 30, ...feedProps, wires: [["fetch"], ["done"]] },
+    { id: "fetch", type: "fhir-fetch", z: "t1", server: "parent", wires: [["push"]] },
+    { id: "push", type: "fhir-push", z: "t1", targetType: "openmrs", server: "child", wires: [["written"]] },
+    { id: "written", type: "helper", z: "t1" },
+    { id: "done", type: "helper", z: "t1" },
+    { id: "catcher", type: "catch", z: "t1", scope: null, uncaught: false, wires: [["caught"]] },
+    { id: "caught", type: "helper", z: "t1" },
+  ];
+  return flow as TestFlows;
+}
+
+export function loadPull(flow: TestFlows): Promise<void> {
+  return helper.load(NODES, flow, { parent: CREDS, child: CREDS });
+}
+
+/** Collects what reaches the Catch node. */
+export function caughtErrors(): { message: string; source: { id: string } }[] {
+  const out: { message: string; source: { id: string } }[] = [];
+  getNode("caught").on("input", (m) => out.push((m as { error: { message: string; source: { id: string } } }).error));
+  return out;
+}
+
+export function caughtUp(): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => getNode("done").on("input", (m) => resolve(m as Record<string, unknown>)));
+}
