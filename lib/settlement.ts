@@ -5,6 +5,7 @@
  * the store's hub routes the settlement to the owner, which persists it.
  */
 import type { Outcome } from "./outcome";
+import type { SyncStore } from "./store/store";
 import type { SettleInfo, Ticket } from "./feed/consumer";
 
 export type { Ticket, SettleInfo };
@@ -15,6 +16,10 @@ export interface TicketOwner {
 
 export class SettlementHub {
   private readonly owners = new Map<string, TicketOwner>();
+  /** The store itself, once open: fhir-push uses it for echo suppression and conflict detection. */
+  store?: SyncStore;
+  /** Keep clinical content in audit rows (an admin setting of the sync-store). */
+  auditContent = false;
 
   register(ownerId: string, owner: TicketOwner): void {
     this.owners.set(ownerId, owner);

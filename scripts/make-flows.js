@@ -1,39 +1,80 @@
 // Generates flows/*.json (run by hand when the flow layout changes; the JSON files are committed).
+// Node-RED serves them, copied to examples/ at build time, in Import ▸ Examples.
 "use strict";
 const fs = require("fs");
 const path = require("path");
 
+const CATEGORIES = ["patient", "visit", "encounter", "observation"];
 const configs = {
   parent: { id: "omrs_parent", type: "openmrs-server", name: "parent", url: "http://localhost:8081/openmrs", envPrefix: "OPENMRS_PARENT", timeout: 30, fhirMode: "auto", maxSockets: 16 },
   child: { id: "omrs_child", type: "openmrs-server", name: "child", url: "http://localhost:8080/openmrs", envPrefix: "OPENMRS_CHILD", timeout: 30, fhirMode: "auto", maxSockets: 16 },
-  store: { id: "sync_store", type: "sync-store", name: "sync store", path: "", synchronous: "FULL" },
+  store: { id: "sync_store", type: "sync-store", name: "sync store", path: "", synchronous: "FULL", auditContent: false, auditDays: 30 },
 };
 
-function pullFlow() {
-  const z = "tab_pull";
-  const categories = ["patient", "visit", "encounter", "observation"];
-  const nodes = [
-    { id: z, type: "tab", label: "Pull from parent", disabled: false, info: "Reads the parent's feeds (patients, then visits, encounters, observations), fetches each changed record as FHIR R4 and writes it into the child.\n\nEndpoints come from OPENMRS_PARENT_URL/_USER/_PASSWORD and OPENMRS_CHILD_URL/_USER/_PASSWORD; the store from SYNC_DB_PATH; the poll interval from SYNC_POLL_SECONDS." },
-    { id: "pull_comment", type: "comment", z, name: "Parent feeds → fetch FHIR → write into the child", info: "Each feed polls after the previous one has caught up (output 2), so patients arrive before their encounters. A record whose reference is not on the child yet is retried, never dead-lettered.", x: 250, y: 40, wires: [] },
-    { id: "pull_now", type: "inject", z, name: "sync now", props: [], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "", x: 110, y: 100, wires: [["pull_feed_patient"]] },
-  ];
-  categories.forEach((category, i) => {
-    const next = categories[i + 1];
-    nodes.push({
-      id: `pull_feed_${category}`, type: "atom-feed-in", z, name: `parent ${category} feed`, server: configs.parent.id, store: configs.store.id, category,
-      interval: i === 0 ? "" : "0", startFrom: "beginning", maxInFlight: 8, ticketTimeout: 120, maxAttempts: 50, maxRetryHours: 24,
-      x: 310, y: 100 + i * 80, wires: [["pull_fetch"], next ? [`pull_feed_${next}`] : ["pull_cycle_debug"]],
-    });
-  });
-  nodes.push(
-    { id: "pull_fetch", type: "fhir-fetch", z, name: "fetch from parent", server: configs.parent.id, validate: true, x: 590, y: 180, wires: [["pull_push"]] },
-    { id: "pull_push", type: "fhir-push", z, name: "write into child", targetType: "openmrs", server: configs.child.id, fhirServer: "", x: 800, y: 180, wires: [["pull_written_debug"]] },
-    { id: "pull_written_debug", type: "debug", z, name: "written", active: false, tosidebar: true, console: false, tostatus: false, complete: "topic", targetType: "msg", statusVal: "", statusType: "auto", x: 980, y: 180, wires: [] },
-    { id: "pull_cycle_debug", type: "debug", z, name: "sync cycle done", active: true, tosidebar: true, console: false, tostatus: true, complete: "payload", targetType: "msg", statusVal: "payload.settled", statusType: "msg", x: 590, y: 400, wires: [] },
-  );
-  return nodes.concat([configs.parent, configs.child, configs.store]);
+/** Feeds of one server chained in reference order: each polls when the previous one caught up. */
+function feeds({ z, prefix, server, label, x, y, startFrom, next, last }) {
+  return CATEGORIES.map((category, i) => ({
+    id: `${prefix}_feed_${category}`, type: "atom-feed-in", z, name: `${label} ${category} feed`, server, store: configs.store.id, category,
+    interval: i === 0 ? "" : "0", startFrom, maxInFlight: 8, ticketTimeout: 120, maxAttempts: 50, maxRetryHours: 24,
+    x, y: y + i * 70, wires: [[next], i < CATEGORIES.length - 1 ? [`${prefix}_feed_${CATEGORIES[i + 1]}`] : last ? [last] : []],
+  }));
 }
+
+function pullNodes(z, y0) {
+  return [
+    { id: "pull_comment", type: "comment", z, name: "Pull: parent feeds → fetch FHIR → write into the child", info: "Each feed polls after the previous one has caught up (output 2), so patients arrive before their encounters. A record whose reference is not on the child yet is retried, never dead-lettered.", x: 250, y: y0, wires: [] },
+    { id: "pull_now", type: "inject", z, name: "sync now", props: [], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "", x: 110, y: y0 + 60, wires: [["pull_feed_patient"]] },
+    ...feeds({ z, prefix: "pull", server: configs.parent.id, label: "parent", x: 310, y: y0 + 60, startFrom: "beginning", next: "pull_fetch", last: "pull_cycle_debug" }),
+    { id: "pull_fetch", type: "fhir-fetch", z, name: "fetch from parent", server: configs.parent.id, validate: true, x: 590, y: y0 + 140, wires: [["pull_push"]] },
+    { id: "pull_push", type: "fhir-push", z, name: "write into child", targetType: "openmrs", server: configs.child.id, fhirServer: "", targetRole: "child", conflict: "parent-wins", x: 800, y: y0 + 140, wires: [["pull_written_debug"]] },
+    { id: "pull_written_debug", type: "debug", z, name: "pulled", active: false, tosidebar: true, console: false, tostatus: false, complete: "topic", targetType: "msg", statusVal: "", statusType: "auto", x: 980, y: y0 + 140, wires: [] },
+    { id: "pull_cycle_debug", type: "debug", z, name: "pull cycle done", active: true, tosidebar: true, console: false, tostatus: true, complete: "payload", targetType: "msg", statusVal: "payload.settled", statusType: "msg", x: 590, y: y0 + 330, wires: [] },
+  ];
+}
+
+function pushNodes(z, y0, { outbox = false } = {}) {
+  const p = outbox ? "outbox" : "push";
+  const nodes = [
+    outbox
+      ? { id: `${p}_comment`, type: "comment", z, name: "Outbox: the child's own feeds → fetch FHIR → outbox table for a third-party tool", info: "Messages land in the store's outbox table (see docs/outbox.md). A tool reads pending rows and marks them done with plain SQL; nothing is sent by Node-RED.", x: 310, y: y0, wires: [] }
+      : { id: `${p}_comment`, type: "comment", z, name: "Push: the child's own feeds → fetch FHIR → durable queue → write into the parent", info: "The queue takes custody of every change (the feed moves on once it is committed), retries with backoff while the parent is unreachable, dead-letters what the parent refuses, and keeps order per record. Records the child pulled from the parent are not pushed back (echo suppression, same store).", x: 330, y: y0, wires: [] },
+    { id: `${p}_now`, type: "inject", z, name: "sync now", props: [], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "", x: 110, y: y0 + 60, wires: [[`${p}_feed_patient`]] },
+    ...feeds({ z, prefix: p, server: configs.child.id, label: "child", x: 310, y: y0 + 60, startFrom: "beginning", next: `${p}_fetch`, last: null }),
+    { id: `${p}_fetch`, type: "fhir-fetch", z, name: "fetch from child", server: configs.child.id, validate: true, x: 580, y: y0 + 140, wires: [[`${p}_queue`]] },
+  ];
+  if (outbox) {
+    nodes.push({ id: `${p}_queue`, type: "retry-queue", z, name: "outbox", store: configs.store.id, mode: "outbox", concurrency: 4, maxAttempts: 50, maxAgeHours: 24, ticketTimeout: 120, direction: "push", x: 770, y: y0 + 140, wires: [[]] });
+    return nodes;
+  }
+  nodes.push(
+    { id: `${p}_queue`, type: "retry-queue", z, name: "queue for parent", store: configs.store.id, mode: "deliver", concurrency: 4, maxAttempts: 50, maxAgeHours: 24, ticketTimeout: 120, direction: "push", x: 780, y: y0 + 140, wires: [[`${p}_push`]] },
+    { id: `${p}_push`, type: "fhir-push", z, name: "write into parent", targetType: "openmrs", server: configs.parent.id, fhirServer: "", targetRole: "parent", conflict: "parent-wins", x: 990, y: y0 + 140, wires: [[`${p}_written_debug`]] },
+    { id: `${p}_written_debug`, type: "debug", z, name: "pushed", active: false, tosidebar: true, console: false, tostatus: false, complete: "topic", targetType: "msg", statusVal: "", statusType: "auto", x: 1170, y: y0 + 140, wires: [] },
+    { id: `${p}_retry_dead`, type: "inject", z, name: "retry all dead letters", props: [{ p: "topic", vt: "str" }, { p: "payload" }], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "retry", payload: "all", payloadType: "str", x: 600, y: y0 + 230, wires: [[`${p}_queue`]] },
+    { id: `${p}_resume`, type: "inject", z, name: "resume after auth pause", props: [{ p: "topic", vt: "str" }], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "resume", x: 610, y: y0 + 280, wires: [[`${p}_queue`]] },
+  );
+  return nodes;
+}
+
+function tab(id, label, info) {
+  return { id, type: "tab", label, disabled: false, info };
+}
+
+const ENV_NOTE = "\n\nEndpoints come from OPENMRS_PARENT_URL/_USER/_PASSWORD and OPENMRS_CHILD_URL/_USER/_PASSWORD; the store from SYNC_DB_PATH; the poll interval from SYNC_POLL_SECONDS.";
+const withConfigs = (nodes) => nodes.concat([configs.parent, configs.child, configs.store]);
+const retarget = (nodes, z) => nodes.map((n) => ("z" in n ? { ...n, z } : n));
+
+const flows = {
+  "pull-from-parent": withConfigs([tab("tab_pull", "Pull from parent", "Reads the parent's feeds (patients, then visits, encounters, observations), fetches each changed record as FHIR R4 and writes it into the child." + ENV_NOTE), ...pullNodes("tab_pull", 40)]),
+  "push-to-parent": withConfigs([tab("tab_push", "Push to parent", "Reads the child's own feeds, fetches each changed record as FHIR R4, and writes it into the parent through a durable retry queue." + ENV_NOTE), ...pushNodes("tab_push", 40)]),
+  outbox: withConfigs([tab("tab_outbox", "Outbox", "Scenario C: the child's changes land in the store's outbox table, for a third-party tool to read and mark done with SQL (docs/outbox.md)." + ENV_NOTE), ...pushNodes("tab_outbox", 40, { outbox: true })]),
+  "two-way": withConfigs([
+    tab("tab_two_way", "Two-way sync", "Pull from the parent and push to the parent on one store: records pulled from the parent are not pushed back (echo suppression); a record changed on both sides is a conflict, resolved by the policy of the fhir-push nodes (parent wins here)." + ENV_NOTE),
+    ...retarget(pullNodes("tab_two_way", 40), "tab_two_way"),
+    ...retarget(pushNodes("tab_two_way", 420), "tab_two_way"),
+  ]),
+};
 
 const out = path.resolve(__dirname, "..", "flows");
 fs.mkdirSync(out, { recursive: true });
-fs.writeFileSync(path.join(out, "pull-from-parent.json"), JSON.stringify(pullFlow(), null, 2) + "\n");
+for (const [name, nodes] of Object.entries(flows)) fs.writeFileSync(path.join(out, `${name}.json`), JSON.stringify(nodes, null, 2) + "\n");

@@ -35,6 +35,8 @@ export interface Faults {
   invalidFhir: string[];
   /** Event uuids or entry ids (`tag:atomfeed.ict4h.org:{uuid}`) left out of their feed pages. */
   hideFeedEntries: string[];
+  /** Record uuids whose writes (REST or fhir2, create or update) are refused with 422 and an error body. */
+  rejectWrites: string[];
 }
 
 export function defaultFaults(): Faults {
@@ -48,6 +50,7 @@ export function defaultFaults(): Faults {
     hugeFeed: 0,
     invalidFhir: [],
     hideFeedEntries: [],
+    rejectWrites: [],
   };
 }
 
@@ -110,6 +113,7 @@ export function mergeFaults(f: Faults, patch: unknown): void {
         break;
       case "invalidFhir":
       case "hideFeedEntries":
+      case "rejectWrites":
         next[k] = strings(v, k);
         break;
       default:

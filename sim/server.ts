@@ -53,7 +53,7 @@ export interface RequestLog {
   entry?: string;
   durationMs: number;
   /** Which fault shaped this answer, if any. */
-  fault?: "down" | "status" | "reset" | "malformedFeed" | "entityBomb" | "hugeFeed" | "invalidFhir";
+  fault?: "down" | "status" | "reset" | "malformedFeed" | "entityBomb" | "hugeFeed" | "invalidFhir" | "rejectWrites";
 }
 
 export interface SimStats {
@@ -367,7 +367,12 @@ export class OpenmrsSim {
       if (sf.retryAfter !== undefined) reply.headers["retry-after"] = String(sf.retryAfter);
     } else {
       const body = method === "POST" || method === "PUT" || method === "PATCH" ? await readBody(req) : "";
-      reply = this.route(req, c, query, body, rawUrl, entry);
+      const rejected = f.rejectWrites.length > 0 && (c.kind === "rest-write" || c.kind === "fhir-write") ? this.rejectedUuid(c.uuid, body) : undefined;
+      if (rejected) {
+        entry.fault = "rejectWrites";
+        const msg = `Simulated validation failure: record ${rejected} refused`;
+        reply = c.area === "fhir" ? outcome(422, "processing", msg) : restError(422, msg);
+      } else reply = this.route(req, c, query, body, rawUrl, entry);
     }
 
     if (f.resetRate > 0 && reply.body.length > 1 && this.faultRng.next() < f.resetRate) {
@@ -384,6 +389,19 @@ export class OpenmrsSim {
     entry.durationMs = performance.now() - t0;
     this.log(entry);
     this.write(res, reply);
+  }
+
+  /** The uuid of a write that the rejectWrites fault refuses: from the path, or from the body of a create. */
+  private rejectedUuid(pathUuid: string | undefined, body: string): string | undefined {
+    const set = new Set(this.faults.rejectWrites);
+    if (pathUuid && set.has(pathUuid)) return pathUuid;
+    try {
+      const j = JSON.parse(body) as { uuid?: unknown; id?: unknown };
+      const u = typeof j.uuid === "string" ? j.uuid : typeof j.id === "string" ? j.id : undefined;
+      return u && set.has(u) ? u : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   private write(res: http.ServerResponse, reply: Reply): void {

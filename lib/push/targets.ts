@@ -12,8 +12,8 @@
  * not on the target yet is a *retry* ("missing-reference"), never a dead letter: feeds are separate,
  * so an encounter can arrive before its patient.
  */
-import { classifyStatus, OK, type Outcome } from "../outcome";
-import { fhirReferences, fhirToRestCreate, restKindOfFhir, type FhirResource, type RestKind } from "../fhir/convert";
+import { classifyStatus, OK, OutcomeError, type Outcome } from "../outcome";
+import { fhirReferences, fhirToRestCreate, isVoidedRest, restKindOfFhir, restToFhir, type FhirResource, type RestKind } from "../fhir/convert";
 import type { FhirClient, FhirResponse } from "../fhir/client";
 import { FHIR2_TYPES, type OpenmrsServer } from "../openmrs/server";
 
@@ -45,6 +45,12 @@ export interface RecordTarget {
   /** Base URL, for audit rows. */
   readonly url: string;
   write(req: WriteRequest): Promise<WriteResult>;
+  /** The target's current version of a record; undefined when it is absent or voided. */
+  read(resourceType: string, id: string, restKind?: RestKind): Promise<FhirResource | undefined>;
+}
+
+function readFailure(url: string, status: number, body: unknown, retryAfter?: string | string[]): OutcomeError {
+  return new OutcomeError(httpOutcome("GET", url, status, body, retryAfter));
 }
 
 const REFUSALS = new Set([400, 404, 409, 412, 422]);
@@ -160,6 +166,24 @@ export class OpenmrsTarget implements RecordTarget {
     return { outcome: httpOutcome("DELETE", url, status, body, retryAfter), method: "DELETE", url };
   }
 
+  async read(resourceType: string, id: string, restKind?: RestKind): Promise<FhirResource | undefined> {
+    if (FHIR2_TYPES.has(resourceType) && (await this.server.useFhir2())) {
+      const res = await this.server.fhir.read(resourceType, id);
+      if (res.status === 200) return res.body as FhirResource;
+      if (res.status === 404 || res.status === 410) return undefined;
+      throw readFailure(`${this.server.fhir.baseUrl}/${resourceType}/${id}`, res.status, res.body, res.retryAfter);
+    }
+    const kinds: RestKind[] = restKind ? [restKind] : resourceType === "Patient" ? ["patient"] : resourceType === "Observation" ? ["obs"] : ["encounter", "visit"];
+    for (const kind of kinds) {
+      const url = `${this.server.restUrl(kind, id)}?v=full`;
+      const res = await this.server.restGet(url);
+      if (res.status === 404) continue;
+      if (res.status !== 200) throw readFailure(url, res.status, res.json, res.headers["retry-after"]);
+      return isVoidedRest(res.json) ? undefined : restToFhir(kind, res.json);
+    }
+    return undefined;
+  }
+
   /** A refused write is retried when a record it refers to is missing on the target. */
   private async refusal(req: WriteRequest, outcome: Outcome): Promise<Outcome> {
     if (outcome.kind !== "permanent" || !outcome.status || !REFUSALS.has(outcome.status) || !req.resource) return outcome;
@@ -189,6 +213,13 @@ export class FhirServerTarget implements RecordTarget {
 
   get url(): string {
     return this.fhir.baseUrl;
+  }
+
+  async read(resourceType: string, id: string): Promise<FhirResource | undefined> {
+    const res = await this.fhir.read(resourceType, id);
+    if (res.status === 200) return res.body as FhirResource;
+    if (res.status === 404 || res.status === 410) return undefined;
+    throw readFailure(`${this.fhir.baseUrl}/${resourceType}/${id}`, res.status, res.body, res.retryAfter);
   }
 
   async write(req: WriteRequest): Promise<WriteResult> {

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { SqliteDb, type SqliteOptions, type Tx } from "./sqlite";
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT);
@@ -79,7 +79,76 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
 CREATE INDEX IF NOT EXISTS audit_record ON audit (record_key);
+
+-- retry-queue custody: one row per pending message (queued or waiting for a retry). In-flight is
+-- in memory only: after a crash every row is simply delivered again. Done rows are deleted,
+-- dead ones move to dead_letters.
+CREATE TABLE IF NOT EXISTS queue_items (
+  id              INTEGER PRIMARY KEY,
+  queue           TEXT NOT NULL,
+  record_key      TEXT NOT NULL,
+  message         TEXT NOT NULL,
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  enqueued_at     INTEGER NOT NULL,
+  first_failed_at INTEGER,
+  next_at         INTEGER NOT NULL,
+  last_error      TEXT,
+  last_status     INTEGER,
+  coalesced       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS queue_claim ON queue_items (queue, next_at, id);
+CREATE INDEX IF NOT EXISTS queue_record ON queue_items (queue, record_key);
+
+-- Scenario C: messages a third-party tool reads and marks done with SQL (docs/outbox.md).
+CREATE TABLE IF NOT EXISTS outbox (
+  id            INTEGER PRIMARY KEY,
+  outbox        TEXT NOT NULL,
+  record_key    TEXT NOT NULL,
+  resource_type TEXT,
+  resource_id   TEXT,
+  action        TEXT NOT NULL,
+  payload       TEXT,
+  entry_id      TEXT,
+  created_at    TEXT NOT NULL,
+  updated_at    TEXT NOT NULL,
+  state         TEXT NOT NULL DEFAULT 'pending',
+  taken_at      TEXT,
+  done_at       TEXT,
+  note          TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (outbox, state, id);
+CREATE INDEX IF NOT EXISTS outbox_record ON outbox (outbox, record_key, state);
+
+-- Last synchronised content per record (hash of the normalised FHIR resource): echo suppression and
+-- conflict detection for pull and push alike.
+CREATE TABLE IF NOT EXISTS record_sync (
+  record_key   TEXT PRIMARY KEY,
+  hash         TEXT NOT NULL,
+  last_updated TEXT,
+  direction    TEXT NOT NULL,
+  synced_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Records changed on both sides since they were last synchronised, with both versions.
+CREATE TABLE IF NOT EXISTS conflicts (
+  id             INTEGER PRIMARY KEY,
+  record_key     TEXT NOT NULL,
+  detected_at    INTEGER NOT NULL,
+  detected_by    TEXT,
+  policy         TEXT NOT NULL,
+  parent_hash    TEXT NOT NULL,
+  child_hash     TEXT NOT NULL,
+  parent_version TEXT NOT NULL,
+  child_version  TEXT NOT NULL,
+  state          TEXT NOT NULL,
+  resolution     TEXT,
+  resolved_at    INTEGER,
+  UNIQUE (record_key, parent_hash, child_hash)
+);
 `;
+
+/** Columns added after version 1 (ALTER TABLE for stores created earlier). */
+const ADDED_COLUMNS: [table: string, column: string, decl: string][] = [["audit", "content", "TEXT"]];
 
 export interface FeedMarker {
   consumer: string;
@@ -140,10 +209,32 @@ export interface AuditInput {
   error?: string;
   attempt?: number;
   durationMs?: number;
+  /** Clinical content (the resource sent): only when the store's admin switched it on. */
+  content?: string;
 }
 
-const AUDIT_INSERT_HEAD = "INSERT INTO audit (at, direction, source, entry_id, record_key, action, target, outcome, reason, http_status, error, attempt, duration_ms) VALUES ";
-const AUDIT_INSERT = AUDIT_INSERT_HEAD + "(?,?,?,?,?,?,?,?,?,?,?,?,?)";
+const AUDIT_INSERT_HEAD = "INSERT INTO audit (at, direction, source, entry_id, record_key, action, target, outcome, reason, http_status, error, attempt, duration_ms, content) VALUES ";
+const AUDIT_ROW = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+const AUDIT_INSERT = AUDIT_INSERT_HEAD + AUDIT_ROW;
+
+function auditParams(a: AuditInput, at: number): (string | number | null)[] {
+  return [
+    at,
+    a.direction,
+    a.source ?? null,
+    a.entryId ?? null,
+    a.recordKey ?? null,
+    a.action ?? null,
+    a.target ?? null,
+    a.outcome,
+    a.reason ?? null,
+    a.httpStatus ?? null,
+    a.error ?? null,
+    a.attempt ?? null,
+    a.durationMs ?? null,
+    a.content ?? null,
+  ];
+}
 
 export class SyncStore {
   private constructor(readonly db: SqliteDb) {}
@@ -152,7 +243,11 @@ export class SyncStore {
     if (file !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     const db = await SqliteDb.open(file, options);
     await db.exec(SCHEMA);
-    await db.run("INSERT OR IGNORE INTO store_meta (key, value) VALUES ('schema_version', ?)", [String(SCHEMA_VERSION)]);
+    for (const [table, column, decl] of ADDED_COLUMNS) {
+      const cols = await db.all<{ name: string }>(`PRAGMA table_info(${table})`);
+      if (!cols.some((c) => c.name === column)) await db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${decl}`);
+    }
+    await db.run("INSERT OR REPLACE INTO store_meta (key, value) VALUES ('schema_version', ?)", [String(SCHEMA_VERSION)]);
     return new SyncStore(db);
   }
 
@@ -272,45 +367,26 @@ export class SyncStore {
   // ---- audit -----------------------------------------------------------------------------------
 
   static insertAudit(tx: Tx, a: AuditInput): Promise<unknown> {
-    return tx.run(AUDIT_INSERT, [
-      Date.now(),
-      a.direction,
-      a.source ?? null,
-      a.entryId ?? null,
-      a.recordKey ?? null,
-      a.action ?? null,
-      a.target ?? null,
-      a.outcome,
-      a.reason ?? null,
-      a.httpStatus ?? null,
-      a.error ?? null,
-      a.attempt ?? null,
-      a.durationMs ?? null,
-    ]);
+    return tx.run(AUDIT_INSERT, auditParams(a, Date.now()));
   }
 
   /** Many audit rows in as few statements as possible (50 rows each). */
   static async insertAudits(tx: Tx, rows: AuditInput[]): Promise<void> {
+    const now = Date.now();
     for (let i = 0; i < rows.length; i += 50) {
       const chunk = rows.slice(i, i + 50);
-      const now = Date.now();
-      const params = chunk.flatMap((a) => [
-        now,
-        a.direction,
-        a.source ?? null,
-        a.entryId ?? null,
-        a.recordKey ?? null,
-        a.action ?? null,
-        a.target ?? null,
-        a.outcome,
-        a.reason ?? null,
-        a.httpStatus ?? null,
-        a.error ?? null,
-        a.attempt ?? null,
-        a.durationMs ?? null,
-      ]);
-      await tx.run(AUDIT_INSERT_HEAD + chunk.map(() => "(?,?,?,?,?,?,?,?,?,?,?,?,?)").join(","), params);
+      await tx.run(AUDIT_INSERT_HEAD + chunk.map(() => AUDIT_ROW).join(","), chunk.flatMap((a) => auditParams(a, now)));
     }
+  }
+
+  /**
+   * Deletes audit rows older than the cutoff. Audit only: queued items, dead letters and held
+   * conflicts live in their own tables and are never pruned here.
+   */
+  async pruneAudit(olderThanMs: number): Promise<number> {
+    const cutoff = Date.now() - olderThanMs;
+    const r = await this.db.write((tx) => tx.run("DELETE FROM audit WHERE at < ?", [cutoff]));
+    return r.changes;
   }
 
   audit(filter: { recordKey?: string; limit?: number } = {}): Promise<Record<string, unknown>[]> {

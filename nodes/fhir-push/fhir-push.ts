@@ -1,20 +1,26 @@
 /**
  * fhir-push: writes a FHIR resource (msg.action "upsert") or a delete to an OpenMRS server or a plain
- * FHIR server, keeping the id, classifies the outcome and settles the message's ticket. On success
- * the message goes on with msg.statusCode and msg.outcome; failures go to Catch (once per entry).
+ * FHIR server, keeping the id, classifies the outcome and settles the message's ticket. With a ticket
+ * from a sync-store it also skips records unchanged since the last sync (echo suppression) and
+ * detects conflicts (lib/sync/reconcile.ts). On success the message goes on with msg.statusCode and
+ * msg.outcome; failures go to Catch (once per entry).
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
 import { FhirServerTarget, OpenmrsTarget, type RecordTarget, type WriteRequest } from "../../lib/push/targets";
 import { outcomeOfError, OutcomeError, type Outcome } from "../../lib/outcome";
-import { settleTicket, shouldReport } from "../../lib/settlement";
+import { hubFor, isTicket, settleTicket, shouldReport } from "../../lib/settlement";
+import { contentHash, decide, recordSynced, resolveConflict, type ConflictPolicy, type Role } from "../../lib/sync/reconcile";
 import type { FhirResource, RestKind } from "../../lib/fhir/convert";
-import { clip, debouncedStatus } from "../shared/status";
+import type { SyncStore } from "../../lib/store/store";
+import { clip, debouncedStatus, errorText } from "../shared/status";
 import type { FhirServerConfigNode, OpenmrsServerConfigNode, UsersConfigNode } from "../shared/types";
 
 interface FhirPushDef extends NodeDef {
   targetType?: "openmrs" | "fhir";
   server?: string;
   fhirServer?: string;
+  targetRole?: Role;
+  conflict?: ConflictPolicy;
 }
 
 interface PushMessage extends NodeMessageInFlow {
@@ -24,6 +30,7 @@ interface PushMessage extends NodeMessageInFlow {
   restKind?: unknown;
   statusCode?: number;
   outcome?: Outcome;
+  conflict?: number;
 }
 
 function requestOf(m: PushMessage): WriteRequest {
@@ -33,16 +40,17 @@ function requestOf(m: PushMessage): WriteRequest {
   if (!p || typeof p !== "object" || typeof p.resourceType !== "string" || typeof p.id !== "string" || !p.id) {
     throw new OutcomeError({ kind: "permanent", reason: "bad-payload", message: "msg.payload must be a FHIR resource with resourceType and id (or {resourceType, id} for a delete)" });
   }
+  const entry = m.entry as { id?: unknown; action?: unknown } | undefined;
   const ticketEntry = (m.ticket as { entry?: unknown } | undefined)?.entry;
-  const entryAction = (m.entry as { action?: unknown } | undefined)?.action;
+  const entryId = typeof entry?.id === "string" ? entry.id : typeof ticketEntry === "string" ? ticketEntry : undefined;
   return {
     action,
     resourceType: p.resourceType,
     id: p.id,
     resource: action === "upsert" ? (p as FhirResource) : undefined,
     restKind: typeof m.restKind === "string" ? (m.restKind as RestKind) : undefined,
-    entryId: typeof ticketEntry === "string" ? ticketEntry : undefined,
-    created: entryAction === "CREATED",
+    entryId,
+    created: entry?.action === "CREATED",
   };
 }
 
@@ -58,12 +66,15 @@ export = function (RED: NodeAPI): void {
       return;
     }
     (configNode as UsersConfigNode).register(node);
+    const targetRole: Role = config.targetRole === "parent" ? "parent" : "child";
+    const policy: ConflictPolicy = config.conflict === "newest-wins" || config.conflict === "hold" ? config.conflict : "parent-wins";
+    const direction = targetRole === "parent" ? "push" : "pull";
     let target: RecordTarget | undefined;
     const getTarget = (): RecordTarget => {
       target ??= useFhir ? new FhirServerTarget((configNode as FhirServerConfigNode).client()) : new OpenmrsTarget((configNode as OpenmrsServerConfigNode).server());
       return target;
     };
-    const counts = { ok: 0, retrying: 0, failed: 0, inFlight: 0 };
+    const counts = { ok: 0, skipped: 0, retrying: 0, failed: 0, inFlight: 0, conflicts: 0 };
     const pending = new Set<Promise<void>>();
     let lastError = "";
     const status = debouncedStatus(node, () => {
@@ -72,26 +83,80 @@ export = function (RED: NodeAPI): void {
       return { fill: counts.inFlight ? "blue" : "green", shape: counts.inFlight ? "ring" : "dot", text };
     });
 
-    node.on("input", (msg: NodeMessageInFlow, send, done) => {
-      const m = msg as PushMessage;
-      counts.inFlight++;
-      status.update();
+    /** Writes one message; returns its outcome (never throws). */
+    const push = async (m: PushMessage): Promise<Outcome> => {
       let req: WriteRequest | undefined;
-      const work = (async () => {
+      try {
         req = requestOf(m);
         const t = getTarget();
+        const key = `${req.resourceType}/${req.id}`;
+        const store: SyncStore | undefined = isTicket(m.ticket) ? hubFor(m.ticket.store).store : undefined;
+        let hash: string | undefined;
+        if (store && req.resource) {
+          const r = req;
+          const decision = await decide({ store, key, source: r.resource!, targetRole, policy, readTarget: () => t.read(r.resourceType, r.id, r.restKind), detectedBy: node.id });
+          hash = decision.hash;
+          if (decision.conflictId !== undefined) {
+            counts.conflicts++;
+            m.conflict = decision.conflictId;
+            const held = !decision.write && decision.reason === "conflict-held";
+            const text = RED._(held ? "fhir-push.errors.conflict-held" : "fhir-push.warn.conflict-resolved", { key, id: decision.conflictId, policy });
+            // A held conflict needs an admin: Catch nodes and the debug pane get it. A resolved one is noted.
+            if (held) node.error(text, { topic: key, payload: { conflict: decision.conflictId, record: key }, conflict: decision.conflictId } as unknown as NodeMessageInFlow);
+            else node.warn(text);
+          }
+          if (!decision.write) {
+            if (decision.reason === "already-equal") await recordSynced(store, key, hash, direction, r.resource);
+            const outcome: Outcome = { kind: "filtered", reason: decision.reason, message: `${key}: ${decision.reason}` };
+            settleTicket(m.ticket, outcome);
+            return outcome;
+          }
+        }
         const result = await t.write(req);
+        if (store && result.outcome.kind === "ok") await recordSynced(store, key, req.action === "delete" ? undefined : (hash ?? contentHash(req.resource!)), direction, req.resource);
         settleTicket(m.ticket, result.outcome, { action: req.action, target: result.url, durationMs: result.durationMs });
         return result.outcome;
-      })()
-        .catch((err: unknown): Outcome => {
-          const outcome = outcomeOfError(err);
-          settleTicket(m.ticket, outcome, { action: req?.action, target: target?.url });
-          return outcome;
-        })
+      } catch (err) {
+        const outcome = outcomeOfError(err);
+        settleTicket(m.ticket, outcome, { action: req?.action, target: target?.url });
+        return outcome;
+      }
+    };
+
+    /** Admin resolution of a held conflict: write the chosen version here unless this side has it. */
+    const resolve = async (payload: unknown): Promise<void> => {
+      const p = payload as { id?: unknown; use?: unknown; resource?: unknown; store?: unknown } | undefined;
+      const id = Number(p?.id);
+      const use = p?.use === "parent" || p?.use === "child" ? p.use : (p?.resource as FhirResource | undefined);
+      const storeId = typeof p?.store === "string" ? p.store : undefined;
+      const store = storeId ? hubFor(storeId).store : undefined;
+      if (!store || !Number.isInteger(id) || !use) throw new Error(RED._("fhir-push.errors.bad-resolve"));
+      const chosen = await resolveConflict(store, id, use);
+      if (!chosen) throw new Error(RED._("fhir-push.errors.no-conflict", { id }));
+      if (use !== targetRole) {
+        const { resourceType, id: rid } = chosen.resource;
+        const result = await getTarget().write({ action: "upsert", resourceType, id: rid ?? "", resource: chosen.resource });
+        if (result.outcome.kind !== "ok") throw new Error(result.outcome.message ?? result.outcome.reason);
+      }
+      await recordSynced(store, chosen.key, contentHash(chosen.resource), direction, chosen.resource);
+    };
+
+    node.on("input", (msg: NodeMessageInFlow, send, done) => {
+      const m = msg as PushMessage;
+      if (m.topic === "resolve-conflict") {
+        resolve(m.payload).then(
+          () => done(),
+          (err: unknown) => done(err instanceof Error ? err : new Error(errorText(err))),
+        );
+        return;
+      }
+      counts.inFlight++;
+      status.update();
+      const work = push(m)
         .then((outcome) => {
           if (outcome.kind === "ok" || outcome.kind === "filtered") {
-            counts.ok++;
+            if (outcome.kind === "ok") counts.ok++;
+            else counts.skipped++;
             lastError = "";
             m.statusCode = outcome.status;
             m.outcome = outcome;

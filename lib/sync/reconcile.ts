@@ -1,0 +1,153 @@
+/**
+ * Echo suppression and conflict detection, for pull and push alike.
+ *
+ * The store keeps, per record, the hash of the normalised FHIR resource last synchronised in either
+ * direction (`record_sync`). Before a write:
+ *   - source hash == last hash: nothing changed since the last sync (for a push: the child's own
+ *     feed reporting a record the pull just wrote — the echo). Skip.
+ *   - no last hash: first sync of the record; the source is written (Sync 2.0: "incoming wins").
+ *   - otherwise the target is read: unchanged since the last sync (or gone) -> write; already equal
+ *     to the source -> skip; changed too -> a conflict, kept with both versions and resolved by the
+ *     policy: parent wins, newest wins (meta.lastUpdated), or hold for an admin. Never a silent
+ *     overwrite: every conflict is recorded, whatever the policy decides.
+ * After a successful write the new hash is recorded.
+ */
+import { createHash } from "node:crypto";
+import type { SyncStore } from "../store/store";
+import type { FhirResource } from "../fhir/convert";
+
+export type ConflictPolicy = "parent-wins" | "newest-wins" | "hold";
+export type Role = "parent" | "child";
+
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/;
+
+function normalise(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(normalise);
+  if (value && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(value).sort()) {
+      const v = (value as Record<string, unknown>)[k];
+      if (v === undefined || v === null) continue;
+      out[k] = normalise(v);
+    }
+    return out;
+  }
+  if (typeof value === "string" && DATE_TIME.test(value)) {
+    const t = Date.parse(value.replace(/([+-]\d{2})(\d{2})$/, "$1:$2"));
+    if (!Number.isNaN(t)) return new Date(t).toISOString();
+  }
+  return value;
+}
+
+/**
+ * Hash of what a record says, not of how a server dressed it: no meta (versionId, lastUpdated are
+ * per server), no narrative, keys sorted, date-times as UTC instants (servers in other time zones
+ * write the same instant differently).
+ */
+export function contentHash(resource: FhirResource): string {
+  const { meta: _meta, text: _text, ...rest } = resource as FhirResource & { meta?: unknown; text?: unknown };
+  void _meta;
+  void _text;
+  return createHash("sha256").update(JSON.stringify(normalise(rest))).digest("hex");
+}
+
+export type Decision =
+  | { write: true; hash: string; conflictId?: number }
+  | { write: false; hash: string; reason: "unchanged" | "already-equal" | "conflict-held" | "conflict-lost"; conflictId?: number };
+
+export interface DecideInput {
+  store: SyncStore;
+  key: string;
+  source: FhirResource;
+  /** The side being written to. */
+  targetRole: Role;
+  policy: ConflictPolicy;
+  /** Reads the target's current version (undefined when absent or voided). */
+  readTarget(): Promise<FhirResource | undefined>;
+  /** Node id, for the conflicts table. */
+  detectedBy?: string;
+}
+
+interface SyncRow {
+  hash: string;
+}
+
+function lastUpdatedMs(r: FhirResource): number {
+  const lu = (r.meta as { lastUpdated?: string } | undefined)?.lastUpdated;
+  const t = lu ? Date.parse(lu) : NaN;
+  return Number.isNaN(t) ? 0 : t;
+}
+
+export async function decide(input: DecideInput): Promise<Decision> {
+  const { store, key, source } = input;
+  const hash = contentHash(source);
+  const last = await store.db.get<SyncRow>("SELECT hash FROM record_sync WHERE record_key = ?", [key]);
+  if (!last) return { write: true, hash };
+  if (last.hash === hash) return { write: false, hash, reason: "unchanged" };
+  const target = await input.readTarget();
+  if (!target) return { write: true, hash };
+  const targetHash = contentHash(target);
+  if (targetHash === hash) return { write: false, hash, reason: "already-equal" };
+  if (targetHash === last.hash) return { write: true, hash };
+
+  // Changed on both sides since the last sync.
+  const sourceRole: Role = input.targetRole === "parent" ? "child" : "parent";
+  const byRole = { [sourceRole]: { r: source, h: hash }, [input.targetRole]: { r: target, h: targetHash } } as Record<Role, { r: FhirResource; h: string }>;
+  let winner: Role | undefined;
+  if (input.policy === "parent-wins") winner = "parent";
+  else if (input.policy === "newest-wins") winner = lastUpdatedMs(byRole.child.r) > lastUpdatedMs(byRole.parent.r) ? "child" : "parent";
+  const state = winner ? "resolved" : "held";
+  const conflictId = await store.db.write(async (tx) => {
+    await tx.run(
+      "INSERT OR IGNORE INTO conflicts (record_key, detected_at, detected_by, policy, parent_hash, child_hash, parent_version, child_version, state, resolution, resolved_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+      [key, Date.now(), input.detectedBy ?? null, input.policy, byRole.parent.h, byRole.child.h, JSON.stringify(byRole.parent.r), JSON.stringify(byRole.child.r), state, winner ?? null, winner ? Date.now() : null],
+    );
+    const row = await tx.get<{ id: number }>("SELECT id FROM conflicts WHERE record_key = ? AND parent_hash = ? AND child_hash = ?", [key, byRole.parent.h, byRole.child.h]);
+    return row?.id;
+  });
+  if (!winner) return { write: false, hash, reason: "conflict-held", conflictId };
+  if (winner === sourceRole) return { write: true, hash, conflictId };
+  return { write: false, hash, reason: "conflict-lost", conflictId };
+}
+
+/** Records what was just written (or found equal) as the last synchronised version. */
+export async function recordSynced(store: SyncStore, key: string, hash: string | undefined, direction: string, resource?: FhirResource): Promise<void> {
+  await store.db.write((tx) =>
+    hash === undefined
+      ? tx.run("DELETE FROM record_sync WHERE record_key = ?", [key])
+      : tx.run("INSERT OR REPLACE INTO record_sync (record_key, hash, last_updated, direction, synced_at) VALUES (?,?,?,?,?)", [
+          key,
+          hash,
+          (resource?.meta as { lastUpdated?: string } | undefined)?.lastUpdated ?? null,
+          direction,
+          Date.now(),
+        ]),
+  );
+}
+
+export interface ConflictRow {
+  id: number;
+  record_key: string;
+  policy: string;
+  state: string;
+  resolution: string | null;
+  parent_version: string;
+  child_version: string;
+}
+
+export function conflicts(store: SyncStore, state?: "held" | "resolved"): Promise<ConflictRow[]> {
+  return state
+    ? store.db.all<ConflictRow>("SELECT * FROM conflicts WHERE state = ? ORDER BY id", [state])
+    : store.db.all<ConflictRow>("SELECT * FROM conflicts ORDER BY id");
+}
+
+/** Marks a held conflict resolved with the chosen side; returns the version to write to the other side. */
+export async function resolveConflict(store: SyncStore, id: number, use: Role | FhirResource): Promise<{ key: string; resource: FhirResource } | undefined> {
+  const row = await store.db.get<ConflictRow>("SELECT * FROM conflicts WHERE id = ?", [id]);
+  if (!row) return undefined;
+  const resource = typeof use === "string" ? (JSON.parse(use === "parent" ? row.parent_version : row.child_version) as FhirResource) : use;
+  await store.db.write((tx) =>
+    tx.run("UPDATE conflicts SET state = 'resolved', resolution = ?, resolved_at = ? WHERE id = ?", [typeof use === "string" ? use : "merged", Date.now(), id]),
+  );
+  return { key: row.record_key, resource };
+}

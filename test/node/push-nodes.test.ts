@@ -1,0 +1,147 @@
+/**
+ * The push channel inside Node-RED (test helper): the child's own feed -> fhir-fetch -> retry-queue ->
+ * fhir-push into the parent, against simulator peers that misbehave on purpose.
+ */
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import type { TestFlows } from "node-red-node-test-helper";
+import { OpenmrsSim } from "../../sim";
+import { SyncStore } from "../../lib/store/store";
+import { calls, caughtErrors, CREDS, getNode, helper, lastStatus, NODES, until } from "../helpers/red";
+
+describe("push nodes in Node-RED", function () {
+  this.timeout(60_000);
+  let parent: OpenmrsSim;
+  let child: OpenmrsSim;
+  let dir: string;
+  let db: string;
+
+  before(function (done) {
+    helper.startServer(done);
+  });
+  after(function (done) {
+    helper.stopServer(done);
+  });
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "push-nodes-"));
+    db = path.join(dir, "sync.db");
+    parent = new OpenmrsSim({ name: "parent", seed: 41 });
+    child = new OpenmrsSim({ name: "child", seed: 42 });
+    child.generate({ patients: 12, visitsPerPatient: 0 });
+    await parent.start();
+    await child.start();
+  });
+
+  afterEach(async () => {
+    await helper.unload();
+    await parent.stop();
+    await child.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function load(queueProps: Record<string, unknown> = {}) {
+    const flow: unknown[] = [
+      { id: "t1", type: "tab" },
+      { id: "parent", type: "openmrs-server", url: parent.url, timeout: 2 },
+      { id: "child", type: "openmrs-server", url: child.url, timeout: 2 },
+      { id: "store", type: "sync-store", path: db },
+      { id: "feed", type: "atom-feed-in", z: "t1", server: "child", store: "store", category: "patient", interval: "0", wires: [["fetch"], []] },
+      { id: "fetch", type: "fhir-fetch", z: "t1", server: "child", wires: [["queue"]] },
+      { id: "queue", type: "retry-queue", z: "t1", store: "store", concurrency: 3, ...queueProps, wires: [["push"]] },
+      { id: "push", type: "fhir-push", z: "t1", targetType: "openmrs", server: "parent", targetRole: "parent", wires: [["written"]] },
+      { id: "written", type: "helper", z: "t1" },
+      { id: "catcher", type: "catch", z: "t1", scope: null, uncaught: false, wires: [["caught"]] },
+      { id: "caught", type: "helper", z: "t1" },
+    ];
+    await helper.load(NODES, flow as TestFlows, { parent: CREDS, child: CREDS });
+  }
+
+  /** Everything the child holds is at the parent, each record once. */
+  const pushedAll = () => child.diff(parent).length === 0;
+  const writes = () => parent.requests.filter((r) => r.kind === "rest-write" || r.kind === "fhir-write");
+
+  it("honours Retry-After on 429: no write reaches the parent before it is over", async () => {
+    await load();
+    parent.faults.status = { code: 429, count: 1, retryAfter: 2, kinds: ["rest-write", "fhir-write"] };
+    getNode("feed").receive({});
+    await until(pushedAll, 20_000, "everything at the parent");
+    const w = writes();
+    const limited = w.find((r) => r.status === 429)!;
+    const after = w.filter((r) => r.at > limited.at);
+    assert.ok(after.length > 0);
+    assert.ok(after[0].at - limited.at >= 1990, `next write ${after[0].at - limited.at} ms after the 429`);
+    // Writes already under way when the 429 came are fine; no new one started during the wait.
+    assert.equal(w.filter((r) => r.at > limited.at + 50 && r.at < limited.at + 1990).length, 0);
+  });
+
+  it("rides out a burst of 503s and connection resets: everything arrives once, and the holding is said once", async () => {
+    await load();
+    // Two seconds in which every write gets a 503 or a reset connection, then the parent is back.
+    parent.faults.status = { code: 503, rate: 0.7, kinds: ["rest-write", "fhir-write"] };
+    parent.faults.resetRate = 0.5;
+    getNode("feed").receive({});
+    await new Promise((r) => setTimeout(r, 2000));
+    parent.faults.status = null;
+    parent.faults.resetRate = 0;
+    await until(pushedAll, 40_000, "everything at the parent").catch((e: Error) => {
+      const w = writes();
+      throw new Error(`${e.message}; ${child.diff(parent).length} missing; last writes: ${JSON.stringify(w.slice(-6).map((r) => [r.method, r.status, r.fault, r.at - w[0].at]))} status ${JSON.stringify(lastStatus(getNode("queue")))}`);
+    });
+    const queue = getNode("queue") as unknown as { warn: { getCalls(): { thisValue: unknown; args: unknown[] }[] } };
+    const holding = queue.warn.getCalls().filter((c) => c.thisValue === queue && c.args[0] === "retry-queue.warn.holding");
+    assert.ok(holding.length >= 1 && holding.length <= 3, `warned ${holding.length} times`);
+    const created = parent.store.events.filter((e) => e.category === "patient" && e.action === "CREATED");
+    assert.equal(new Set(created.map((e) => e.object)).size, created.length, "each record created once at the parent");
+  });
+
+  it("dead-letters a 422 with the OperationOutcome; retry after the parent accepts, discard another; others undisturbed", async () => {
+    const uuids = Object.keys(child.snapshot().patients);
+    const [bad1, bad2] = [uuids[2], uuids[7]];
+    parent.faults.rejectWrites = [bad1, bad2];
+    await load();
+    const caught = caughtErrors();
+    getNode("feed").receive({});
+    await until(() => Object.keys(parent.snapshot().patients).length === uuids.length - 2, 20_000, "the others at the parent");
+    await until(() => caught.length === 2, 5000, "two errors at Catch");
+    assert.ok(caught.every((e) => /HTTP 422/.test(e.message) && e.source.id === "push"));
+    const store = await SyncStore.open(db);
+    try {
+      const dead = await store.deadLetters({ source: "queue" });
+      assert.deepEqual(dead.map((d) => d.record_key).sort(), [`Patient/${bad1}`, `Patient/${bad2}`].sort());
+      for (const d of dead) {
+        assert.equal(d.http_status, 422);
+        const oo = JSON.parse(d.operation_outcome ?? "{}") as { error?: { message?: string }; issue?: { diagnostics?: string }[] };
+        assert.match(JSON.stringify(oo), /refused/);
+      }
+      parent.faults.rejectWrites = [];
+      const one = dead.find((d) => d.record_key === `Patient/${bad1}`)!;
+      const two = dead.find((d) => d.record_key === `Patient/${bad2}`)!;
+      getNode("queue").receive({ topic: "retry", payload: one.id });
+      getNode("queue").receive({ topic: "discard", payload: two.id });
+      await until(() => !!parent.snapshot().patients[bad1], 10_000, "the retried record at the parent");
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(parent.snapshot().patients[bad2], undefined, "the discarded one was not sent");
+      assert.deepEqual((await store.deadLetters({ state: "discarded" })).map((d) => d.id), [two.id]);
+      assert.deepEqual((await store.deadLetters({ state: "retried" })).map((d) => d.id), [one.id]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("pauses on 401 with one alert, and resumes by itself when the parent accepts again", async () => {
+    await load();
+    const caught = caughtErrors();
+    parent.faults.status = { code: 401, count: 3, kinds: ["rest-write", "fhir-write"] };
+    getNode("feed").receive({});
+    const queue = getNode("queue");
+    await until(() => lastStatus(queue)?.text === "retry-queue.status.paused", 10_000, "paused status");
+    await until(pushedAll, 30_000, "everything at the parent after the pause");
+    const pausedAlerts = caught.filter((e) => e.message === "retry-queue.errors.paused");
+    assert.equal(pausedAlerts.length, 1, caught.map((e) => e.message).join("\n"));
+    assert.equal(caught.length, 1, "nothing else was reported");
+    assert.ok(calls(queue, "error").length >= 1);
+  });
+});
