@@ -1,8 +1,9 @@
 /**
  * npm start: a simulated parent OpenMRS with a few hundred patients (visits, encounters,
- * observations) that keeps changing, an empty simulated child, and Node-RED on 127.0.0.1:1880 with
- * the "pull from parent" flow deployed. Prints progress until Ctrl-C; a second start reuses the data
- * in .demo/.
+ * observations) that keeps changing, an empty simulated child whose clinicians also work, and
+ * Node-RED on 127.0.0.1:1880 with the "two-way" flow deployed (pull from the parent, push to the
+ * parent through the durable queue, on one store). Prints progress until Ctrl-C; a second start
+ * reuses the data in .demo/.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -32,10 +33,11 @@ async function main(): Promise<void> {
   const parentUrl = await parent.start(PARENT_PORT);
   const childUrl = await child.start(CHILD_PORT);
   parent.startChanges(3000, 1);
+  child.startChanges(7000, 1);
 
   const userDir = path.join(DATA, "node-red");
   const firstRun = !fs.existsSync(path.join(userDir, "flows.json"));
-  const flows = JSON.parse(fs.readFileSync(path.join(ROOT, "flows", "pull-from-parent.json"), "utf8")) as unknown[];
+  const flows = JSON.parse(fs.readFileSync(path.join(ROOT, "flows", "two-way.json"), "utf8")) as unknown[];
   const nodeRed = new NodeRedProcess({
     userDir,
     port: NODE_RED_PORT,
@@ -62,9 +64,10 @@ async function main(): Promise<void> {
   console.log("");
 
   const progress = setInterval(() => {
-    const diff = parent.diff(child);
-    const state = diff.length === 0 ? "in sync" : `${diff.length} difference${diff.length === 1 ? "" : "s"} left`;
-    console.log(`  ${new Date().toISOString().slice(11, 19)}  child holds ${counts(child)}  (${state})`);
+    // The comparison covers both directions: records missing or different on either side.
+    const diff = parent.diff(child).length;
+    const state = diff === 0 ? "in sync" : `${diff} difference${diff === 1 ? "" : "s"} left`;
+    console.log(`  ${new Date().toISOString().slice(11, 19)}  parent ${counts(parent)} | child ${counts(child)}  (${state})`);
   }, 5000);
 
   let stopping = false;

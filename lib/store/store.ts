@@ -75,7 +75,8 @@ CREATE TABLE IF NOT EXISTS audit (
   http_status INTEGER,
   error       TEXT,
   attempt     INTEGER,
-  duration_ms INTEGER
+  duration_ms INTEGER,
+  content     TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
 CREATE INDEX IF NOT EXISTS audit_record ON audit (record_key);
@@ -245,7 +246,12 @@ export class SyncStore {
     await db.exec(SCHEMA);
     for (const [table, column, decl] of ADDED_COLUMNS) {
       const cols = await db.all<{ name: string }>(`PRAGMA table_info(${table})`);
-      if (!cols.some((c) => c.name === column)) await db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${decl}`);
+      if (!cols.some((c) => c.name === column)) {
+        // Another process may add it at the same moment: a duplicate column is fine.
+        await db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${decl}`).catch((err: Error) => {
+          if (!/duplicate column/.test(err.message)) throw err;
+        });
+      }
     }
     await db.run("INSERT OR REPLACE INTO store_meta (key, value) VALUES ('schema_version', ?)", [String(SCHEMA_VERSION)]);
     return new SyncStore(db);

@@ -5,7 +5,11 @@
  * direction (`record_sync`). Before a write:
  *   - source hash == last hash: nothing changed since the last sync (for a push: the child's own
  *     feed reporting a record the pull just wrote — the echo). Skip.
- *   - no last hash: first sync of the record; the source is written (Sync 2.0: "incoming wins").
+ *   - no last hash: first sync of the record. The target is read (as Sync 2.0 always does): already
+ *     equal -> skip and record the baseline (this also closes the race where the child's own feed
+ *     reports a pulled record before the pull recorded its hash); otherwise the source is written
+ *     ("incoming wins"). A pull of an entry the parent calls CREATED skips that read: during a
+ *     catch-up into an empty child it would cost a request per record for nothing.
  *   - otherwise the target is read: unchanged since the last sync (or gone) -> write; already equal
  *     to the source -> skip; changed too -> a conflict, kept with both versions and resolved by the
  *     policy: parent wins, newest wins (meta.lastUpdated), or hold for an admin. Never a silent
@@ -39,15 +43,20 @@ function normalise(value: unknown): unknown {
   return value;
 }
 
+/** Fields each server assigns for itself: equal records differ there after a copy. */
+const SERVER_ASSIGNED: Record<string, string[]> = {
+  // fhir2 serves the obs's dateCreated on *this* server as Observation.issued.
+  Observation: ["issued"],
+};
+
 /**
  * Hash of what a record says, not of how a server dressed it: no meta (versionId, lastUpdated are
- * per server), no narrative, keys sorted, date-times as UTC instants (servers in other time zones
- * write the same instant differently).
+ * per server), no narrative, no server-assigned audit fields, keys sorted, date-times as UTC instants
+ * (servers in other time zones write the same instant differently).
  */
 export function contentHash(resource: FhirResource): string {
-  const { meta: _meta, text: _text, ...rest } = resource as FhirResource & { meta?: unknown; text?: unknown };
-  void _meta;
-  void _text;
+  const rest: Record<string, unknown> = { ...resource };
+  for (const k of ["meta", "text", ...(SERVER_ASSIGNED[resource.resourceType] ?? [])]) delete rest[k];
   return createHash("sha256").update(JSON.stringify(normalise(rest))).digest("hex");
 }
 
@@ -66,6 +75,8 @@ export interface DecideInput {
   readTarget(): Promise<FhirResource | undefined>;
   /** Node id, for the conflicts table. */
   detectedBy?: string;
+  /** Without a baseline, write without reading the target first (a pull of a CREATED entry). */
+  assumeNew?: boolean;
 }
 
 interface SyncRow {
@@ -82,13 +93,13 @@ export async function decide(input: DecideInput): Promise<Decision> {
   const { store, key, source } = input;
   const hash = contentHash(source);
   const last = await store.db.get<SyncRow>("SELECT hash FROM record_sync WHERE record_key = ?", [key]);
-  if (!last) return { write: true, hash };
-  if (last.hash === hash) return { write: false, hash, reason: "unchanged" };
+  if (!last && input.assumeNew) return { write: true, hash };
+  if (last && last.hash === hash) return { write: false, hash, reason: "unchanged" };
   const target = await input.readTarget();
   if (!target) return { write: true, hash };
   const targetHash = contentHash(target);
   if (targetHash === hash) return { write: false, hash, reason: "already-equal" };
-  if (targetHash === last.hash) return { write: true, hash };
+  if (!last || targetHash === last.hash) return { write: true, hash };
 
   // Changed on both sides since the last sync.
   const sourceRole: Role = input.targetRole === "parent" ? "child" : "parent";

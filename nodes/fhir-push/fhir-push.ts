@@ -94,7 +94,16 @@ export = function (RED: NodeAPI): void {
         let hash: string | undefined;
         if (store && req.resource) {
           const r = req;
-          const decision = await decide({ store, key, source: r.resource!, targetRole, policy, readTarget: () => t.read(r.resourceType, r.id, r.restKind), detectedBy: node.id });
+          const decision = await decide({
+            store,
+            key,
+            source: r.resource!,
+            targetRole,
+            policy,
+            readTarget: () => t.read(r.resourceType, r.id, r.restKind),
+            detectedBy: node.id,
+            assumeNew: r.created && targetRole === "child",
+          });
           hash = decision.hash;
           if (decision.conflictId !== undefined) {
             counts.conflicts++;

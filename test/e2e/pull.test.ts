@@ -9,49 +9,10 @@ import * as path from "node:path";
 import { OpenmrsSim, ENTRY_ID_PREFIX } from "../../sim";
 import { NodeRedProcess } from "../../scripts/node-red-process";
 import { SyncStore } from "../../lib/store/store";
+import { converged, env, feedNodes, shippedFlow, until } from "../helpers/e2e";
 
-const ROOT = path.resolve(__dirname, "../..");
-const PULL_FLOW = JSON.parse(fs.readFileSync(path.join(ROOT, "flows/pull-from-parent.json"), "utf8")) as { id: string; type: string; category?: string }[];
-const FEEDS = PULL_FLOW.filter((n) => n.type === "atom-feed-in").map((n) => ({ id: n.id, category: n.category! }));
-
-function env(parent: OpenmrsSim, child: OpenmrsSim, db: string): Record<string, string> {
-  return {
-    OPENMRS_PARENT_URL: parent.url,
-    OPENMRS_PARENT_USER: "admin",
-    OPENMRS_PARENT_PASSWORD: "Admin123",
-    OPENMRS_CHILD_URL: child.url,
-    OPENMRS_CHILD_USER: "admin",
-    OPENMRS_CHILD_PASSWORD: "Admin123",
-    SYNC_DB_PATH: db,
-    SYNC_POLL_SECONDS: "1",
-  };
-}
-
-async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** Waits until the child equals the parent and stays equal for a moment. */
-async function converged(parent: OpenmrsSim, child: OpenmrsSim, ms: number): Promise<void> {
-  let last: string[] = [];
-  await until(
-    async () => {
-      last = parent.diff(child);
-      if (last.length) return false;
-      await new Promise((r) => setTimeout(r, 1500));
-      last = parent.diff(child);
-      return last.length === 0;
-    },
-    ms,
-    "child to converge",
-  ).catch((err: Error) => {
-    throw new Error(`${err.message}; first differences:\n${last.slice(0, 10).join("\n")}`);
-  });
-}
+const PULL_FLOW = shippedFlow("pull-from-parent");
+const FEEDS = feedNodes(PULL_FLOW, "omrs_parent");
 
 /** Entry ids the store counts as settled: everything up to each feed's marker, plus out-of-order rows. */
 async function settledEntries(db: string, parent: OpenmrsSim): Promise<Set<string>> {

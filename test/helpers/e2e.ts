@@ -1,0 +1,94 @@
+/** Shared pieces of the end-to-end tests: flows as shipped, env for Node-RED, waiting, store reads. */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { ENTRY_ID_PREFIX, type OpenmrsSim } from "../../sim";
+import { SyncStore } from "../../lib/store/store";
+import type { NodeRedProcess } from "../../scripts/node-red-process";
+
+const ROOT = path.resolve(__dirname, "../..");
+
+export interface FlowNode {
+  id: string;
+  type: string;
+  category?: string;
+  server?: string;
+  [k: string]: unknown;
+}
+
+export function shippedFlow(name: string): FlowNode[] {
+  return JSON.parse(fs.readFileSync(path.join(ROOT, "flows", `${name}.json`), "utf8")) as FlowNode[];
+}
+
+export function env(parent: OpenmrsSim, child: OpenmrsSim, db: string, pollSeconds = "1"): Record<string, string> {
+  return {
+    OPENMRS_PARENT_URL: parent.url,
+    OPENMRS_PARENT_USER: "admin",
+    OPENMRS_PARENT_PASSWORD: "Admin123",
+    OPENMRS_CHILD_URL: child.url,
+    OPENMRS_CHILD_USER: "admin",
+    OPENMRS_CHILD_PASSWORD: "Admin123",
+    SYNC_DB_PATH: db,
+    SYNC_POLL_SECONDS: pollSeconds,
+  };
+}
+
+export async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Waits until `target` holds exactly `source`'s records and stays so for a moment. */
+export async function converged(source: OpenmrsSim, target: OpenmrsSim, ms: number): Promise<void> {
+  let last: string[] = [];
+  await until(
+    async () => {
+      last = source.diff(target);
+      if (last.length) return false;
+      await new Promise((r) => setTimeout(r, 1500));
+      last = source.diff(target);
+      return last.length === 0;
+    },
+    ms,
+    "the target to converge",
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; first differences:\n${last.slice(0, 10).join("\n")}`);
+  });
+}
+
+export function feedNodes(flow: FlowNode[], server: string): { id: string; category: string }[] {
+  return flow.filter((n) => n.type === "atom-feed-in" && n.server === server).map((n) => ({ id: n.id, category: n.category! }));
+}
+
+/** True when every feed's marker stands on the newest entry of its category at `sim`. */
+export async function feedsCaughtUp(db: string, sim: OpenmrsSim, feeds: { id: string; category: string }[]): Promise<boolean> {
+  const store = await SyncStore.open(db);
+  try {
+    for (const f of feeds) {
+      const events = sim.store.categoryEvents(f.category);
+      if (!events.length) continue;
+      const marker = await store.getMarker(f.id);
+      if (marker?.entryId !== ENTRY_ID_PREFIX + events[events.length - 1].uuid) return false;
+    }
+    return true;
+  } finally {
+    await store.close();
+  }
+}
+
+/** Presses an inject node through the admin API, optionally with other property values. */
+export async function inject(nodeRed: NodeRedProcess, id: string, props?: { p: string; v: unknown; vt: string }[]): Promise<void> {
+  const res = await fetch(`${nodeRed.url}/inject/${id}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(props ? { __user_inject_props__: props } : {}),
+  });
+  if (res.status !== 200) throw new Error(`inject ${id}: HTTP ${res.status} ${await res.text()}`);
+}
+
+/** Writes at a simulator (REST or fhir2). */
+export function writesAt(sim: OpenmrsSim, since = 0) {
+  return sim.requests.filter((r) => r.at >= since && (r.kind === "rest-write" || r.kind === "fhir-write"));
+}

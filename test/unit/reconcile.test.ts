@@ -1,0 +1,93 @@
+/** Echo suppression and conflict rules (lib/sync/reconcile.ts) against a real store. */
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { contentHash, conflicts, decide, recordSynced, resolveConflict } from "../../lib/sync/reconcile";
+import { SyncStore } from "../../lib/store/store";
+import type { FhirResource } from "../../lib/fhir/convert";
+
+const patient = (family: string, lastUpdated = "2026-01-01T00:00:00.000+00:00"): FhirResource => ({
+  resourceType: "Patient",
+  id: "p1",
+  meta: { versionId: String(Date.parse(lastUpdated)), lastUpdated },
+  name: [{ family, given: ["Ann"] }],
+  birthDate: "2000-01-01",
+});
+
+describe("reconcile", () => {
+  let dir: string;
+  let store: SyncStore;
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "reconcile-"));
+    store = await SyncStore.open(path.join(dir, "s.db"));
+  });
+  afterEach(async () => {
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("hashes content, not how a server dressed it", () => {
+    const a = patient("Doe");
+    const b = { ...patient("Doe", "2026-05-05T10:00:00.000+02:00"), text: { status: "generated", div: "<div/>" } };
+    assert.equal(contentHash(a), contentHash(b), "meta and narrative ignored");
+    assert.notEqual(contentHash(a), contentHash(patient("Roe")));
+    const t1 = { resourceType: "Encounter", id: "e", period: { start: "2026-01-01T12:00:00.000+05:45" } };
+    const t2 = { resourceType: "Encounter", id: "e", period: { start: "2026-01-01T06:15:00.000Z" } };
+    assert.equal(contentHash(t1), contentHash(t2), "the same instant in two time zones");
+    const o1 = { resourceType: "Observation", id: "o", issued: "2026-01-01T00:00:00Z", valueString: "x" };
+    const o2 = { ...o1, issued: "2026-02-02T00:00:00Z" };
+    assert.equal(contentHash(o1), contentHash(o2), "issued is each server's own dateCreated");
+  });
+
+  const read = (r: FhirResource | undefined) => async () => r;
+
+  it("without a baseline: reads the target, skips an equal one, writes otherwise; assumeNew skips the read", async () => {
+    let reads = 0;
+    const counting = (r: FhirResource | undefined) => async () => {
+      reads++;
+      return r;
+    };
+    const d1 = await decide({ store, key: "Patient/p1", source: patient("Doe"), targetRole: "parent", policy: "parent-wins", readTarget: counting(patient("Doe", "2020-01-01T00:00:00Z")) });
+    assert.deepEqual([d1.write, !d1.write && d1.reason], [false, "already-equal"]);
+    const d2 = await decide({ store, key: "Patient/p1", source: patient("Doe"), targetRole: "parent", policy: "parent-wins", readTarget: counting(undefined) });
+    assert.equal(d2.write, true);
+    const d3 = await decide({ store, key: "Patient/p1", source: patient("Doe"), targetRole: "child", policy: "parent-wins", readTarget: counting(undefined), assumeNew: true });
+    assert.equal(d3.write, true);
+    assert.equal(reads, 2);
+  });
+
+  it("skips what is unchanged since the last sync (the echo) without reading the target", async () => {
+    await recordSynced(store, "Patient/p1", contentHash(patient("Doe")), "pull");
+    const d = await decide({ store, key: "Patient/p1", source: patient("Doe", "2027-01-01T00:00:00Z"), targetRole: "parent", policy: "parent-wins", readTarget: () => Promise.reject(new Error("must not read")) });
+    assert.deepEqual([d.write, !d.write && d.reason], [false, "unchanged"]);
+  });
+
+  it("writes when only the source changed; records a conflict when both did, whatever the policy", async () => {
+    await recordSynced(store, "Patient/p1", contentHash(patient("Base")), "pull");
+    const onlySource = await decide({ store, key: "Patient/p1", source: patient("New"), targetRole: "parent", policy: "hold", readTarget: read(patient("Base")) });
+    assert.equal(onlySource.write, true);
+    assert.equal(onlySource.conflictId, undefined);
+
+    const parentSide = patient("FromParent", "2026-03-01T00:00:00Z");
+    const childSide = patient("FromChild", "2026-03-02T00:00:00Z");
+    // push (target = parent), parent wins: not written
+    const pw = await decide({ store, key: "Patient/p1", source: childSide, targetRole: "parent", policy: "parent-wins", readTarget: read(parentSide) });
+    assert.deepEqual([pw.write, !pw.write && pw.reason], [false, "conflict-lost"]);
+    // pull (target = child), parent wins: written; same conflict row
+    const pw2 = await decide({ store, key: "Patient/p1", source: parentSide, targetRole: "child", policy: "parent-wins", readTarget: read(childSide) });
+    assert.equal(pw2.write, true);
+    assert.equal(pw2.conflictId, pw.conflictId, "detected once");
+    // newest wins: the child changed later
+    const nw = await decide({ store, key: "Patient/p1", source: childSide, targetRole: "parent", policy: "newest-wins", readTarget: read(patient("Other", "2026-02-01T00:00:00Z")) });
+    assert.equal(nw.write, true);
+    // hold: nothing written, kept with both versions
+    const held = await decide({ store, key: "Patient/p1", source: patient("X"), targetRole: "parent", policy: "hold", readTarget: read(patient("Y")) });
+    assert.deepEqual([held.write, !held.write && held.reason], [false, "conflict-held"]);
+    const rows = await conflicts(store, "held");
+    assert.equal(rows.length, 1);
+    const chosen = await resolveConflict(store, rows[0].id, "child");
+    assert.equal((chosen!.resource.name as { family: string }[])[0].family, "X");
+    assert.equal((await conflicts(store, "held")).length, 0);
+  });
+});
