@@ -119,7 +119,12 @@ export class DurableQueue {
   private queued = 0;
   private retrying = 0;
   private lastError?: string;
-  readonly counts = { sent: 0, dead: 0, filtered: 0, enqueued: 0 };
+  /** Settlements written but not committed yet: deliveries stop while there are too many (backpressure). */
+  private settling = 0;
+  private doneIds: number[] = [];
+  private doneAudits: AuditInput[] = [];
+  private journaling = false;
+  readonly counts = { sent: 0, dead: 0, filtered: 0, enqueued: 0, committed: 0 };
 
   constructor(options: DurableQueueOptions) {
     this.o = {
@@ -188,6 +193,7 @@ export class DurableQueue {
 
   private canClaim(): boolean {
     if (this.stopped || this.paused) return false;
+    if (this.settling >= Math.max(256, this.o.concurrency * 8)) return false;
     if (this.circuit.open) return !this.circuit.probing && Date.now() >= this.circuit.until && this.inflight.size === 0;
     return this.inflight.size < this.o.concurrency;
   }
@@ -319,11 +325,7 @@ export class DurableQueue {
         if (outcome.kind === "ok") this.counts.sent++;
         else this.counts.filtered++;
         this.queued--;
-        // The row stays claimed until its DELETE is committed, so no reader sees it as pending again.
-        void this.write(async (tx) => {
-          await tx.run("DELETE FROM queue_items WHERE id = ?", [id]);
-          await SyncStore.insertAudit(tx, audit);
-        }).then(() => this.claimed.delete(id));
+        this.journalDone(id, audit);
       }
     } else {
       this.failed(item, outcome, attempt, audit);
@@ -409,11 +411,65 @@ export class DurableQueue {
     });
   }
 
+  /**
+   * The common settlement (done or filtered) is journaled: the rows are deleted and audited together,
+   * one DELETE ... IN (...) and one multi-row INSERT per commit. A row stays claimed until its DELETE
+   * is committed, so no reader sees it as pending again.
+   */
+  private journalDone(id: number, audit: AuditInput): void {
+    this.doneIds.push(id);
+    this.doneAudits.push(audit);
+    this.settling++;
+    if (this.journaling) return;
+    this.journaling = true;
+    void this.o.store.db
+      .write(async (tx) => {
+        const ids = this.doneIds;
+        const audits = this.doneAudits;
+        this.doneIds = [];
+        this.doneAudits = [];
+        this.journaling = false;
+        for (let i = 0; i < ids.length; i += 500) {
+          const chunk = ids.slice(i, i + 500);
+          await tx.run(`DELETE FROM queue_items WHERE id IN (${chunk.map(() => "?").join(",")})`, chunk);
+        }
+        await SyncStore.insertAudits(tx, audits);
+        return ids;
+      })
+      .then(
+        (ids) => {
+          for (const done of ids) this.claimed.delete(done);
+          this.counts.committed += ids.length;
+          this.settling -= ids.length;
+        },
+        (err: Error) => {
+          // Not committed: the rows stay in the table and are delivered again after a restart.
+          this.journaling = false;
+          this.o.events.storeError?.(err);
+        },
+      )
+      .finally(() => this.pump());
+  }
+
+  /** A settlement's write: counted until committed, so deliveries cannot run ahead of the disk. */
   private write<T>(fn: (tx: Tx) => Promise<T>): Promise<T | undefined> {
-    return this.o.store.db.write(fn).catch((err: Error) => {
-      this.o.events.storeError?.(err);
-      return undefined;
-    });
+    this.settling++;
+    return this.o.store.db
+      .write(fn)
+      .then(
+        (v) => {
+          this.counts.committed++;
+          return v;
+        },
+        (err: Error) => {
+          this.o.events.storeError?.(err);
+          return undefined;
+        },
+      )
+      .finally(() => {
+        this.settling--;
+        this.pump();
+      });
   }
 
   // ---- channel state -----------------------------------------------------------------------------

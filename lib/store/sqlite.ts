@@ -31,6 +31,8 @@ export class SqliteDb implements Tx {
   private queue: QueuedWrite[] = [];
   private flushing = false;
   private closed = false;
+  /** Prepared statements by SQL text: parsing and planning once instead of on every call. */
+  private readonly statements = new Map<string, sqlite3.Statement>();
   /** Number of COMMITs so far (for benchmarks and tests). */
   commits = 0;
 
@@ -58,21 +60,36 @@ export class SqliteDb implements Tx {
     return new Promise((resolve, reject) => this.db.exec(sql, (err) => (err ? reject(err) : resolve())));
   }
 
+  private statement(sql: string): sqlite3.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      // Multi-row statements are built per batch size; keep the cache bounded.
+      if (this.statements.size < 200) this.statements.set(sql, st);
+    }
+    return st;
+  }
+
   run(sql: string, params: Params = []): Promise<{ changes: number; lastID: number }> {
     return new Promise((resolve, reject) =>
-      this.db.run(sql, params, function (this: sqlite3.RunResult, err: Error | null) {
+      this.statement(sql).run(params, function (this: sqlite3.RunResult, err: Error | null) {
         if (err) reject(err);
         else resolve({ changes: this.changes, lastID: this.lastID });
       }),
     );
   }
 
-  get<T = Record<string, unknown>>(sql: string, params: Params = []): Promise<T | undefined> {
-    return new Promise((resolve, reject) => this.db.get(sql, params, (err, row) => (err ? reject(err) : resolve(row as T | undefined))));
+  /**
+   * First row only. Implemented with all(): a prepared Statement#get stops on the first row without
+   * resetting, which keeps a read transaction open (a stale WAL snapshot, checkpoints blocked).
+   * Use it for single-row queries (aggregates, LIMIT 1, primary keys).
+   */
+  async get<T = Record<string, unknown>>(sql: string, params: Params = []): Promise<T | undefined> {
+    return (await this.all<T>(sql, params))[0];
   }
 
   all<T = Record<string, unknown>>(sql: string, params: Params = []): Promise<T[]> {
-    return new Promise((resolve, reject) => this.db.all(sql, params, (err, rows) => (err ? reject(err) : resolve(rows as T[]))));
+    return new Promise((resolve, reject) => this.statement(sql).all(params, (err: Error | null, rows: unknown[]) => (err ? reject(err) : resolve(rows as T[]))));
   }
 
   /**
@@ -126,6 +143,8 @@ export class SqliteDb implements Tx {
     if (this.closed) return;
     while (this.flushing || this.queue.length) await new Promise((r) => setTimeout(r, 5));
     this.closed = true;
+    await Promise.all([...this.statements.values()].map((st) => new Promise<void>((resolve) => st.finalize(() => resolve()))));
+    this.statements.clear();
     await new Promise<void>((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve())));
   }
 }

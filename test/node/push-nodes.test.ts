@@ -70,11 +70,10 @@ describe("push nodes in Node-RED", function () {
     await until(pushedAll, 20_000, "everything at the parent");
     const w = writes();
     const limited = w.find((r) => r.status === 429)!;
-    const after = w.filter((r) => r.at > limited.at);
+    // Writes already under way when the 429 came may land just after it; no new one starts during the wait.
+    const after = w.filter((r) => r.at > limited.at + 50);
     assert.ok(after.length > 0);
     assert.ok(after[0].at - limited.at >= 1990, `next write ${after[0].at - limited.at} ms after the 429`);
-    // Writes already under way when the 429 came are fine; no new one started during the wait.
-    assert.equal(w.filter((r) => r.at > limited.at + 50 && r.at < limited.at + 1990).length, 0);
   });
 
   it("rides out a burst of 503s and connection resets: everything arrives once, and the holding is said once", async () => {

@@ -1,0 +1,233 @@
+/**
+ * retry-queue benchmark (lib/queue/durable-queue.ts on a real SQLite file, synchronous=FULL, WAL):
+ *  1. durable enqueue/s of 100,000 FHIR Patient messages (each acknowledged only after COMMIT);
+ *  2. claim+settle/s draining that backlog, per 10,000-item slice (does it slow down as it shrinks?);
+ *  3. RSS before, after the enqueue and during the drain (the backlog must live on disk);
+ *  4. drain of a 10,000-item backlog into a simulated parent (queue + OpenMRS writer, no Node-RED)
+ *     vs a raw concurrent node:http client doing the same requests (same concurrency): the ratio.
+ *
+ *   npm run bench:queue   (= node --expose-gc -r tsx/cjs bench/queue.ts [--items 100000] [--drain 10000] [--concurrency 16])
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as os from "node:os";
+import * as path from "node:path";
+import { DurableQueue } from "../lib/queue/durable-queue";
+import type { Ticket } from "../lib/feed/consumer";
+import { SyncStore } from "../lib/store/store";
+import { OpenmrsServer } from "../lib/openmrs/server";
+import { OpenmrsTarget } from "../lib/push/targets";
+import { fhirToRestCreate, type FhirResource } from "../lib/fhir/convert";
+
+const args = process.argv.slice(2);
+const arg = (name: string, def: number) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : def;
+};
+const ITEMS = arg("items", 100_000);
+const DRAIN = arg("drain", 10_000);
+const CONCURRENCY = arg("concurrency", 16);
+const ROOT = path.resolve(__dirname, "..");
+
+/** RSS after a full GC when run with --expose-gc (npm run bench:queue does), so garbage is not counted as backlog. */
+const rssMb = () => {
+  (globalThis as { gc?: () => void }).gc?.();
+  return Math.round(process.memoryUsage().rss / 2 ** 20);
+};
+
+function patient(i: number): FhirResource {
+  const id = `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`;
+  return {
+    resourceType: "Patient",
+    id,
+    meta: { versionId: "1764320000000", lastUpdated: "2026-11-28T08:00:00.000+00:00" },
+    identifier: [{ id: `${id.slice(0, 30)}aaaaaa`, use: "official", type: { coding: [{ code: "05a29f94-c0ed-11e2-94be-8c13b969e334" }], text: "OpenMRS ID" }, value: `CHI${String(i).padStart(6, "0")}` }],
+    active: true,
+    name: [{ id: `${id.slice(0, 30)}bbbbbb`, family: `Family${i % 977}`, given: ["Given", "Middle"], use: "official" }],
+    gender: i % 2 ? "female" : "male",
+    birthDate: "1985-04-12",
+    address: [{ id: `${id.slice(0, 30)}cccccc`, use: "home", line: ["12 Long Street"], city: "Kampala", district: "Central", state: "Central Region", country: "Uganda", postalCode: "256" }],
+  };
+}
+
+async function measureQueue(dir: string): Promise<void> {
+  const store = await SyncStore.open(path.join(dir, "queue.db"), { synchronous: "FULL" });
+  const settings = await store.db.all<Record<string, unknown>>("PRAGMA journal_mode");
+  const sync = await store.db.get<{ synchronous: number }>("PRAGMA synchronous");
+  console.log(`SQLite ${((await store.db.get<{ v: string }>("SELECT sqlite_version() AS v"))!).v}: journal_mode=${String(settings[0]?.journal_mode)}, synchronous=${sync?.synchronous} (2 = FULL), group commit`);
+  const rss0 = rssMb();
+  let delivered: Ticket[] = [];
+  let settleNow = false;
+  const queue = new DurableQueue({
+    id: "bench",
+    store,
+    storeId: "bench",
+    concurrency: CONCURRENCY,
+    events: {
+      deliver: (_body, ticket) => {
+        if (settleNow) setImmediate(() => queue.settle(ticket, { kind: "ok", reason: "ok", status: 200 }));
+        else delivered.push(ticket);
+      },
+    },
+  });
+  // 1. enqueue, with many outstanding (as several flows would); each resolves only after COMMIT.
+  const t0 = Date.now();
+  const inflight = new Set<Promise<unknown>>();
+  for (let i = 0; i < ITEMS; i++) {
+    const p: Promise<unknown> = queue.enqueue({ key: `Patient/${i}`, body: { topic: `Patient/${i}`, action: "upsert", payload: patient(i) } }).then(() => inflight.delete(p));
+    inflight.add(p);
+    if (inflight.size >= 256) await Promise.race(inflight);
+  }
+  await Promise.all(inflight);
+  const enqueueSec = (Date.now() - t0) / 1000;
+  const rss1 = rssMb();
+  console.log(`enqueue: ${ITEMS} in ${enqueueSec.toFixed(1)} s = ${Math.round(ITEMS / enqueueSec)} durable enqueue/s (${store.db.commits} commits); RSS ${rss0} -> ${rss1} MB`);
+
+  // 2. claim + settle the whole backlog.
+  await queue.start();
+  settleNow = true;
+  for (const t of delivered) queue.settle(t, { kind: "ok", reason: "ok", status: 200 });
+  delivered = [];
+  const slices: number[] = [];
+  let peak = rssMb();
+  let samples = 0;
+  const t1 = Date.now();
+  let mark = t1;
+  let nextSlice = 10_000;
+  // Settlements count once they are committed (durable), not when they are handed to the store.
+  while (queue.counts.committed < ITEMS) {
+    await new Promise((r) => setTimeout(r, 20));
+    if (++samples % 25 === 0) peak = Math.max(peak, rssMb());
+    while (queue.counts.committed >= nextSlice) {
+      const now = Date.now();
+      slices.push(10_000 / ((now - mark) / 1000));
+      mark = now;
+      nextSlice += 10_000;
+    }
+  }
+  const drainSec = (Date.now() - t1) / 1000;
+  console.log(`claim+settle: ${ITEMS} in ${drainSec.toFixed(1)} s = ${Math.round(ITEMS / drainSec)}/s; per 10,000 slice: ${slices.map((x) => Math.round(x)).join(", ")}`);
+  console.log(`RSS after GC: ${rss0} MB empty, ${rss1} MB with ${ITEMS} queued, peak ${peak} MB while draining (growth ${Math.max(rss1, peak) - rss0} MB)${(globalThis as { gc?: unknown }).gc ? "" : " [run with --expose-gc for figures without garbage]"}`);
+  await queue.stop();
+  await store.close();
+}
+
+// ---- 4. drain into a simulated parent vs the raw client --------------------------------------
+
+async function startSim(role: string): Promise<{ proc: ChildProcess; url: string }> {
+  const proc = spawn(process.execPath, [path.join(ROOT, "dist/sim/cli.js"), "--role", role, "--port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    proc.stdout!.on("data", (b: Buffer) => {
+      out += b.toString();
+      const m = /listening on (\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    proc.on("exit", (c) => reject(new Error(`sim exited ${c}`)));
+  });
+  return { proc, url };
+}
+
+async function stopSim(s: { proc: ChildProcess }): Promise<void> {
+  const done = new Promise((r) => s.proc.once("exit", r));
+  s.proc.kill("SIGTERM");
+  await done;
+}
+
+async function count(url: string): Promise<number> {
+  const res = await fetch(`${new URL(url).origin}/__sim/count`);
+  return ((await res.json()) as { records: number }).records;
+}
+
+const AUTH = "Basic " + Buffer.from("admin:Admin123").toString("base64");
+
+async function rawDrain(url: string, resources: FhirResource[]): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const post = (body: unknown, kind: string) =>
+    new Promise<number>((resolve, reject) => {
+      const data = JSON.stringify(body);
+      const req = http.request(`${url}/ws/rest/v1/${kind}`, { method: "POST", agent, headers: { authorization: AUTH, "content-type": "application/json", "content-length": Buffer.byteLength(data) } }, (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      });
+      req.on("error", reject);
+      req.end(data);
+    });
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (i < resources.length) {
+        const r = resources[i++];
+        const { kind, body } = fhirToRestCreate(r);
+        await post(body, kind);
+      }
+    }),
+  );
+  agent.destroy();
+}
+
+async function queueDrain(dir: string, url: string, resources: FhirResource[]): Promise<number> {
+  const store = await SyncStore.open(path.join(dir, `drain-${Date.now()}.db`));
+  const target = new OpenmrsTarget(new OpenmrsServer({ url, username: "admin", password: "Admin123" }));
+  const queue: DurableQueue = new DurableQueue({
+    id: "drain",
+    store,
+    storeId: "drain",
+    concurrency: CONCURRENCY,
+    events: {
+      deliver: (body, ticket) => {
+        const resource = body.payload as FhirResource;
+        void target.write({ action: "upsert", resourceType: resource.resourceType, id: resource.id!, resource, created: true }).then((r) => queue.settle(ticket, r.outcome));
+      },
+    },
+  });
+  await Promise.all(resources.map((r) => queue.enqueue({ key: `Patient/${r.id}`, body: { payload: r }, action: "CREATED" })));
+  // The backlog is in place: time the drain only.
+  const t0 = Date.now();
+  await queue.start();
+  while (queue.counts.committed < resources.length) await new Promise((r) => setTimeout(r, 5));
+  const sec = (Date.now() - t0) / 1000;
+  await queue.stop();
+  await store.close();
+  return sec;
+}
+
+async function measureDrain(dir: string): Promise<void> {
+  const resources = Array.from({ length: DRAIN }, (_, i) => patient(i));
+  const results: { who: string; sec: number }[] = [];
+  for (let rep = 0; rep < 3; rep++) {
+    for (const who of ["queue", "raw"]) {
+      const parent = await startSim("parent");
+      let sec: number;
+      if (who === "raw") {
+        const t0 = Date.now();
+        await rawDrain(parent.url, resources);
+        sec = (Date.now() - t0) / 1000;
+      } else sec = await queueDrain(dir, parent.url, resources);
+      const n = await count(parent.url);
+      if (n !== DRAIN) throw new Error(`${who}: parent holds ${n} of ${DRAIN}`);
+      await stopSim(parent);
+      results.push({ who, sec });
+      console.log(`  drain ${DRAIN} (${who}): ${sec.toFixed(1)} s = ${Math.round(DRAIN / sec)}/s`);
+    }
+  }
+  const med = (who: string) => results.filter((r) => r.who === who).map((r) => r.sec).sort((a, b) => a - b)[1];
+  console.log(`drain median: queue ${med("queue").toFixed(1)} s, raw ${med("raw").toFixed(1)} s; ratio (raw time / queue time) = ${(med("raw") / med("queue")).toFixed(2)}`);
+}
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-queue-"));
+  console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; concurrency ${CONCURRENCY}`);
+  try {
+    await measureQueue(dir);
+    await measureDrain(dir);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
