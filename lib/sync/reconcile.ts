@@ -92,8 +92,10 @@ function lastUpdatedMs(r: FhirResource): number {
 export async function decide(input: DecideInput): Promise<Decision> {
   const { store, key, source } = input;
   const hash = contentHash(source);
+  // A pull of an entry the parent calls CREATED: no lookup at all (if it was synced before, this is a
+  // re-delivery and the write is idempotent). Keeps a catch-up into an empty child at 3 requests an entry.
+  if (input.assumeNew) return { write: true, hash };
   const last = await store.db.get<SyncRow>("SELECT hash FROM record_sync WHERE record_key = ?", [key]);
-  if (!last && input.assumeNew) return { write: true, hash };
   if (last && last.hash === hash) return { write: false, hash, reason: "unchanged" };
   const target = await input.readTarget();
   if (!target) return { write: true, hash };
@@ -121,19 +123,41 @@ export async function decide(input: DecideInput): Promise<Decision> {
   return { write: false, hash, reason: "conflict-lost", conflictId };
 }
 
-/** Records what was just written (or found equal) as the last synchronised version. */
-export async function recordSynced(store: SyncStore, key: string, hash: string | undefined, direction: string, resource?: FhirResource): Promise<void> {
-  await store.db.write((tx) =>
-    hash === undefined
-      ? tx.run("DELETE FROM record_sync WHERE record_key = ?", [key])
-      : tx.run("INSERT OR REPLACE INTO record_sync (record_key, hash, last_updated, direction, synced_at) VALUES (?,?,?,?,?)", [
-          key,
-          hash,
-          (resource?.meta as { lastUpdated?: string } | undefined)?.lastUpdated ?? null,
-          direction,
-          Date.now(),
-        ]),
-  );
+interface PendingBaselines {
+  rows: Map<string, [hash: string, lastUpdated: string | null, direction: string, at: number] | null>;
+  committed?: Promise<void>;
+}
+const pendingByStore = new WeakMap<SyncStore, PendingBaselines>();
+
+/**
+ * Records what was just written (or found equal) as the last synchronised version. Baselines are
+ * write-combined: every baseline recorded before the next group commit goes in one multi-row
+ * statement. The promise resolves once they are committed; callers need not wait for it (a missing
+ * baseline only makes the next comparison read the target).
+ */
+export function recordSynced(store: SyncStore, key: string, hash: string | undefined, direction: string, resource?: FhirResource): Promise<void> {
+  let p = pendingByStore.get(store);
+  if (!p) {
+    p = { rows: new Map() };
+    pendingByStore.set(store, p);
+  }
+  p.rows.set(key, hash === undefined ? null : [hash, (resource?.meta as { lastUpdated?: string } | undefined)?.lastUpdated ?? null, direction, Date.now()]);
+  const pending = p;
+  pending.committed ??= store.db.write(async (tx) => {
+    const rows = [...pending.rows];
+    pending.rows = new Map();
+    pending.committed = undefined;
+    const upserts = rows.filter((r): r is [string, [string, string | null, string, number]] => r[1] !== null);
+    for (let i = 0; i < upserts.length; i += 100) {
+      const chunk = upserts.slice(i, i + 100);
+      await tx.run(
+        `INSERT OR REPLACE INTO record_sync (record_key, hash, last_updated, direction, synced_at) VALUES ${chunk.map(() => "(?,?,?,?,?)").join(",")}`,
+        chunk.flatMap(([k, v]) => [k, ...v]),
+      );
+    }
+    for (const [k] of rows.filter((r) => r[1] === null)) await tx.run("DELETE FROM record_sync WHERE record_key = ?", [k]);
+  });
+  return pending.committed;
 }
 
 export interface ConflictRow {
