@@ -17,20 +17,16 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
+import { numberArg } from "./args";
 import { OpenmrsSim, compareSnapshots, type Comparable } from "../sim";
 import { NodeRedProcess } from "../scripts/node-red-process";
 import { parseFeedPage } from "../lib/atom/parse";
 import { fhirToRestCreate, type FhirResource } from "../lib/fhir/convert";
 
 const ROOT = path.resolve(__dirname, "..");
-const args = process.argv.slice(2);
-const arg = (name: string, def: number) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : def;
-};
-const PATIENTS = arg("patients", 1000);
-const REPS = arg("reps", 3);
-const CONCURRENCY = arg("concurrency", 8);
+const PATIENTS = numberArg("patients", 1000);
+const REPS = numberArg("reps", 3);
+const CONCURRENCY = numberArg("concurrency", 8);
 const CATEGORIES = ["patient", "visit", "encounter", "observation"];
 const AUTH = "Basic " + Buffer.from("admin:Admin123").toString("base64");
 

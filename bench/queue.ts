@@ -13,6 +13,7 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
+import { numberArg } from "./args";
 import { DurableQueue } from "../lib/queue/durable-queue";
 import type { Ticket } from "../lib/feed/consumer";
 import { SyncStore } from "../lib/store/store";
@@ -20,14 +21,9 @@ import { OpenmrsServer } from "../lib/openmrs/server";
 import { OpenmrsTarget } from "../lib/push/targets";
 import { fhirToRestCreate, type FhirResource } from "../lib/fhir/convert";
 
-const args = process.argv.slice(2);
-const arg = (name: string, def: number) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : def;
-};
-const ITEMS = arg("items", 100_000);
-const DRAIN = arg("drain", 10_000);
-const CONCURRENCY = arg("concurrency", 16);
+const ITEMS = numberArg("items", 100_000);
+const DRAIN = numberArg("drain", 10_000);
+const CONCURRENCY = numberArg("concurrency", 16);
 const ROOT = path.resolve(__dirname, "..");
 
 /** RSS after a full GC when run with --expose-gc (npm run bench:queue does), so garbage is not counted as backlog. */

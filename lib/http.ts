@@ -43,11 +43,13 @@ export class NetworkError extends Error {
   }
 }
 
-function networkCode(err: NodeJS.ErrnoException): NetworkErrorCode {
-  switch (err.code) {
+/** Maps a socket or undici error code (ECONNRESET, UND_ERR_SOCKET...) to what it means for us. */
+export function networkCodeOf(code: string | undefined): NetworkErrorCode {
+  switch (code) {
     case "ECONNRESET":
     case "EPIPE":
     case "ECONNABORTED":
+    case "UND_ERR_SOCKET":
       return "RESET";
     case "ECONNREFUSED":
       return "REFUSED";
@@ -55,6 +57,9 @@ function networkCode(err: NodeJS.ErrnoException): NetworkErrorCode {
     case "EAI_AGAIN":
       return "DNS";
     case "ETIMEDOUT":
+    case "UND_ERR_CONNECT_TIMEOUT":
+    case "UND_ERR_HEADERS_TIMEOUT":
+    case "UND_ERR_BODY_TIMEOUT":
       return "TIMEOUT";
     default:
       return "NETWORK";
@@ -138,7 +143,7 @@ export class HttpClient {
             fail(new NetworkError("RESET", shownUrl, `connection reset while reading the response (${method} ${shownUrl})`)),
           );
           res.on("error", (err: NodeJS.ErrnoException) =>
-            fail(new NetworkError(networkCode(err), shownUrl, `${err.message} (${method} ${shownUrl})`)),
+            fail(new NetworkError(networkCodeOf(err.code), shownUrl, `${err.message} (${method} ${shownUrl})`)),
           );
           res.on("end", () => {
             if (settled) return;
@@ -159,7 +164,7 @@ export class HttpClient {
         timeoutMs,
       );
       req.on("error", (err: NodeJS.ErrnoException) =>
-        fail(new NetworkError(networkCode(err), shownUrl, `${err.code ?? err.message} (${method} ${shownUrl})`)),
+        fail(new NetworkError(networkCodeOf(err.code), shownUrl, `${err.code ?? err.message} (${method} ${shownUrl})`)),
       );
       if (opts.body !== undefined) req.write(opts.body);
       req.end();

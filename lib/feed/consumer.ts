@@ -23,6 +23,7 @@ import { pageNumber } from "../atom/reader";
 import { isSettledKind, type Outcome } from "../outcome";
 import type { FeedMarker, RetryRow, SyncStore } from "../store/store";
 import { FeedJournal } from "./journal";
+import { drainWhileProgressing } from "../drain";
 
 export interface Ticket {
   /** Id of the sync-store that owns the consumer (filled in by the node layer). */
@@ -804,22 +805,9 @@ export class FeedConsumer {
     };
   }
 
-  /**
-   * For a graceful close: resolves when nothing is in flight, when nothing settled for idleMs (the
-   * rest of the flow is gone and those entries will be delivered again), or after timeoutMs.
-   */
-  async drain(timeoutMs: number, idleMs = 1000): Promise<void> {
-    const until = Date.now() + timeoutMs;
-    let settled = this.counts.ok + this.counts.filtered + this.counts.dead;
-    let lastProgress = Date.now();
-    while (this.inflight.size > 0 && Date.now() < until && Date.now() - lastProgress < idleMs) {
-      await new Promise((r) => setTimeout(r, 20));
-      const now = this.counts.ok + this.counts.filtered + this.counts.dead;
-      if (now !== settled) {
-        settled = now;
-        lastProgress = Date.now();
-      }
-    }
+  /** For a graceful close (see drainWhileProgressing). */
+  drain(timeoutMs: number, idleMs = 1000): Promise<void> {
+    return drainWhileProgressing(() => this.inflight.size, () => this.counts.ok + this.counts.filtered + this.counts.dead, timeoutMs, idleMs);
   }
 
   /** Resolves when every settlement so far is committed to the store. */

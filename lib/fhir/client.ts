@@ -5,7 +5,7 @@
  * NetworkError, so callers classify outcomes in one place.
  */
 import type { Client } from "fhir-kit-client" with { "resolution-mode": "import" };
-import { NetworkError, type NetworkErrorCode } from "../http";
+import { NetworkError, networkCodeOf } from "../http";
 
 export interface FhirResponse {
   status: number;
@@ -35,27 +35,6 @@ interface FhirKitError {
   cause?: { code?: string; message?: string };
   name?: string;
   message?: string;
-}
-
-function networkCodeOf(err: FhirKitError): NetworkErrorCode {
-  if (err.name === "TimeoutError" || err.name === "AbortError") return "TIMEOUT";
-  switch (err.cause?.code) {
-    case "ECONNRESET":
-    case "UND_ERR_SOCKET":
-    case "EPIPE":
-      return "RESET";
-    case "ECONNREFUSED":
-      return "REFUSED";
-    case "ENOTFOUND":
-    case "EAI_AGAIN":
-      return "DNS";
-    case "UND_ERR_CONNECT_TIMEOUT":
-    case "UND_ERR_HEADERS_TIMEOUT":
-    case "UND_ERR_BODY_TIMEOUT":
-      return "TIMEOUT";
-    default:
-      return "NETWORK";
-  }
 }
 
 export class FhirClient {
@@ -94,7 +73,7 @@ export class FhirClient {
           durationMs: Date.now() - started,
         };
       }
-      const code = networkCodeOf(err);
+      const code = err.name === "TimeoutError" || err.name === "AbortError" ? "TIMEOUT" : networkCodeOf(err.cause?.code);
       const detail = err.cause?.code ?? err.cause?.message ?? err.message ?? String(e);
       throw new NetworkError(code, `${this.baseUrl}/${what}`, `${code === "TIMEOUT" ? `timed out after ${this.timeoutMs} ms` : detail} (${this.baseUrl}/${what})`);
     }

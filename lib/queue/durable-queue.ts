@@ -19,6 +19,7 @@ import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "../backoff";
 import { isSettledKind, type Outcome } from "../outcome";
 import type { SettleInfo, Ticket } from "../feed/consumer";
 import { SyncStore, type AuditInput, type DeadLetterRow } from "../store/store";
+import { drainWhileProgressing } from "../drain";
 import type { Tx } from "../store/sqlite";
 
 /** What the queue stores for one message: anything JSON, plus what it needs to know about it. */
@@ -591,19 +592,9 @@ export class DurableQueue {
     };
   }
 
-  /** For a graceful close: waits while deliveries are settling (bounded, and not if nothing moves). */
-  async drain(timeoutMs: number, idleMs = 1000): Promise<void> {
-    const until = Date.now() + timeoutMs;
-    let progress = this.counts.sent + this.counts.dead + this.counts.filtered;
-    let at = Date.now();
-    while (this.inflight.size > 0 && Date.now() < until && Date.now() - at < idleMs) {
-      await new Promise((r) => setTimeout(r, 20));
-      const p = this.counts.sent + this.counts.dead + this.counts.filtered;
-      if (p !== progress) {
-        progress = p;
-        at = Date.now();
-      }
-    }
+  /** For a graceful close (see drainWhileProgressing). */
+  drain(timeoutMs: number, idleMs = 1000): Promise<void> {
+    return drainWhileProgressing(() => this.inflight.size, () => this.counts.sent + this.counts.dead + this.counts.filtered, timeoutMs, idleMs);
   }
 
   async stop(): Promise<void> {
