@@ -8,6 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { OpenmrsSim, ENTRY_ID_PREFIX } from "../../sim";
 import { NodeRedProcess } from "../../scripts/node-red-process";
+import { FhirPeer } from "../../sim/fhir-peer";
 import { SyncStore } from "../../lib/store/store";
 import { converged, env, feedNodes, shippedFlow, until } from "../helpers/e2e";
 
@@ -99,6 +100,44 @@ describe("pull end to end (Node-RED + parent sim + child sim)", function () {
     assert.deepEqual(refetched.map((r) => `${r.entry} ${r.path}`), [], "nothing settled before the kill was fetched again");
     assert.ok(after.length > 0 && after.length <= entries - settled.size + FEEDS.length * 8, `${after.length} record fetches after restart for ${entries - settled.size} unsettled entries`);
     assert.doesNotMatch(nodeRed.log, /uncaught|Unhandled|TypeError/i);
+  });
+
+  it("lands the same records, with their ids, in a third-party FHIR server (Medplum)", async () => {
+    parent = new OpenmrsSim({ name: "parent", dialect: "mixed", seed: 31 });
+    child = new OpenmrsSim({ name: "child", seed: 32 });
+    parent.generate({ patients: 20, visitsPerPatient: 1, encountersPerVisit: 2, obsPerEncounter: 2 });
+    parent.mutate(30);
+    await parent.start();
+    await child.start();
+    const peer = new FhirPeer();
+    const peerUrl = await peer.start();
+    try {
+      // The shipped pull flow with the target swapped for a fhir-server config node.
+      const flow = PULL_FLOW.map((n) => (n.type === "fhir-push" ? { ...n, targetType: "fhir", fhirServer: "peer" } : n));
+      flow.push({ id: "peer", type: "fhir-server", name: "medplum", url: peerUrl, timeout: 30 });
+      nodeRed = new NodeRedProcess({ userDir: path.join(dir, "nr"), flows: flow, env: env(parent, child, path.join(dir, "sync.db")) });
+      await nodeRed.start();
+      const snap = parent.snapshot();
+      const expected = [
+        ...Object.entries(snap.patients).map(([id, r]) => ["Patient", id, r.voided] as const),
+        ...Object.entries(snap.visits).map(([id, r]) => ["Encounter", id, r.voided] as const),
+        ...Object.entries(snap.encounters).map(([id, r]) => ["Encounter", id, r.voided] as const),
+        ...Object.entries(snap.obs).map(([id, r]) => ["Observation", id, r.voided] as const),
+      ];
+      const status = async (type: string, id: string) => (await fetch(`${peerUrl}/${type}/${id}`)).status;
+      await until(async () => {
+        for (const [type, id, voided] of expected) if (!voided && (await status(type, id)) !== 200) return false;
+        return true;
+      }, 120_000, "every live record at the FHIR server");
+      for (const [type, id, voided] of expected) {
+        const res = await fetch(`${peerUrl}/${type}/${id}`);
+        if (voided) assert.notEqual(res.status, 200, `${type}/${id} is voided at the source`);
+        else assert.equal(((await res.json()) as { id: string }).id, id);
+      }
+      assert.doesNotMatch(nodeRed.log, /\[error\]/);
+    } finally {
+      await peer.stop();
+    }
   });
 
   it("offers the prebuilt flows in Import ▸ Examples", async () => {
