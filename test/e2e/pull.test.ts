@@ -3,14 +3,12 @@
  * + a simulated child over HTTP on 127.0.0.1. Counts requests at the simulators.
  */
 import { strict as assert } from "node:assert";
-import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { OpenmrsSim, ENTRY_ID_PREFIX } from "../../sim";
 import { NodeRedProcess } from "../../scripts/node-red-process";
 import { FhirPeer } from "../../sim/fhir-peer";
 import { SyncStore } from "../../lib/store/store";
-import { converged, env, feedNodes, shippedFlow, until } from "../helpers/e2e";
+import { converged, env, feedNodes, shippedFlow, until, useE2E } from "../helpers/e2e";
 
 const PULL_FLOW = shippedFlow("pull-from-parent");
 const FEEDS = feedNodes(PULL_FLOW, "omrs_parent");
@@ -43,19 +41,12 @@ describe("pull end to end (Node-RED + parent sim + child sim)", function () {
   let child: OpenmrsSim | undefined;
   let nodeRed: NodeRedProcess | undefined;
 
-  beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "e2e-pull-"));
-  });
-
-  afterEach(async function () {
-    if (this.currentTest?.state === "failed" && nodeRed) console.log(nodeRed.log.slice(-6000));
-    await nodeRed?.stop();
-    nodeRed = undefined;
-    await parent?.stop();
-    await child?.stop();
-    parent = child = undefined;
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  useE2E(
+    "e2e-pull",
+    (d) => (dir = d),
+    () => ({ nodeRed, sims: [parent, child] }),
+    () => (nodeRed = parent = child = undefined),
+  );
 
   it("copies 1,000+ entries of both dialects exactly, and after kill -9 mid-sync finishes without re-fetching anything settled", async () => {
     parent = new OpenmrsSim({ name: "parent", dialect: "mixed", seed: 11 });

@@ -3,14 +3,12 @@
  * child over HTTP on 127.0.0.1. Counts and orders requests at the simulators.
  */
 import { strict as assert } from "node:assert";
-import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import sqlite3 from "sqlite3";
 import { OpenmrsSim, ENTRY_ID_PREFIX } from "../../sim";
 import { NodeRedProcess } from "../../scripts/node-red-process";
 import { SyncStore } from "../../lib/store/store";
-import { converged, env, feedNodes, feedsCaughtUp, inject, shippedFlow, until, writesAt, type FlowNode } from "../helpers/e2e";
+import { converged, env, feedNodes, feedsCaughtUp, inject, shippedFlow, until, useE2E, writesAt, type FlowNode } from "../helpers/e2e";
 
 const PUSH_FLOW = shippedFlow("push-to-parent");
 const TWO_WAY = shippedFlow("two-way");
@@ -51,19 +49,12 @@ describe("push end to end (Node-RED + child sim -> parent sim)", function () {
   let child: OpenmrsSim | undefined;
   let nodeRed: NodeRedProcess | undefined;
 
-  beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "e2e-push-"));
-  });
-
-  afterEach(async function () {
-    if (this.currentTest?.state === "failed" && nodeRed) console.log(nodeRed.log.slice(-6000));
-    await nodeRed?.stop();
-    nodeRed = undefined;
-    await parent?.stop();
-    await child?.stop();
-    parent = child = undefined;
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  useE2E(
+    "e2e-push",
+    (d) => (dir = d),
+    () => ({ nodeRed, sims: [parent, child] }),
+    () => (nodeRed = parent = child = undefined),
+  );
 
   function startNodeRed(flow: FlowNode[], db: string, poll = "1"): Promise<void> {
     nodeRed = new NodeRedProcess({ userDir: path.join(dir, "nr"), flows: flow, env: env(parent!, child!, db, poll) });

@@ -1,5 +1,6 @@
 /** Shared pieces of the end-to-end tests: flows as shipped, env for Node-RED, waiting, store reads. */
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { ENTRY_ID_PREFIX, type OpenmrsSim } from "../../sim";
 import { SyncStore } from "../../lib/store/store";
@@ -91,4 +92,24 @@ export async function inject(nodeRed: NodeRedProcess, id: string, props?: { p: s
 /** Writes at a simulator (REST or fhir2). */
 export function writesAt(sim: OpenmrsSim, since = 0) {
   return sim.requests.filter((r) => r.at >= since && (r.kind === "rest-write" || r.kind === "fhir-write"));
+}
+
+/**
+ * Mocha hooks shared by the end-to-end tests: a temp dir per test (given to `setDir`), and afterwards
+ * Node-RED's log on failure, Node-RED and the simulators stopped (from `running`), the dir removed.
+ */
+export function useE2E(name: string, setDir: (dir: string) => void, running: () => { nodeRed?: NodeRedProcess; sims: (OpenmrsSim | undefined)[] }, reset: () => void): void {
+  let dir = "";
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`));
+    setDir(dir);
+  });
+  afterEach(async function () {
+    const { nodeRed, sims } = running();
+    if (this.currentTest?.state === "failed" && nodeRed) console.log(nodeRed.log.slice(-6000));
+    await nodeRed?.stop();
+    for (const sim of sims) await sim?.stop();
+    reset();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 }

@@ -1,6 +1,9 @@
 /** Shared pieces for tests that run our nodes inside node-red-node-test-helper. */
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import helper, { type TestFlows } from "node-red-node-test-helper";
+import { OpenmrsSim } from "../../sim";
 
 helper.init(require.resolve("node-red"));
 
@@ -76,4 +79,39 @@ export function caughtErrors(): { message: string; source: { id: string } }[] {
 
 export function caughtUp(): Promise<Record<string, unknown>> {
   return new Promise((resolve) => getNode("done").on("input", (m) => resolve(m as Record<string, unknown>)));
+}
+
+export interface Peers {
+  parent: OpenmrsSim;
+  child: OpenmrsSim;
+  dir: string;
+  db: string;
+}
+
+/**
+ * Mocha hooks shared by the node tests: the test helper's server, and for each test a fresh parent
+ * and child simulator on port 0 and a store path in a temp dir, all stopped and removed afterwards.
+ * `bind` receives them (before the simulators start, so it may generate data).
+ */
+export function usePeers(name: string, seeds: { parent: number; child: number }, bind: (peers: Peers) => void): void {
+  let peers: Peers | undefined;
+  before(function (done) {
+    helper.startServer(done);
+  });
+  after(function (done) {
+    helper.stopServer(done);
+  });
+  beforeEach(async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`));
+    peers = { dir, db: path.join(dir, "sync.db"), parent: new OpenmrsSim({ name: "parent", seed: seeds.parent }), child: new OpenmrsSim({ name: "child", seed: seeds.child }) };
+    bind(peers);
+    await peers.parent.start();
+    await peers.child.start();
+  });
+  afterEach(async () => {
+    await helper.unload();
+    await peers?.parent.stop();
+    await peers?.child.stop();
+    if (peers) fs.rmSync(peers.dir, { recursive: true, force: true });
+  });
 }

@@ -4,42 +4,18 @@
  * sync completes once the problem is gone.
  */
 import { strict as assert } from "node:assert";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { OpenmrsSim, ENTRY_ID_PREFIX } from "../../sim";
 import { SyncStore, type FeedMarker } from "../../lib/store/store";
-import { caughtErrors, caughtUp, getNode, helper, lastStatus, loadPull, pullFlow, until } from "../helpers/red";
+import { caughtErrors, caughtUp, getNode, lastStatus, loadPull, pullFlow, until, usePeers } from "../helpers/red";
 
 describe("hostile input", function () {
   this.timeout(60_000);
   let parent: OpenmrsSim;
   let child: OpenmrsSim;
-  let dir: string;
   let db: string;
-
-  before(function (done) {
-    helper.startServer(done);
-  });
-  after(function (done) {
-    helper.stopServer(done);
-  });
-
-  beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "hostile-"));
-    db = path.join(dir, "sync.db");
-    parent = new OpenmrsSim({ name: "parent", seed: 31 });
-    child = new OpenmrsSim({ name: "child", seed: 32 });
-    parent.generate({ patients: 8, visitsPerPatient: 0 });
-    await parent.start();
-    await child.start();
-  });
-
-  afterEach(async () => {
-    await helper.unload();
-    await parent.stop();
-    await child.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+  usePeers("hostile", { parent: 31, child: 32 }, (peers) => {
+    ({ parent, child, db } = peers);
+    peers.parent.generate({ patients: 8, visitsPerPatient: 0 });
   });
 
   /** The flow syncs the patient feed only. */

@@ -3,12 +3,9 @@
  * 127.0.0.1: status lines, errors reaching Catch nodes, close cleaning up, config errors.
  */
 import { strict as assert } from "node:assert";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import type { TestFlows } from "node-red-node-test-helper";
 import { OpenmrsSim } from "../../sim";
-import { calls, caughtErrors, caughtUp, CREDS, getNode, helper, lastStatus, loadPull, NODES, pullFlow, until } from "../helpers/red";
+import { calls, caughtErrors, caughtUp, CREDS, getNode, helper, lastStatus, loadPull, NODES, pullFlow, until, usePeers } from "../helpers/red";
 import { FhirPeer } from "../../sim/fhir-peer";
 import { SyncStore } from "../../lib/store/store";
 
@@ -16,30 +13,9 @@ describe("pull nodes in Node-RED", function () {
   this.timeout(60_000);
   let parent: OpenmrsSim;
   let child: OpenmrsSim;
-  let dir: string;
   let db: string;
-
-  before(function (done) {
-    helper.startServer(done);
-  });
-  after(function (done) {
-    helper.stopServer(done);
-  });
-
-  beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "pull-nodes-"));
-    db = path.join(dir, "sync.db");
-    parent = new OpenmrsSim({ name: "parent", seed: 7 });
-    child = new OpenmrsSim({ name: "child", seed: 8 });
-    await parent.start();
-    await child.start();
-  });
-
-  afterEach(async () => {
-    await helper.unload();
-    await parent.stop();
-    await child.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+  usePeers("pull-nodes", { parent: 7, child: 8 }, (peers) => {
+    ({ parent, child, db } = peers);
   });
 
   it("syncs patients from parent to child and says so in the status lines and on output 2", async () => {

@@ -3,43 +3,19 @@
  * fhir-push into the parent, against simulator peers that misbehave on purpose.
  */
 import { strict as assert } from "node:assert";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import type { TestFlows } from "node-red-node-test-helper";
 import { OpenmrsSim } from "../../sim";
 import { SyncStore } from "../../lib/store/store";
-import { calls, caughtErrors, CREDS, getNode, helper, lastStatus, NODES, until } from "../helpers/red";
+import { calls, caughtErrors, CREDS, getNode, helper, lastStatus, NODES, until, usePeers } from "../helpers/red";
 
 describe("push nodes in Node-RED", function () {
   this.timeout(60_000);
   let parent: OpenmrsSim;
   let child: OpenmrsSim;
-  let dir: string;
   let db: string;
-
-  before(function (done) {
-    helper.startServer(done);
-  });
-  after(function (done) {
-    helper.stopServer(done);
-  });
-
-  beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "push-nodes-"));
-    db = path.join(dir, "sync.db");
-    parent = new OpenmrsSim({ name: "parent", seed: 41 });
-    child = new OpenmrsSim({ name: "child", seed: 42 });
-    child.generate({ patients: 12, visitsPerPatient: 0 });
-    await parent.start();
-    await child.start();
-  });
-
-  afterEach(async () => {
-    await helper.unload();
-    await parent.stop();
-    await child.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+  usePeers("push-nodes", { parent: 41, child: 42 }, (peers) => {
+    ({ parent, child, db } = peers);
+    peers.child.generate({ patients: 12, visitsPerPatient: 0 });
   });
 
   async function load(queueProps: Record<string, unknown> = {}) {
