@@ -15,7 +15,7 @@ const configs = {
 function feeds({ z, prefix, server, label, x, y, startFrom, next, last }) {
   return CATEGORIES.map((category, i) => ({
     id: `${prefix}_feed_${category}`, type: "atom-feed-in", z, name: `${label} ${category} feed`, server, store: configs.store.id, category,
-    interval: i === 0 ? "" : "0", startFrom, maxInFlight: 8, ticketTimeout: 120, maxAttempts: 50, maxRetryHours: 24,
+    interval: i === 0 ? "" : "0", startFrom, maxInFlight: 8, ticketTimeout: 120, maxAttempts: 50, maxRetryHours: 24, direction: server === configs.child.id ? "push" : "pull",
     x, y: y + i * 70, wires: [[next], i < CATEGORIES.length - 1 ? [`${prefix}_feed_${CATEGORIES[i + 1]}`] : last ? [last] : []],
   }));
 }
@@ -52,6 +52,7 @@ function pushNodes(z, y0, { outbox = false } = {}) {
     { id: `${p}_written_debug`, type: "debug", z, name: "pushed", active: false, tosidebar: true, console: false, tostatus: false, complete: "topic", targetType: "msg", statusVal: "", statusType: "auto", x: 1170, y: y0 + 140, wires: [] },
     { id: `${p}_retry_dead`, type: "inject", z, name: "retry all dead letters", props: [{ p: "topic", vt: "str" }, { p: "payload" }], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "retry", payload: "all", payloadType: "str", x: 600, y: y0 + 230, wires: [[`${p}_queue`]] },
     { id: `${p}_resume`, type: "inject", z, name: "resume after auth pause", props: [{ p: "topic", vt: "str" }], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "resume", x: 610, y: y0 + 280, wires: [[`${p}_queue`]] },
+    { id: `${p}_audit`, type: "audit-push", z, name: "audit to parent", store: configs.store.id, server: configs.parent.id, instanceId: "", interval: 60, x: 990, y: y0 + 230, wires: [] },
   );
   return nodes;
 }

@@ -100,7 +100,7 @@ function delay(ms: number): Promise<void> {
 
 interface Classified {
   kind: RequestKind;
-  area: "feed" | "rest" | "fhir" | "other";
+  area: "feed" | "rest" | "fhir" | "sync2" | "other";
   /** Path segments after the area prefix. */
   segments: string[];
   uuid?: string;
@@ -110,6 +110,11 @@ export class OpenmrsSim {
   readonly name: string;
   readonly contextPath: string;
   readonly store: Store;
+  /**
+   * Sync 2.0's audit API (`/ws/rest/sync2/messages`): children push their audit rows here so the
+   * parent's admin sees every child's attempts. Kept in memory, by uuid.
+   */
+  readonly auditMessages = new Map<string, Record<string, unknown>>();
   readonly faults: Faults = defaultFaults();
   stats: SimStats = emptyStats();
   readonly requests: RequestLog[] = [];
@@ -274,6 +279,7 @@ export class OpenmrsSim {
           }
         });
     if (rest.startsWith("/ws/atomfeed/")) return { kind: "feed", area: "feed", segments: segs("/ws/atomfeed/") };
+    if (rest.startsWith("/ws/rest/sync2/")) return { kind: "other", area: "sync2", segments: segs("/ws/rest/sync2/") };
     if (rest.startsWith("/ws/rest/v1/")) {
       const s = segs("/ws/rest/v1/");
       const uuid = s[1] !== undefined && UUIDISH.test(s[1]) ? s[1] : undefined;
@@ -464,9 +470,42 @@ export class OpenmrsSim {
         if (invalid && c.uuid && invalid.has(c.uuid) && req.method === "GET") log.fault = "invalidFhir";
         return handleFhir(this.store, { method: req.method ?? "GET", segments, query, body: parsed, base, invalid });
       }
+      case "sync2": {
+        if (!this.authorized(req)) return this.unauthorized("rest");
+        return this.sync2Messages(req.method ?? "GET", c.segments, query, body);
+      }
       default:
         return text(404, `<html><body>HTTP Status 404 - ${req.url ?? ""} not found</body></html>`);
     }
+  }
+
+  /** POST creates (an existing uuid: 403 "The entity already exists", as sync2 answers); GET lists. */
+  private sync2Messages(method: string, segments: string[], query: URLSearchParams, body: string): Reply {
+    if (segments[0] !== "messages") return restError(404, "Unknown sync2 resource");
+    if (method === "POST" && segments.length === 1) {
+      let m: Record<string, unknown>;
+      try {
+        m = JSON.parse(body) as Record<string, unknown>;
+      } catch {
+        return restError(400, "[Invalid Submission : request body is not valid JSON]");
+      }
+      if (typeof m.uuid !== "string" || !m.uuid) return restError(400, "[Invalid Submission : uuid is required]");
+      if (this.auditMessages.has(m.uuid)) return restError(403, "The entity already exists");
+      this.auditMessages.set(m.uuid, { ...m, id: this.auditMessages.size + 1 });
+      return json(201, this.auditMessages.get(m.uuid));
+    }
+    if (method === "GET" && segments.length === 1) {
+      const pageSize = Number(query.get("pageSize")) || 100;
+      const page = Number(query.get("pageIndex")) || 1;
+      const creator = query.get("creatorInstanceId");
+      const all = [...this.auditMessages.values()].filter((m) => !creator || m.creatorInstanceId === creator);
+      return json(200, { itemsCount: all.length, page, pageSize, data: all.slice((page - 1) * pageSize, page * pageSize) });
+    }
+    if (method === "GET" && segments[1]) {
+      const m = this.auditMessages.get(segments[1]);
+      return m ? json(200, m) : restError(404, "Object with given uuid doesn't exist");
+    }
+    return restError(405, "Method not allowed");
   }
 
   private feed(segments: string[], selfUrl: string, base: string, log: RequestLog): Reply {

@@ -42,6 +42,8 @@ export interface Ticket {
 
 /** Audit details a settling node may add (where it wrote, how long it took). */
 export interface SettleInfo {
+  /** Which way the record went, when the settling node knows (fhir-push does). */
+  direction?: "push" | "pull";
   action?: string;
   target?: string;
   durationMs?: number;
@@ -98,6 +100,8 @@ export interface FeedConsumerOptions {
   authProbeMs?: number;
   /** Return false to settle an entry as filtered without emitting it. */
   filter?(entry: FeedEntry): boolean;
+  /** Audit label of this feed's records: pull (a parent's feed) or push (the child's own feed). */
+  direction?: "push" | "pull";
   events: ConsumerEvents;
 }
 
@@ -150,7 +154,7 @@ export interface ConsumerStats {
 }
 
 export class FeedConsumer {
-  private readonly opts: Required<Omit<FeedConsumerOptions, "filter" | "rebase">> & Pick<FeedConsumerOptions, "filter" | "rebase">;
+  private readonly opts: Required<Omit<FeedConsumerOptions, "filter" | "rebase" | "direction">> & Pick<FeedConsumerOptions, "filter" | "rebase" | "direction">;
   private marker?: FeedMarker;
   private settledIds = new Set<string>();
   private retryRows = new Map<string, RetryRow>();
@@ -546,10 +550,12 @@ export class FeedConsumer {
   }
 
   private audit(item: Item, outcome: Outcome, info: SettleInfo): void {
-    if (!info.target && outcome.kind === "filtered") return;
+    // Only attempts at a target are audited: not a filter, not a hand-over to a retry-queue (the queue
+    // audits its own deliveries).
+    if (!info.target && (outcome.kind === "filtered" || outcome.kind === "ok")) return;
     const entry = item.entry;
     this.journal.audit({
-      direction: "pull",
+      direction: info.direction ?? this.opts.direction ?? "pull",
       source: this.opts.id,
       entryId: entry.id,
       recordKey: item.key,

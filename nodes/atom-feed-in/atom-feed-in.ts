@@ -24,6 +24,7 @@ interface AtomFeedInDef extends NodeDef {
   ticketTimeout?: string | number;
   maxAttempts?: string | number;
   maxRetryHours?: string | number;
+  direction?: "push" | "pull";
 }
 
 interface ControlMessage extends NodeMessageInFlow {
@@ -108,6 +109,7 @@ export = function (RED: NodeAPI): void {
         ticketTimeoutMs: (Number(config.ticketTimeout) || 120) * 1000,
         maxAttempts: Number(config.maxAttempts) || 50,
         maxRetryAgeMs: (Number(config.maxRetryHours) || 24) * 3600_000,
+        direction: config.direction === "push" ? "push" : "pull",
         events: {
           emit(entry: FeedEntry, ticket) {
             node.send([{ topic: ticket.key, payload: entry, ticket } as NodeMessage, null]);

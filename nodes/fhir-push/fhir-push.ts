@@ -123,11 +123,11 @@ export = function (RED: NodeAPI): void {
         }
         const result = await t.write(req);
         if (store && result.outcome.kind === "ok") void recordSynced(store, key, req.action === "delete" ? undefined : (hash ?? contentHash(req.resource!)), direction, req.resource).catch((err: Error) => node.warn(errorText(err)));
-        settleTicket(m.ticket, result.outcome, { action: req.action, target: result.url, durationMs: result.durationMs });
+        settleTicket(m.ticket, result.outcome, { direction, action: req.action, target: result.url, durationMs: result.durationMs });
         return result.outcome;
       } catch (err) {
         const outcome = outcomeOfError(err);
-        settleTicket(m.ticket, outcome, { action: req?.action, target: target?.url });
+        settleTicket(m.ticket, outcome, { direction, action: req?.action, target: target?.url });
         return outcome;
       }
     };

@@ -10,7 +10,7 @@ helper.init(require.resolve("node-red"));
 export { helper };
 
 const dist = (t: string) => require(path.resolve(__dirname, `../../dist/nodes/${t}/${t}.js`));
-export const NODES = ["openmrs-server", "fhir-server", "sync-store", "atom-feed-in", "fhir-fetch", "fhir-push", "retry-queue"].map(dist);
+export const NODES = ["openmrs-server", "fhir-server", "sync-store", "atom-feed-in", "fhir-fetch", "fhir-push", "retry-queue", "audit-push"].map(dist);
 export const CREDS = { username: "admin", password: "Admin123" };
 
 export interface SpyCall {
@@ -38,10 +38,10 @@ export function lastStatus(node: HelperNode): { fill?: string; shape?: string; t
   return c.length ? (c[c.length - 1].args[0] as { fill?: string; text?: string }) : undefined;
 }
 
-export async function until<T>(fn: () => T | undefined | false, ms = 10_000, what = "condition"): Promise<T> {
+export async function until<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 10_000, what = "condition"): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
-    const v = fn();
+    const v = await fn();
     if (v) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));

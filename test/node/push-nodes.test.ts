@@ -29,6 +29,7 @@ describe("push nodes in Node-RED", function () {
       { id: "queue", type: "retry-queue", z: "t1", store: "store", concurrency: 3, ...queueProps, wires: [["push"]] },
       { id: "push", type: "fhir-push", z: "t1", targetType: "openmrs", server: "parent", targetRole: "parent", wires: [["written"]] },
       { id: "written", type: "helper", z: "t1" },
+      { id: "audit", type: "audit-push", z: "t1", store: "store", server: "parent", instanceId: "clinic-42", interval: 0.2 },
       { id: "catcher", type: "catch", z: "t1", scope: null, uncaught: false, wires: [["caught"]] },
       { id: "caught", type: "helper", z: "t1" },
     ];
@@ -104,6 +105,29 @@ describe("push nodes in Node-RED", function () {
     } finally {
       await store.close();
     }
+  });
+
+  it("pushes its audit rows to the parent's Sync 2.0 audit API, once each (central visibility)", async () => {
+    const bad = Object.keys(child.snapshot().patients)[4];
+    parent.faults.rejectWrites = [bad];
+    await load();
+    getNode("feed").receive({});
+    await until(() => Object.keys(parent.snapshot().patients).length === 11, 20_000, "the others at the parent");
+    const store = await SyncStore.open(db);
+    const rows = async () => (await store.db.get<{ n: number }>("SELECT COUNT(*) AS n FROM audit"))?.n ?? 0;
+    try {
+      await until(async () => parent.auditMessages.size > 0 && parent.auditMessages.size === (await rows()), 10_000, "every audit row at the parent");
+    } finally {
+      await store.close();
+    }
+    const messages = [...parent.auditMessages.values()] as { creatorInstanceId: string; success: boolean; operation: string; resourceName: string; details: string; availableResourceUrls: string }[];
+    assert.deepEqual([...new Set(messages.map((m) => `${m.creatorInstanceId} ${m.operation} ${m.resourceName}`))], ["clinic-42 PUSH patient"]);
+    const failed = messages.filter((m) => !m.success);
+    assert.equal(failed.length, 1);
+    assert.match(failed[0].details, /HTTP 422/);
+    assert.match(failed[0].availableResourceUrls, new RegExp(bad));
+    assert.equal(messages.filter((m) => m.success).length, 11);
+    assert.ok(messages.every((m) => !/Data:/.test(m.details)), "no clinical content unless switched on");
   });
 
   it("pauses on 401 with one alert, and resumes by itself when the parent accepts again", async () => {

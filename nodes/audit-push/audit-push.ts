@@ -1,0 +1,99 @@
+/**
+ * audit-push: sends the store's audit rows to the parent's Sync 2.0 audit API on an interval, so the
+ * parent's admin sees what every child did (central visibility). Logic: lib/audit/push.ts.
+ */
+import * as os from "node:os";
+import type { Node, NodeAPI, NodeDef, NodeMessage } from "node-red";
+import { AuditPusher } from "../../lib/audit/push";
+import { clip, debouncedStatus, errorText } from "../shared/status";
+import type { OpenmrsServerConfigNode, SyncStoreConfigNode } from "../shared/types";
+
+interface AuditPushDef extends NodeDef {
+  store: string;
+  server: string;
+  instanceId?: string;
+  interval?: string | number;
+}
+
+export = function (RED: NodeAPI): void {
+  function AuditPushNode(this: Node, config: AuditPushDef) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const storeNode = RED.nodes.getNode(config.store) as SyncStoreConfigNode | null;
+    const serverNode = RED.nodes.getNode(config.server) as OpenmrsServerConfigNode | null;
+    if (!storeNode || !serverNode) {
+      node.status({ fill: "red", shape: "ring", text: RED._("audit-push.status.not-configured") });
+      node.error(RED._("audit-push.errors.missing-config"));
+      return;
+    }
+    storeNode.register(node);
+    serverNode.register(node);
+    const instanceId = (config.instanceId ?? "").trim() || os.hostname();
+    const intervalMs = Math.max(0.1, Number(config.interval) || 60) * 1000;
+    let pusher: AuditPusher | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let running: Promise<void> | undefined;
+    let sent = 0;
+    let pending = 0;
+    let problem: string | undefined;
+    let reported = "";
+
+    const status = debouncedStatus(node, () =>
+      problem
+        ? { fill: "yellow", shape: "ring", text: clip(RED._("audit-push.status.waiting", { pending, error: problem })) }
+        : { fill: pending ? "blue" : "green", shape: "dot", text: RED._("audit-push.status.counts", { sent, pending }) },
+    );
+
+    const round = () => {
+      running ??= (async () => {
+        pusher ??= new AuditPusher(await storeNode.open(), serverNode.server(), instanceId, node.id);
+        for (;;) {
+          const r = await pusher.pushOnce();
+          sent += r.sent;
+          if (r.failure) {
+            problem = r.failure.message ?? r.failure.reason;
+            // Once per distinct problem; the rows stay and go with a later round.
+            if (problem !== reported) {
+              reported = problem;
+              node.warn(RED._("audit-push.warn.failed", { error: problem }));
+            }
+            break;
+          }
+          problem = undefined;
+          reported = "";
+          if (r.sent === 0) break;
+        }
+        pending = await pusher.pending();
+      })()
+        .catch((err: unknown) => {
+          problem = errorText(err);
+          node.error(RED._("audit-push.errors.round", { error: problem }), { topic: "audit-push", payload: { error: problem } } as NodeMessage);
+        })
+        .finally(() => {
+          running = undefined;
+          status.update();
+        });
+      return running;
+    };
+
+    timer = setInterval(() => void round(), intervalMs);
+    void round();
+
+    node.on("input", (_msg, _send, done) => {
+      round().then(() => done(), done);
+    });
+
+    node.on("close", (_removed: boolean, done: () => void) => {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      status.cancel();
+      void Promise.resolve(running).finally(() => {
+        storeNode.deregister(node);
+        serverNode.deregister(node);
+        done();
+      });
+    });
+  }
+
+  RED.nodes.registerType("audit-push", AuditPushNode);
+};
