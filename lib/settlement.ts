@@ -69,11 +69,14 @@ export function attemptOf(ticket: unknown): number {
  * Whether a failure should be reported to the debug pane and Catch nodes: always for permanent
  * failures; for transient failures only on the first attempt of an entry, so a record retried fifty
  * times raises one alert, not fifty (the Mirth alert flood); auth failures of ticketed messages not at
- * all, because the ticket's owner pauses and raises one alert for the whole channel.
+ * all, because the ticket's owner pauses and raises one alert for the whole channel; a missing
+ * reference not at all (it heals by itself, and is reported if it ends in the dead letter).
  */
 export function shouldReport(outcome: Outcome, ticket: unknown): boolean {
   if (outcome.kind === "permanent") return true;
   if (outcome.kind === "auth") return !isTicket(ticket);
-  if (outcome.kind === "retry") return attemptOf(ticket) <= 1;
+  // A record waiting for the record it refers to is the normal order of separate feeds, not a fault:
+  // it is reported only if it ends in the dead letter.
+  if (outcome.kind === "retry") return attemptOf(ticket) <= 1 && !(outcome.reason === "missing-reference" && isTicket(ticket));
   return false;
 }

@@ -42,6 +42,7 @@ async function main(): Promise<void> {
     userDir,
     port: NODE_RED_PORT,
     flows: firstRun ? flows : undefined,
+    logFile: path.join(DATA, "node-red.log"),
     env: {
       OPENMRS_PARENT_URL: parentUrl,
       OPENMRS_PARENT_USER: USER,
@@ -59,7 +60,7 @@ async function main(): Promise<void> {
   console.log(`  parent OpenMRS (simulated): ${parentUrl}   ${fresh ? "generated" : "reused"}: ${counts(parent)}`);
   console.log(`  child OpenMRS (simulated):  ${childUrl}`);
   console.log(`  Node-RED editor:            ${nodeRed.url}/`);
-  console.log(`  data:                       ${DATA}  (delete it to start over)`);
+  console.log(`  data:                       ${DATA}  (delete it to start over; Node-RED's log is node-red.log there)`);
   console.log("  Ctrl-C stops everything.");
   console.log("");
 

@@ -29,6 +29,8 @@ export interface NodeRedOptions {
   port?: number;
   /** Extra flags for node itself (e.g. --cpu-prof). */
   nodeArgs?: string[];
+  /** Also append Node-RED's output to this file. */
+  logFile?: string;
   env?: Record<string, string>;
   /** Flows written to flows.json before the first start. */
   flows?: unknown[];
@@ -58,7 +60,10 @@ export class NodeRedProcess {
       env: { ...process.env, ...this.opts.env, NODE_RED_LOG_LEVEL: "info" },
       stdio: ["ignore", "pipe", "pipe"],
     });
+    const logFile = this.opts.logFile ? fs.createWriteStream(this.opts.logFile, { flags: "a" }) : undefined;
+    this.child.on("exit", () => logFile?.end());
     const append = (b: Buffer) => {
+      logFile?.write(b);
       this.log += b.toString();
       if (this.log.length > 4_000_000) this.log = this.log.slice(-2_000_000);
     };

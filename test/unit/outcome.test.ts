@@ -45,6 +45,7 @@ describe("outcome classification", () => {
     assert.equal(shouldReport({ kind: "auth", reason: "x" }, t1), false, "the feed raises the one auth alert");
     assert.equal(shouldReport({ kind: "auth", reason: "x" }, undefined), true);
     assert.equal(shouldReport({ kind: "retry", reason: "x" }, undefined), true);
+    assert.equal(shouldReport({ kind: "retry", reason: "missing-reference" }, t1), false, "waiting for a referenced record is normal");
   });
   it("summarises OperationOutcome and REST errors without the body", () => {
     assert.equal(errorSummary({ resourceType: "OperationOutcome", issue: [{ diagnostics: "Patient/x not found" }] }), "Patient/x not found");
