@@ -47,6 +47,31 @@ export function classifyStatus(status: number, retryAfter?: string | string[]): 
   return { kind: "permanent", reason, status, message: `HTTP ${status}` };
 }
 
+/** A short, content-free summary of an error body: OperationOutcome diagnostics or a REST error message. */
+export function errorSummary(body: unknown): string | undefined {
+  if (!body || typeof body !== "object") return undefined;
+  const b = body as { resourceType?: string; issue?: { diagnostics?: string; details?: { text?: string }; code?: string }[]; error?: { message?: string } };
+  let text: string | undefined;
+  if (b.resourceType === "OperationOutcome" && Array.isArray(b.issue)) {
+    text = b.issue.map((i) => i.diagnostics ?? i.details?.text ?? i.code).filter(Boolean).join("; ");
+  } else if (b.error?.message) {
+    text = b.error.message;
+  }
+  return text ? text.slice(0, 300) : undefined;
+}
+
+export function httpOutcome(method: string, url: string, status: number, body: unknown, retryAfter?: string | string[]): Outcome {
+  const outcome = classifyStatus(status, retryAfter);
+  if (outcome.kind === "ok") return outcome;
+  const summary = errorSummary(body);
+  return { ...outcome, message: `${method} ${url}: HTTP ${status}${summary ? ` (${summary})` : ""}`, operationOutcome: body && typeof body === "object" ? body : undefined };
+}
+
+/** An HTTP failure as an OutcomeError, for callers that throw. */
+export function httpFailure(method: string, url: string, status: number, body: unknown, retryAfter?: string | string[]): OutcomeError {
+  return new OutcomeError(httpOutcome(method, url, status, body, retryAfter));
+}
+
 /** Thrown by our own code for a record that can never succeed as it is (bad content, unsupported type). */
 export class PermanentError extends Error {
   constructor(

@@ -816,11 +816,6 @@ export class FeedConsumer {
     return drainWhileProgressing(() => this.inflight.size, () => this.counts.ok + this.counts.filtered + this.counts.dead, timeoutMs, idleMs);
   }
 
-  /** Resolves when every settlement so far is committed to the store. */
-  flushed(): Promise<void> {
-    return this.journal.flushed();
-  }
-
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);

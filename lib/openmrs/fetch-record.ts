@@ -10,7 +10,7 @@
  * HTTP failures become OutcomeErrors (retry / permanent / auth) for the caller to settle.
  */
 import { DELETE_ACTIONS, type FeedEntry } from "../atom/entry";
-import { classifyStatus, OutcomeError, PermanentError } from "../outcome";
+import { httpFailure, OutcomeError, PermanentError } from "../outcome";
 import { isVoidedRest, restKindOf, restToFhir, type FhirResource } from "../fhir/convert";
 import { FHIR2_TYPES, type OpenmrsServer } from "./server";
 
@@ -27,15 +27,6 @@ export interface FetchedRecord {
   sourceUrl?: string;
   /** True when no path had the record: nothing to write. */
   notFound?: boolean;
-}
-
-function operationOutcomeOf(body: unknown): unknown {
-  return body && typeof body === "object" ? body : undefined;
-}
-
-function failure(status: number, url: string, body: unknown, retryAfter?: string | string[]): OutcomeError {
-  const outcome = classifyStatus(status, retryAfter);
-  return new OutcomeError({ ...outcome, message: `GET ${url}: HTTP ${status}`, operationOutcome: operationOutcomeOf(body) });
 }
 
 export async function fetchRecord(server: OpenmrsServer, entry: FeedEntry): Promise<FetchedRecord> {
@@ -61,7 +52,7 @@ export async function fetchRecord(server: OpenmrsServer, entry: FeedEntry): Prom
       return { action: "upsert", resourceType, id: uuid, resource, via: "fhir2", sourceUrl: url };
     }
     if (res.status === 410) return { action: "delete", resourceType, id: uuid, via: "fhir2", sourceUrl: url };
-    if (res.status !== 404) throw failure(res.status, url, res.body, res.retryAfter);
+    if (res.status !== 404) throw httpFailure("GET", url, res.status, res.body, res.retryAfter);
     fhir2Missing = true;
   }
 
@@ -75,7 +66,7 @@ export async function fetchRecord(server: OpenmrsServer, entry: FeedEntry): Prom
   const res = await server.restGet(url, headers);
   if (res.status === 404) return { action: "upsert", resourceType, id: uuid, via: "rest", sourceUrl: url, notFound: true };
   if (res.status === 410) return { action: "delete", resourceType, id: uuid, via: "rest", sourceUrl: url };
-  if (res.status !== 200) throw failure(res.status, url, res.json, res.headers["retry-after"]);
+  if (res.status !== 200) throw httpFailure("GET", url, res.status, res.json, res.headers["retry-after"]);
   if (res.json === undefined) throw new OutcomeError({ kind: "retry", reason: "bad-json", message: `GET ${url}: response is not JSON` });
   if (isVoidedRest(res.json)) return { action: "delete", resourceType, id: uuid, via: "rest", sourceUrl: url };
   const resource = restToFhir(kind, res.json);

@@ -12,7 +12,7 @@
  * not on the target yet is a *retry* ("missing-reference"), never a dead letter: feeds are separate,
  * so an encounter can arrive before its patient.
  */
-import { classifyStatus, OK, OutcomeError, type Outcome } from "../outcome";
+import { httpFailure, httpOutcome, OK, type Outcome } from "../outcome";
 import { fhirReferences, fhirToRestCreate, isVoidedRest, restKindOfFhir, restToFhir, type FhirResource, type RestKind } from "../fhir/convert";
 import type { FhirClient, FhirResponse } from "../fhir/client";
 import { FHIR2_TYPES, type OpenmrsServer } from "../openmrs/server";
@@ -49,31 +49,12 @@ export interface RecordTarget {
   read(resourceType: string, id: string, restKind?: RestKind): Promise<FhirResource | undefined>;
 }
 
-function readFailure(url: string, status: number, body: unknown, retryAfter?: string | string[]): OutcomeError {
-  return new OutcomeError(httpOutcome("GET", url, status, body, retryAfter));
+/** REST resource names that can hold a record of this FHIR type (an Encounter is a visit or an encounter). */
+function restKindsOf(resourceType: string): RestKind[] {
+  return resourceType === "Patient" ? ["patient"] : resourceType === "Observation" ? ["obs"] : ["encounter", "visit"];
 }
 
 const REFUSALS = new Set([400, 404, 409, 412, 422]);
-
-/** A short, content-free summary of an error body: OperationOutcome diagnostics or a REST error message. */
-export function errorSummary(body: unknown): string | undefined {
-  if (!body || typeof body !== "object") return undefined;
-  const b = body as { resourceType?: string; issue?: { diagnostics?: string; details?: { text?: string }; code?: string }[]; error?: { message?: string } };
-  let text: string | undefined;
-  if (b.resourceType === "OperationOutcome" && Array.isArray(b.issue)) {
-    text = b.issue.map((i) => i.diagnostics ?? i.details?.text ?? i.code).filter(Boolean).join("; ");
-  } else if (b.error?.message) {
-    text = b.error.message;
-  }
-  return text ? text.slice(0, 300) : undefined;
-}
-
-function httpOutcome(method: string, url: string, status: number, body: unknown, retryAfter?: string | string[]): Outcome {
-  const outcome = classifyStatus(status, retryAfter);
-  if (outcome.kind === "ok") return outcome;
-  const summary = errorSummary(body);
-  return { ...outcome, message: `${method} ${url}: HTTP ${status}${summary ? ` (${summary})` : ""}`, operationOutcome: body && typeof body === "object" ? body : undefined };
-}
 
 function missingReferenceOutcome(req: WriteRequest, missing: string[], refusal: Outcome): Outcome {
   return {
@@ -155,7 +136,7 @@ export class OpenmrsTarget implements RecordTarget {
       const res = await this.server.fhir.delete(req.resourceType, req.id, this.headers(req));
       ({ status, body, retryAfter } = res);
     } else {
-      const kind = this.restKind(req) ?? (req.resourceType === "Patient" ? "patient" : req.resourceType === "Observation" ? "obs" : "encounter");
+      const kind = this.restKind(req) ?? restKindsOf(req.resourceType)[0];
       url = this.server.restUrl(kind, req.id);
       const res = await this.server.restSend("DELETE", url, undefined, this.headers(req));
       status = res.status;
@@ -171,14 +152,14 @@ export class OpenmrsTarget implements RecordTarget {
       const res = await this.server.fhir.read(resourceType, id);
       if (res.status === 200) return res.body as FhirResource;
       if (res.status === 404 || res.status === 410) return undefined;
-      throw readFailure(`${this.server.fhir.baseUrl}/${resourceType}/${id}`, res.status, res.body, res.retryAfter);
+      throw httpFailure("GET", `${this.server.fhir.baseUrl}/${resourceType}/${id}`, res.status, res.body, res.retryAfter);
     }
-    const kinds: RestKind[] = restKind ? [restKind] : resourceType === "Patient" ? ["patient"] : resourceType === "Observation" ? ["obs"] : ["encounter", "visit"];
+    const kinds = restKind ? [restKind] : restKindsOf(resourceType);
     for (const kind of kinds) {
       const url = `${this.server.restUrl(kind, id)}?v=full`;
       const res = await this.server.restGet(url);
       if (res.status === 404) continue;
-      if (res.status !== 200) throw readFailure(url, res.status, res.json, res.headers["retry-after"]);
+      if (res.status !== 200) throw httpFailure("GET", url, res.status, res.json, res.headers["retry-after"]);
       return isVoidedRest(res.json) ? undefined : restToFhir(kind, res.json);
     }
     return undefined;
@@ -199,7 +180,7 @@ export class OpenmrsTarget implements RecordTarget {
       const res = await this.server.fhir.read(resourceType, id);
       return res.status !== 404;
     }
-    const kinds: RestKind[] = resourceType === "Patient" ? ["patient"] : resourceType === "Observation" ? ["obs"] : ["encounter", "visit"];
+    const kinds = restKindsOf(resourceType);
     for (const kind of kinds) {
       const res = await this.server.restGet(this.server.restUrl(kind, id));
       if (res.status !== 404) return true;
@@ -219,7 +200,7 @@ export class FhirServerTarget implements RecordTarget {
     const res = await this.fhir.read(resourceType, id);
     if (res.status === 200) return res.body as FhirResource;
     if (res.status === 404 || res.status === 410) return undefined;
-    throw readFailure(`${this.fhir.baseUrl}/${resourceType}/${id}`, res.status, res.body, res.retryAfter);
+    throw httpFailure("GET", `${this.fhir.baseUrl}/${resourceType}/${id}`, res.status, res.body, res.retryAfter);
   }
 
   async write(req: WriteRequest): Promise<WriteResult> {

@@ -1,9 +1,8 @@
 import { strict as assert } from "node:assert";
-import { classifyStatus, outcomeOfError, parseRetryAfter, PermanentError } from "../../lib/outcome";
+import { classifyStatus, errorSummary, outcomeOfError, parseRetryAfter, PermanentError } from "../../lib/outcome";
 import { NetworkError } from "../../lib/http";
 import { backoffDelay } from "../../lib/backoff";
 import { shouldReport } from "../../lib/settlement";
-import { errorSummary } from "../../lib/push/targets";
 
 describe("outcome classification", () => {
   it("classifies HTTP statuses", () => {
