@@ -3,12 +3,15 @@
  *   ok         the record was written (or the delete applied): settle, move on
  *   filtered   deliberately not written (coalesced, unchanged, not found at the source): settle
  *   retry      transient (network, timeout, 5xx, 408, 429, a reference not there yet): try again later
+ *   held       kept back for an admin's decision (a conflict held under the "hold" policy): settle
  *   permanent  a retry cannot fix it (400/404/409/422, invalid FHIR): dead-letter at once
  *   auth       401/403: pause the channel and alert once instead of burning retries
+ * A retry that says the channel is down rather than the record wrong (isChannelFailure) makes the
+ * channel wait for its target and probe, without using up the record's attempts.
  */
 import { NetworkError } from "./http";
 
-export type OutcomeKind = "ok" | "filtered" | "retry" | "permanent" | "auth";
+export type OutcomeKind = "ok" | "filtered" | "held" | "retry" | "permanent" | "auth";
 
 export interface Outcome {
   kind: OutcomeKind;
@@ -21,7 +24,12 @@ export interface Outcome {
   retryAfterMs?: number;
   /** The server's OperationOutcome (or REST error object), if it sent one. */
   operationOutcome?: unknown;
+  /** A held conflict's id in the conflicts table. */
+  conflictId?: number;
 }
+
+/** The longest Retry-After honoured (a server asking for a day is asked again in an hour). */
+export const MAX_RETRY_AFTER_MS = 3_600_000;
 
 export const OK: Outcome = { kind: "ok", reason: "ok" };
 
@@ -30,10 +38,10 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   const v = Array.isArray(value) ? value[0] : value;
   if (!v) return undefined;
   const trimmed = v.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  if (/^\d+$/.test(trimmed)) return Math.min(MAX_RETRY_AFTER_MS, Number(trimmed) * 1000);
   const at = Date.parse(trimmed);
   if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - now);
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, at - now));
 }
 
 /** Maps an HTTP status (and Retry-After) to an outcome kind. 2xx/304 are ok. */
@@ -106,6 +114,15 @@ export function outcomeOfError(err: unknown): Outcome {
   return { kind: "retry", reason: "error", message };
 }
 
+/** Kinds that end an item's life in its channel (it is not delivered again). */
 export function isSettledKind(kind: OutcomeKind): boolean {
-  return kind === "ok" || kind === "filtered" || kind === "permanent";
+  return kind === "ok" || kind === "filtered" || kind === "held" || kind === "permanent";
+}
+
+/** Failures that say the channel is down or overloaded, not this record. */
+export function isChannelFailure(o: Outcome): boolean {
+  if (o.kind !== "retry") return false;
+  if (o.status === 429 || o.status === 502 || o.status === 503 || o.status === 504) return true;
+  // "store": the next stage could not take custody (its store failed), not this record's fault.
+  return ["refused", "reset", "timeout", "dns", "network", "store"].includes(o.reason);
 }

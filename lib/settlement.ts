@@ -1,25 +1,23 @@
 /**
- * Tickets travel on messages (msg.ticket) from the node that issued them (atom-feed-in, later the
- * retry-queue) to the node that finishes the job (fhir-push, or fhir-fetch when it fails). A ticket
- * is plain data, so Node-RED can clone messages freely; it names the sync-store and the owner, and
- * the store's hub routes the settlement to the owner, which persists it.
+ * Tickets travel on messages (msg.ticket) from the channel that issued them (atom-feed-in, or a
+ * retry-queue for its deliveries) to the node that finishes the job (fhir-push, a sync-settle node, or
+ * fhir-fetch when it fails). The store's hub routes a settlement to the channel named in the ticket.
+ * A node working on a ticket says so (workOn), so a long chain of requests is never taken for a
+ * dropped message.
  */
 import type { Outcome } from "./outcome";
-import type { SyncStore } from "./store/store";
-import type { SettleInfo, Ticket } from "./feed/consumer";
+import { isTicket, type SettleInfo, type Ticket } from "./engine/ticket";
 
+export { isTicket };
 export type { Ticket, SettleInfo };
 
 export interface TicketOwner {
   settle(ticket: Ticket, outcome: Outcome, info?: SettleInfo): boolean;
+  working(ticket: Ticket, on: boolean): void;
 }
 
 export class SettlementHub {
   private readonly owners = new Map<string, TicketOwner>();
-  /** The store itself, once open: fhir-push uses it for echo suppression and conflict detection. */
-  store?: SyncStore;
-  /** Keep clinical content in audit rows (an admin setting of the sync-store). */
-  auditContent = false;
 
   register(ownerId: string, owner: TicketOwner): void {
     this.owners.set(ownerId, owner);
@@ -29,10 +27,14 @@ export class SettlementHub {
     if (this.owners.get(ownerId) === owner) this.owners.delete(ownerId);
   }
 
-  /** False when the owner is gone (redeployed or removed): the entry will be delivered again. */
+  /** False when the owner is gone (redeployed or removed): the item will be delivered again. */
   settle(ticket: Ticket, outcome: Outcome, info?: SettleInfo): boolean {
     const owner = this.owners.get(ticket.source);
     return owner ? owner.settle(ticket, outcome, info) : false;
+  }
+
+  working(ticket: Ticket, on: boolean): void {
+    this.owners.get(ticket.source)?.working(ticket, on);
   }
 }
 
@@ -48,16 +50,22 @@ export function hubFor(storeId: string): SettlementHub {
   return hub;
 }
 
-export function isTicket(value: unknown): value is Ticket {
-  if (!value || typeof value !== "object") return false;
-  const t = value as Record<string, unknown>;
-  return typeof t.store === "string" && typeof t.source === "string" && typeof t.entry === "string" && typeof t.serial === "number";
-}
-
-/** Settles the ticket of a message, if it has one. Returns whether an owner took it. */
+/** Settles the ticket of a message, if it has one. Returns whether a channel took it. */
 export function settleTicket(ticket: unknown, outcome: Outcome, info?: SettleInfo): boolean {
   if (!isTicket(ticket)) return false;
   return hubFor(ticket.store).settle(ticket, outcome, info);
+}
+
+/** Runs a node's work on a ticket: the ticket does not time out while it runs. */
+export async function workOn<T>(ticket: unknown, fn: () => Promise<T>): Promise<T> {
+  if (!isTicket(ticket)) return fn();
+  const hub = hubFor(ticket.store);
+  hub.working(ticket, true);
+  try {
+    return await fn();
+  } finally {
+    hub.working(ticket, false);
+  }
 }
 
 /** Attempt number of a ticket (1 when there is none). */
@@ -69,14 +77,12 @@ export function attemptOf(ticket: unknown): number {
  * Whether a failure should be reported to the debug pane and Catch nodes: always for permanent
  * failures; for transient failures only on the first attempt of an entry, so a record retried fifty
  * times raises one alert, not fifty (the Mirth alert flood); auth failures of ticketed messages not at
- * all, because the ticket's owner pauses and raises one alert for the whole channel; a missing
- * reference not at all (it heals by itself, and is reported if it ends in the dead letter).
+ * all, because the channel pauses and raises one alert for itself; a missing reference not at all
+ * (it heals by itself, and is reported if it ends in the dead letter).
  */
 export function shouldReport(outcome: Outcome, ticket: unknown): boolean {
   if (outcome.kind === "permanent") return true;
   if (outcome.kind === "auth") return !isTicket(ticket);
-  // A record waiting for the record it refers to is the normal order of separate feeds, not a fault:
-  // it is reported only if it ends in the dead letter.
   if (outcome.kind === "retry") return attemptOf(ticket) <= 1 && !(outcome.reason === "missing-reference" && isTicket(ticket));
   return false;
 }

@@ -26,8 +26,10 @@ function pullNodes(z, y0) {
     { id: "pull_now", type: "inject", z, name: "sync now", props: [], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "", x: 110, y: y0 + 60, wires: [["pull_feed_patient"]] },
     ...feeds({ z, prefix: "pull", server: configs.parent.id, label: "parent", x: 310, y: y0 + 60, startFrom: "beginning", next: "pull_fetch", last: "pull_cycle_debug" }),
     { id: "pull_fetch", type: "fhir-fetch", z, name: "fetch from parent", server: configs.parent.id, validate: true, x: 590, y: y0 + 140, wires: [["pull_push"]] },
-    { id: "pull_push", type: "fhir-push", z, name: "write into child", targetType: "openmrs", server: configs.child.id, fhirServer: "", targetRole: "child", conflict: "parent-wins", x: 800, y: y0 + 140, wires: [["pull_written_debug"]] },
+    { id: "pull_push", type: "fhir-push", z, name: "write into child", targetType: "openmrs", server: configs.child.id, fhirServer: "", store: configs.store.id, targetRole: "child", conflict: "parent-wins", x: 800, y: y0 + 140, wires: [["pull_written_debug"]] },
     { id: "pull_written_debug", type: "debug", z, name: "pulled", active: false, tosidebar: true, console: false, tostatus: false, complete: "topic", targetType: "msg", statusVal: "", statusType: "auto", x: 980, y: y0 + 140, wires: [] },
+    { id: "pull_retry_dead", type: "inject", z, name: "retry pull dead letters", props: [{ p: "topic", vt: "str" }, { p: "payload" }], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "retry", payload: "all", payloadType: "str", x: 120, y: y0 + 200, wires: [CATEGORIES.map((c) => `pull_feed_${c}`)] },
+    { id: "pull_resume", type: "inject", z, name: "resume after auth pause", props: [{ p: "topic", vt: "str" }], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "resume", x: 120, y: y0 + 250, wires: [CATEGORIES.map((c) => `pull_feed_${c}`)] },
     { id: "pull_cycle_debug", type: "debug", z, name: "pull cycle done", active: true, tosidebar: true, console: false, tostatus: true, complete: "payload", targetType: "msg", statusVal: "payload.settled", statusType: "msg", x: 590, y: y0 + 330, wires: [] },
   ];
 }
@@ -48,7 +50,7 @@ function pushNodes(z, y0, { outbox = false } = {}) {
   }
   nodes.push(
     { id: `${p}_queue`, type: "retry-queue", z, name: "queue for parent", store: configs.store.id, mode: "deliver", concurrency: 4, maxAttempts: 50, maxAgeHours: 24, ticketTimeout: 120, direction: "push", x: 780, y: y0 + 140, wires: [[`${p}_push`]] },
-    { id: `${p}_push`, type: "fhir-push", z, name: "write into parent", targetType: "openmrs", server: configs.parent.id, fhirServer: "", targetRole: "parent", conflict: "parent-wins", x: 990, y: y0 + 140, wires: [[`${p}_written_debug`]] },
+    { id: `${p}_push`, type: "fhir-push", z, name: "write into parent", targetType: "openmrs", server: configs.parent.id, fhirServer: "", store: configs.store.id, targetRole: "parent", conflict: "parent-wins", x: 990, y: y0 + 140, wires: [[`${p}_written_debug`]] },
     { id: `${p}_written_debug`, type: "debug", z, name: "pushed", active: false, tosidebar: true, console: false, tostatus: false, complete: "topic", targetType: "msg", statusVal: "", statusType: "auto", x: 1170, y: y0 + 140, wires: [] },
     { id: `${p}_retry_dead`, type: "inject", z, name: "retry all dead letters", props: [{ p: "topic", vt: "str" }, { p: "payload" }], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "retry", payload: "all", payloadType: "str", x: 600, y: y0 + 230, wires: [[`${p}_queue`]] },
     { id: `${p}_resume`, type: "inject", z, name: "resume after auth pause", props: [{ p: "topic", vt: "str" }], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "resume", x: 610, y: y0 + 280, wires: [[`${p}_queue`]] },

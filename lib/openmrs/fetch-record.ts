@@ -12,7 +12,7 @@
 import { DELETE_ACTIONS, type FeedEntry } from "../atom/entry";
 import { httpFailure, OutcomeError, PermanentError } from "../outcome";
 import { isVoidedRest, restKindOf, restToFhir, type FhirResource } from "../fhir/convert";
-import { FHIR2_TYPES, type OpenmrsServer } from "./server";
+import { viaFhir2, type OpenmrsServer, type ServerProfile } from "./server";
 
 export type RecordAction = "upsert" | "delete";
 
@@ -29,7 +29,7 @@ export interface FetchedRecord {
   notFound?: boolean;
 }
 
-export async function fetchRecord(server: OpenmrsServer, entry: FeedEntry): Promise<FetchedRecord> {
+export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile, entry: FeedEntry): Promise<FetchedRecord> {
   const uuid = entry.uuid;
   const resourceType = entry.resourceType;
   if (!uuid || !resourceType) {
@@ -41,7 +41,7 @@ export async function fetchRecord(server: OpenmrsServer, entry: FeedEntry): Prom
   const headers = { "x-sync-entry": entry.id };
   let fhir2Missing = false;
 
-  if (FHIR2_TYPES.has(resourceType) && (await server.useFhir2())) {
+  if (viaFhir2(profile, resourceType)) {
     const url = `${server.fhir.baseUrl}/${resourceType}/${uuid}`;
     const res = await server.fhirRead(resourceType, uuid, headers);
     if (res.status === 200) {

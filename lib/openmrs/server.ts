@@ -7,6 +7,21 @@ import { FhirClient, type FhirResponse } from "../fhir/client";
 
 export type FhirMode = "auto" | "fhir2" | "rest";
 
+/** What a server offers, worked out once and handed to every fetch and write. */
+export interface ServerProfile {
+  /** The fhir2 module answers: FHIR calls for the types it serves. */
+  fhir2: boolean;
+  /** The FHIR version its CapabilityStatement gives ("4.0.1"). */
+  fhirVersion?: string;
+  /** The software and version its CapabilityStatement gives. */
+  software?: string;
+}
+
+/** Whether records of this FHIR type go through fhir2 on a server with this profile. */
+export function viaFhir2(profile: ServerProfile, resourceType: string): boolean {
+  return profile.fhir2 && FHIR2_TYPES.has(resourceType);
+}
+
 export interface OpenmrsServerOptions {
   /** Base URL including the context path, e.g. http://host:8080/openmrs */
   url: string;
@@ -27,8 +42,9 @@ export class OpenmrsServer {
   readonly http: HttpClient;
   readonly fhir: FhirClient;
   readonly fhirMode: FhirMode;
-  private fhir2Probe?: Promise<boolean>;
-  private fhir2ProbedAt = 0;
+  private profileProbe?: Promise<ServerProfile>;
+  private profiledAt = 0;
+  private profileFailed = false;
 
   constructor(readonly options: OpenmrsServerOptions) {
     if (!/^https?:\/\//.test(options.url)) throw new Error(`OpenMRS URL must start with http:// or https:// (got "${options.url}")`);
@@ -70,18 +86,30 @@ export class OpenmrsServer {
     return `${this.baseUrl}/ws/rest/v1/${resource}${uuid ? `/${encodeURIComponent(uuid)}` : ""}`;
   }
 
-  /** Whether fhir2 calls should be used (probes GET /ws/fhir2/R4/metadata once; re-probes a failed probe after a minute). */
-  async useFhir2(): Promise<boolean> {
-    if (this.fhirMode === "rest") return false;
-    if (this.fhirMode === "fhir2") return true;
-    if (!this.fhir2Probe || (Date.now() - this.fhir2ProbedAt > 60_000 && !(await this.fhir2Probe.catch(() => false)))) {
-      this.fhir2ProbedAt = Date.now();
-      this.fhir2Probe = this.fhir.capabilities().then(
-        (r) => r.status === 200 && (r.body as { resourceType?: string } | undefined)?.resourceType === "CapabilityStatement",
-        () => false,
+  /**
+   * The server's profile: probes GET /ws/fhir2/R4/metadata once. A probe that could not reach the
+   * server is tried again after a minute; an answer (fhir2 there or not) is kept.
+   */
+  profile(): Promise<ServerProfile> {
+    if (this.fhirMode === "rest") return Promise.resolve({ fhir2: false });
+    if (this.fhirMode === "fhir2") return Promise.resolve({ fhir2: true });
+    if (!this.profileProbe || (this.profileFailed && Date.now() - this.profiledAt > 60_000)) {
+      this.profiledAt = Date.now();
+      this.profileFailed = false;
+      this.profileProbe = this.fhir.capabilities().then(
+        (r) => {
+          const body = r.body as { resourceType?: string; fhirVersion?: string; software?: { name?: string; version?: string } } | undefined;
+          if (r.status !== 200 || body?.resourceType !== "CapabilityStatement") return { fhir2: false };
+          const software = body.software?.name ? `${body.software.name} ${body.software.version ?? ""}`.trim() : undefined;
+          return { fhir2: true, fhirVersion: body.fhirVersion, software };
+        },
+        () => {
+          this.profileFailed = true;
+          return { fhir2: false };
+        },
       );
     }
-    return this.fhir2Probe;
+    return this.profileProbe;
   }
 
   async restGet(url: string, headers: Record<string, string> = {}): Promise<HttpResponse & { json: unknown }> {

@@ -15,7 +15,7 @@
 import { httpFailure, httpOutcome, OK, type Outcome } from "../outcome";
 import { fhirReferences, fhirToRestCreate, isVoidedRest, restKindOfFhir, restToFhir, type FhirResource, type RestKind } from "../fhir/convert";
 import type { FhirClient, FhirResponse } from "../fhir/client";
-import { FHIR2_TYPES, type OpenmrsServer } from "../openmrs/server";
+import { viaFhir2, type OpenmrsServer, type ServerProfile } from "../openmrs/server";
 
 export interface WriteRequest {
   action: "upsert" | "delete";
@@ -44,9 +44,11 @@ export interface WriteResult {
 export interface RecordTarget {
   /** Base URL, for audit rows. */
   readonly url: string;
-  write(req: WriteRequest): Promise<WriteResult>;
+  /** What the target offers (an OpenMRS server's profile), worked out once per record by the caller. */
+  profile(): Promise<ServerProfile | undefined>;
+  write(req: WriteRequest, profile?: ServerProfile): Promise<WriteResult>;
   /** The target's current version of a record; undefined when it is absent or voided. */
-  read(resourceType: string, id: string, restKind?: RestKind): Promise<FhirResource | undefined>;
+  read(resourceType: string, id: string, restKind?: RestKind, profile?: ServerProfile): Promise<FhirResource | undefined>;
 }
 
 /** REST resource names that can hold a record of this FHIR type (an Encounter is a visit or an encounter). */
@@ -73,10 +75,14 @@ export class OpenmrsTarget implements RecordTarget {
     return this.server.baseUrl;
   }
 
-  async write(req: WriteRequest): Promise<WriteResult> {
+  profile(): Promise<ServerProfile> {
+    return this.server.profile();
+  }
+
+  async write(req: WriteRequest, given?: ServerProfile): Promise<WriteResult> {
     const started = Date.now();
-    const useFhir2 = FHIR2_TYPES.has(req.resourceType) && (await this.server.useFhir2());
-    const result = req.action === "delete" ? await this.remove(req, useFhir2) : await this.upsert(req, useFhir2);
+    const profile = given ?? (await this.server.profile());
+    const result = req.action === "delete" ? await this.remove(req, profile) : await this.upsert(req, profile);
     return { ...result, durationMs: Date.now() - started };
   }
 
@@ -88,19 +94,19 @@ export class OpenmrsTarget implements RecordTarget {
     return req.restKind ?? (req.resource ? restKindOfFhir(req.resource) : undefined);
   }
 
-  private async upsert(req: WriteRequest, useFhir2: boolean): Promise<Omit<WriteResult, "durationMs">> {
+  private async upsert(req: WriteRequest, profile: ServerProfile): Promise<Omit<WriteResult, "durationMs">> {
     const resource = req.resource;
     if (!resource) return { outcome: { kind: "permanent", reason: "no-resource", message: "upsert without a resource" }, method: "PUT", url: this.url };
     if (req.created) {
-      const created = await this.createViaRest(req, resource, false);
-      if (created.outcome.kind === "ok" || !(await this.exists(req.resourceType, req.id))) return this.withRefusal(req, created);
+      const created = await this.createViaRest(req, resource, profile, false);
+      if (created.outcome.kind === "ok" || !(await this.exists(req.resourceType, req.id, profile))) return this.withRefusal(req, created, profile);
     }
-    if (useFhir2) {
+    if (viaFhir2(profile, req.resourceType)) {
       const url = `${this.server.fhir.baseUrl}/${req.resourceType}/${req.id}`;
       const res = await this.server.fhir.update({ ...resource, id: req.id }, this.headers(req));
       if (res.status >= 200 && res.status < 300) return { outcome: { ...OK, status: res.status }, method: "PUT", url };
-      if (res.status !== 404) return { outcome: await this.refusal(req, httpOutcome("PUT", url, res.status, res.body, res.retryAfter)), method: "PUT", url };
-      return this.createViaRest(req, resource);
+      if (res.status !== 404) return { outcome: await this.refusal(req, httpOutcome("PUT", url, res.status, res.body, res.retryAfter), profile), method: "PUT", url };
+      return this.createViaRest(req, resource, profile);
     }
     // No fhir2: update through REST, create when the record is not there.
     const { kind, body } = fhirToRestCreate(resource);
@@ -109,29 +115,29 @@ export class OpenmrsTarget implements RecordTarget {
     void _uuid;
     const res = await this.server.restSend("POST", url, changes, this.headers(req));
     if (res.status >= 200 && res.status < 300) return { outcome: { ...OK, status: res.status }, method: "POST", url };
-    if (res.status !== 404) return { outcome: await this.refusal(req, httpOutcome("POST", url, res.status, res.json, res.headers["retry-after"])), method: "POST", url };
-    return this.createViaRest(req, resource);
+    if (res.status !== 404) return { outcome: await this.refusal(req, httpOutcome("POST", url, res.status, res.json, res.headers["retry-after"]), profile), method: "POST", url };
+    return this.createViaRest(req, resource, profile);
   }
 
-  private async createViaRest(req: WriteRequest, resource: FhirResource, analyse = true): Promise<Omit<WriteResult, "durationMs">> {
+  private async createViaRest(req: WriteRequest, resource: FhirResource, profile: ServerProfile, analyse = true): Promise<Omit<WriteResult, "durationMs">> {
     const { kind, body } = fhirToRestCreate({ ...resource, id: req.id });
     const url = this.server.restUrl(kind);
     const res = await this.server.restSend("POST", url, body, this.headers(req));
     if (res.status >= 200 && res.status < 300) return { outcome: { ...OK, status: res.status, reason: "created" }, method: "POST", url };
     const outcome = httpOutcome("POST", url, res.status, res.json, res.headers["retry-after"]);
-    return { outcome: analyse ? await this.refusal(req, outcome) : outcome, method: "POST", url };
+    return { outcome: analyse ? await this.refusal(req, outcome, profile) : outcome, method: "POST", url };
   }
 
-  private async withRefusal(req: WriteRequest, result: Omit<WriteResult, "durationMs">): Promise<Omit<WriteResult, "durationMs">> {
-    return result.outcome.kind === "ok" ? result : { ...result, outcome: await this.refusal(req, result.outcome) };
+  private async withRefusal(req: WriteRequest, result: Omit<WriteResult, "durationMs">, profile: ServerProfile): Promise<Omit<WriteResult, "durationMs">> {
+    return result.outcome.kind === "ok" ? result : { ...result, outcome: await this.refusal(req, result.outcome, profile) };
   }
 
-  private async remove(req: WriteRequest, useFhir2: boolean): Promise<Omit<WriteResult, "durationMs">> {
+  private async remove(req: WriteRequest, profile: ServerProfile): Promise<Omit<WriteResult, "durationMs">> {
     let url: string;
     let status: number;
     let body: unknown;
     let retryAfter: string | string[] | undefined;
-    if (useFhir2) {
+    if (viaFhir2(profile, req.resourceType)) {
       url = `${this.server.fhir.baseUrl}/${req.resourceType}/${req.id}`;
       const res = await this.server.fhir.delete(req.resourceType, req.id, this.headers(req));
       ({ status, body, retryAfter } = res);
@@ -147,8 +153,9 @@ export class OpenmrsTarget implements RecordTarget {
     return { outcome: httpOutcome("DELETE", url, status, body, retryAfter), method: "DELETE", url };
   }
 
-  async read(resourceType: string, id: string, restKind?: RestKind): Promise<FhirResource | undefined> {
-    if (FHIR2_TYPES.has(resourceType) && (await this.server.useFhir2())) {
+  async read(resourceType: string, id: string, restKind?: RestKind, given?: ServerProfile): Promise<FhirResource | undefined> {
+    const profile = given ?? (await this.server.profile());
+    if (viaFhir2(profile, resourceType)) {
       const res = await this.server.fhir.read(resourceType, id);
       if (res.status === 200) return res.body as FhirResource;
       if (res.status === 404 || res.status === 410) return undefined;
@@ -166,17 +173,17 @@ export class OpenmrsTarget implements RecordTarget {
   }
 
   /** A refused write is retried when a record it refers to is missing on the target. */
-  private async refusal(req: WriteRequest, outcome: Outcome): Promise<Outcome> {
+  private async refusal(req: WriteRequest, outcome: Outcome, profile: ServerProfile): Promise<Outcome> {
     if (outcome.kind !== "permanent" || !outcome.status || !REFUSALS.has(outcome.status) || !req.resource) return outcome;
     const missing: string[] = [];
     for (const ref of fhirReferences(req.resource)) {
-      if (!(await this.exists(ref.resourceType, ref.id))) missing.push(`${ref.resourceType}/${ref.id}`);
+      if (!(await this.exists(ref.resourceType, ref.id, profile))) missing.push(`${ref.resourceType}/${ref.id}`);
     }
     return missing.length ? missingReferenceOutcome(req, missing, outcome) : outcome;
   }
 
-  private async exists(resourceType: string, id: string): Promise<boolean> {
-    if (FHIR2_TYPES.has(resourceType) && (await this.server.useFhir2())) {
+  private async exists(resourceType: string, id: string, profile: ServerProfile): Promise<boolean> {
+    if (viaFhir2(profile, resourceType)) {
       const res = await this.server.fhir.read(resourceType, id);
       return res.status !== 404;
     }
@@ -194,6 +201,10 @@ export class FhirServerTarget implements RecordTarget {
 
   get url(): string {
     return this.fhir.baseUrl;
+  }
+
+  profile(): Promise<undefined> {
+    return Promise.resolve(undefined);
   }
 
   async read(resourceType: string, id: string): Promise<FhirResource | undefined> {

@@ -18,6 +18,8 @@
  */
 import { createHash } from "node:crypto";
 import type { SyncStore } from "../store/store";
+import type { Tx } from "../store/sqlite";
+import { WriteCombiner } from "../store/combiner";
 import type { FhirResource } from "../fhir/convert";
 
 export type ConflictPolicy = "parent-wins" | "newest-wins" | "hold";
@@ -123,41 +125,34 @@ export async function decide(input: DecideInput): Promise<Decision> {
   return { write: false, hash, reason: "conflict-lost", conflictId };
 }
 
-interface PendingBaselines {
-  rows: Map<string, [hash: string, lastUpdated: string | null, direction: string, at: number] | null>;
-  committed?: Promise<void>;
+type Baseline = [key: string, row: [hash: string, lastUpdated: string | null, direction: string, at: number] | null];
+const baselinesByStore = new WeakMap<SyncStore, WriteCombiner<Baseline>>();
+
+async function writeBaselines(tx: Tx, batch: Baseline[]): Promise<void> {
+  // The newest of several baselines of one record wins.
+  const latest = new Map(batch);
+  const upserts = [...latest].filter((r): r is [string, [string, string | null, string, number]] => r[1] !== null);
+  for (let i = 0; i < upserts.length; i += 100) {
+    const chunk = upserts.slice(i, i + 100);
+    await tx.run(`INSERT OR REPLACE INTO record_sync (record_key, hash, last_updated, direction, synced_at) VALUES ${chunk.map(() => "(?,?,?,?,?)").join(",")}`, chunk.flatMap(([k, v]) => [k, ...v]));
+  }
+  for (const [k] of [...latest].filter((r) => r[1] === null)) await tx.run("DELETE FROM record_sync WHERE record_key = ?", [k]);
 }
-const pendingByStore = new WeakMap<SyncStore, PendingBaselines>();
 
 /**
  * Records what was just written (or found equal) as the last synchronised version. Baselines are
- * write-combined: every baseline recorded before the next group commit goes in one multi-row
- * statement. The promise resolves once they are committed; callers need not wait for it (a missing
- * baseline only makes the next comparison read the target).
+ * write-combined (../store/combiner.ts): every baseline recorded before the next group commit goes in
+ * one multi-row statement. The promise resolves once it is committed and rejects when that write
+ * failed; callers need not wait for it (a missing baseline only makes the next comparison read the
+ * target), and the next baseline goes in a write of its own.
  */
 export function recordSynced(store: SyncStore, key: string, hash: string | undefined, direction: string, resource?: FhirResource): Promise<void> {
-  let p = pendingByStore.get(store);
-  if (!p) {
-    p = { rows: new Map() };
-    pendingByStore.set(store, p);
+  let combiner = baselinesByStore.get(store);
+  if (!combiner) {
+    combiner = new WriteCombiner<Baseline>({ db: store.db, write: writeBaselines });
+    baselinesByStore.set(store, combiner);
   }
-  p.rows.set(key, hash === undefined ? null : [hash, (resource?.meta as { lastUpdated?: string } | undefined)?.lastUpdated ?? null, direction, Date.now()]);
-  const pending = p;
-  pending.committed ??= store.db.write(async (tx) => {
-    const rows = [...pending.rows];
-    pending.rows = new Map();
-    pending.committed = undefined;
-    const upserts = rows.filter((r): r is [string, [string, string | null, string, number]] => r[1] !== null);
-    for (let i = 0; i < upserts.length; i += 100) {
-      const chunk = upserts.slice(i, i + 100);
-      await tx.run(
-        `INSERT OR REPLACE INTO record_sync (record_key, hash, last_updated, direction, synced_at) VALUES ${chunk.map(() => "(?,?,?,?,?)").join(",")}`,
-        chunk.flatMap(([k, v]) => [k, ...v]),
-      );
-    }
-    for (const [k] of rows.filter((r) => r[1] === null)) await tx.run("DELETE FROM record_sync WHERE record_key = ?", [k]);
-  });
-  return pending.committed;
+  return combiner.addAndWait([key, hash === undefined ? null : [hash, (resource?.meta as { lastUpdated?: string } | undefined)?.lastUpdated ?? null, direction, Date.now()]]);
 }
 
 export interface ConflictRow {

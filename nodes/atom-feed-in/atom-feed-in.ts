@@ -3,15 +3,15 @@
  * message per entry, with a ticket (msg.ticket) that the end of the flow settles. Output 2 says
  * "caught up" after each poll, when everything read has been settled or is waiting for a retry:
  * wire it to the next feed's input to process categories in order (patients before encounters).
- * All protocol logic is in lib/feed/consumer.ts.
+ * Control messages: msg.reset ("beginning" | "now"), msg.topic "resume", "retry" / "discard" (dead
+ * letters, ids or "all" in msg.payload). All protocol logic is in lib/feed/.
  */
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from "node-red";
 import { recentFeedUrl, FeedReader, rebasePageUrl, FeedHttpError } from "../../lib/atom/reader";
-import type { FeedEntry } from "../../lib/atom/entry";
 import { FeedConsumer, MarkerNotFoundError, type PollSummary } from "../../lib/feed/consumer";
 import { hubFor } from "../../lib/settlement";
-import type { Outcome } from "../../lib/outcome";
 import { clip, debouncedStatus, errorText } from "../shared/status";
+import { control, gateAlerts, gateStatus, waitingForStoreStatus } from "../shared/channel";
 import type { OpenmrsServerConfigNode, SyncStoreConfigNode } from "../shared/types";
 
 interface AtomFeedInDef extends NodeDef {
@@ -25,11 +25,6 @@ interface AtomFeedInDef extends NodeDef {
   maxAttempts?: string | number;
   maxRetryHours?: string | number;
   direction?: "push" | "pull";
-}
-
-interface ControlMessage extends NodeMessageInFlow {
-  reset?: unknown;
-  resume?: unknown;
 }
 
 /** Reports an error to the log, the debug pane and Catch nodes (which need a msg). */
@@ -61,17 +56,18 @@ export = function (RED: NodeAPI): void {
     let lastReported = "";
     let lastReportedAt = 0;
     let caughtUpAt = 0;
-    let pausedBy: Outcome | undefined;
     let fatal: string | undefined;
 
     const status = debouncedStatus(node, () => {
       if (fatal) return { fill: "red", shape: "ring", text: clip(fatal) };
-      if (!consumer) return { fill: "grey", shape: "ring", text: RED._("atom-feed-in.status.starting") };
+      if (!consumer) return waitingForStoreStatus(RED, "atom-feed-in", storeNode.lastError);
       const s = consumer.stats();
-      if (s.paused) return { fill: "red", shape: "ring", text: clip(RED._("atom-feed-in.status.paused", { reason: pausedBy?.message ?? "auth" })) };
-      if (s.lastError) return { fill: "red", shape: "ring", text: clip(`${category}: ${s.lastError}`) };
-      const busy = s.inFlight + s.ready + s.held > 0 || s.polling;
-      const text = RED._("atom-feed-in.status.progress", { category, ok: s.ok + s.filtered, inFlight: s.inFlight + s.ready + s.held, waiting: s.waiting, dead: s.dead });
+      const gate = gateStatus(RED, "atom-feed-in", s);
+      if (gate) return gate;
+      if (s.walkError) return { fill: "red", shape: "ring", text: clip(`${category}: ${s.walkError}`) };
+      const out = s.inFlight + s.ready + s.settling;
+      const busy = out > 0 || s.polling;
+      const text = RED._("atom-feed-in.status.progress", { category, ok: s.ok + s.filtered + s.held, inFlight: out, waiting: s.waiting, dead: s.dead });
       if (s.waiting > 0 || s.dead > 0) return { fill: "yellow", shape: busy ? "ring" : "dot", text };
       if (busy) return { fill: "blue", shape: "ring", text };
       if (!caughtUpAt) return { fill: "grey", shape: "dot", text };
@@ -87,17 +83,17 @@ export = function (RED: NodeAPI): void {
       reportError(node, text, payload);
     };
 
-    const poll = () => {
-      if (!consumer || closing) return Promise.resolve();
-      return consumer.poll();
-    };
+    const poll = () => (consumer && !closing ? consumer.poll() : Promise.resolve());
 
     const init = async () => {
+      status.now();
       const store = await storeNode.open();
+      if (closing) return;
       const server = serverNode.server();
       const reader = new FeedReader(server.http);
       const feedUri = recentFeedUrl(server.baseUrl, category);
-      consumer = new FeedConsumer({
+      const onGate = gateAlerts(RED, node, "atom-feed-in", { category });
+      const c = new FeedConsumer({
         id: node.id,
         feedUri,
         store,
@@ -111,7 +107,7 @@ export = function (RED: NodeAPI): void {
         maxRetryAgeMs: (Number(config.maxRetryHours) || 24) * 3600_000,
         direction: config.direction === "push" ? "push" : "pull",
         events: {
-          emit(entry: FeedEntry, ticket) {
+          emit(entry, ticket) {
             node.send([{ topic: ticket.key, payload: entry, ticket } as NodeMessage, null]);
           },
           walkError(err, url) {
@@ -130,14 +126,8 @@ export = function (RED: NodeAPI): void {
             // The node that failed reported permanent errors already; report the ones given up after retries.
             if (attempts > 1) reportError(node, RED._("atom-feed-in.errors.dead-letter", { entry: entry.id, key: `${entry.resourceType}/${entry.uuid}`, attempts, error: outcome.message ?? outcome.reason }), entry);
           },
-          paused(outcome) {
-            pausedBy = outcome;
-            reportError(node, RED._("atom-feed-in.errors.paused", { category, reason: outcome.message ?? outcome.reason }), { category, outcome });
-            status.now();
-          },
-          resumed() {
-            pausedBy = undefined;
-            node.warn(RED._("atom-feed-in.log.resumed", { category }));
+          gateChanged(state, why) {
+            onGate(state, why);
             status.now();
           },
           caughtUp(summary: PollSummary) {
@@ -148,13 +138,11 @@ export = function (RED: NodeAPI): void {
           changed() {
             status.update();
           },
-          storeError(err) {
-            alertOnce(RED._("atom-feed-in.errors.store", { error: err.message }), { category });
-          },
         },
       });
-      hubFor(storeNode.id).register(node.id, consumer);
-      await consumer.start();
+      hubFor(storeNode.id).register(node.id, c);
+      consumer = c;
+      await c.start();
       status.now();
       if (closing) return;
       if (intervalMs > 0) {
@@ -163,35 +151,45 @@ export = function (RED: NodeAPI): void {
       }
     };
 
-    const ready = init().catch((err) => {
+    const ready = init().catch((err: unknown) => {
+      if (closing) return;
       fatal = errorText(err);
       reportError(node, RED._("atom-feed-in.errors.start", { error: fatal }), { category });
       status.now();
     });
+    // The store may take a while to open (a fault being cleared): show why meanwhile.
+    const waiting = setInterval(() => (consumer ? clearInterval(waiting) : status.update()), 1000);
+    waiting.unref?.();
 
     node.on("input", (msg: NodeMessageInFlow, _send, done) => {
-      const control = msg as ControlMessage;
+      const m = msg as NodeMessageInFlow & { reset?: unknown; resume?: unknown };
       ready
         .then(async () => {
-          if (!consumer) throw new Error(fatal ?? RED._("atom-feed-in.errors.not-started"));
-          if (control.reset === "beginning" || control.reset === "now" || control.reset === true) {
-            await consumer.reset(control.reset === "now" ? "now" : "beginning");
+          const c = consumer;
+          if (!c) throw new Error(fatal ?? RED._("atom-feed-in.errors.not-started"));
+          if (m.reset === "beginning" || m.reset === "now" || m.reset === true) {
+            await c.reset(m.reset === "now" ? "now" : "beginning");
             lastReported = "";
-            node.warn(RED._("atom-feed-in.log.reset", { category, from: control.reset === "now" ? "now" : "beginning" }));
+            node.warn(RED._("atom-feed-in.log.reset", { category, from: m.reset === "now" ? "now" : "beginning" }));
           }
-          if (control.resume) consumer.resume();
+          if (m.resume) c.resume();
+          if (await control(RED, node, "atom-feed-in", c, m)) return status.update();
           await poll();
         })
-        .then(() => done(), (err: unknown) => done(err instanceof Error ? err : new Error(String(err))));
+        .then(
+          () => done(),
+          (err: unknown) => done(err instanceof Error ? err : new Error(String(err))),
+        );
     });
 
     node.on("close", (_removed: boolean, done: () => void) => {
       closing = true;
       if (timer) clearInterval(timer);
+      clearInterval(waiting);
       status.cancel();
+      // Not awaiting `ready`: a store that cannot open yet must not hold the close up (init sees `closing`).
       const c = consumer;
       (async () => {
-        await ready;
         if (c) {
           // Let entries already out settle, within Node-RED's close timeout, so a restart re-delivers less.
           await c.drain(5_000);

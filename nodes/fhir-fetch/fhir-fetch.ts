@@ -4,28 +4,17 @@
  * failure settles the message's ticket with its classified outcome; all logic is in lib/.
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
-import type { FeedEntry } from "../../lib/atom/entry";
 import { fetchRecord } from "../../lib/openmrs/fetch-record";
+import { isFeedEntry, type SyncMessage } from "../../lib/message";
 import { validateResource, warmUpValidator } from "../../lib/fhir/validate";
 import { outcomeOfError, PermanentError } from "../../lib/outcome";
-import { settleTicket, shouldReport } from "../../lib/settlement";
+import { settleTicket, shouldReport, workOn } from "../../lib/settlement";
 import { clip, debouncedStatus, errorText } from "../shared/status";
 import type { OpenmrsServerConfigNode } from "../shared/types";
 
 interface FhirFetchDef extends NodeDef {
   server: string;
   validate?: boolean;
-}
-
-interface FetchMessage extends NodeMessageInFlow {
-  ticket?: unknown;
-  action?: string;
-  entry?: FeedEntry;
-  restKind?: string;
-}
-
-function isEntry(v: unknown): v is FeedEntry {
-  return !!v && typeof v === "object" && typeof (v as FeedEntry).id === "string" && typeof (v as FeedEntry).links === "object";
 }
 
 export = function (RED: NodeAPI): void {
@@ -58,9 +47,9 @@ export = function (RED: NodeAPI): void {
     if (validate) setImmediate(() => warmUpValidator());
 
     node.on("input", (msg: NodeMessageInFlow, send, done) => {
-      const m = msg as FetchMessage;
+      const m = msg as SyncMessage & NodeMessageInFlow;
       const entry = m.payload;
-      if (!isEntry(entry)) {
+      if (!isFeedEntry(entry)) {
         const err = new Error(RED._("fhir-fetch.errors.not-an-entry"));
         settleTicket(m.ticket, { kind: "permanent", reason: "not-an-entry", message: err.message });
         done(err);
@@ -68,9 +57,9 @@ export = function (RED: NodeAPI): void {
       }
       counts.inFlight++;
       status.update();
-      (async () => {
+      workOn(m.ticket, async () => {
         const server = serverNode.server();
-        const rec = await fetchRecord(server, entry);
+        const rec = await fetchRecord(server, await server.profile(), entry);
         if (rec.notFound) {
           // Nowhere at the source any more (purged): nothing to copy.
           settleTicket(m.ticket, { kind: "filtered", reason: "not-found", message: `${rec.resourceType}/${rec.id} not found at the source` });
@@ -94,7 +83,7 @@ export = function (RED: NodeAPI): void {
         m.restKind = entry.restResource;
         lastError = "";
         send(m);
-      })()
+      })
         .then(
           () => done(),
           (err: unknown) => {

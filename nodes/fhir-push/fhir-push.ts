@@ -1,19 +1,20 @@
 /**
  * fhir-push: writes a FHIR resource (msg.action "upsert") or a delete to an OpenMRS server or a plain
- * FHIR server, keeping the id, classifies the outcome and settles the message's ticket. With a ticket
- * from a sync-store it also skips records unchanged since the last sync (echo suppression) and
+ * FHIR server, keeping the id, classifies the outcome and settles the message's ticket. With a
+ * sync-store configured it also skips records unchanged since the last sync (echo suppression) and
  * detects conflicts (lib/sync/reconcile.ts). On success the message goes on with msg.statusCode and
  * msg.outcome; failures go to Catch (once per entry).
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
 import { FhirServerTarget, OpenmrsTarget, type RecordTarget, type WriteRequest } from "../../lib/push/targets";
-import { outcomeOfError, OutcomeError, type Outcome } from "../../lib/outcome";
-import { hubFor, isTicket, settleTicket, shouldReport } from "../../lib/settlement";
+import { outcomeOfError, type Outcome } from "../../lib/outcome";
+import { settleTicket, shouldReport, workOn } from "../../lib/settlement";
+import { writeRequestOf, type SyncMessage } from "../../lib/message";
 import { contentHash, decide, recordSynced, resolveConflict, type ConflictPolicy, type Role } from "../../lib/sync/reconcile";
-import type { FhirResource, RestKind } from "../../lib/fhir/convert";
+import type { FhirResource } from "../../lib/fhir/convert";
 import type { SyncStore } from "../../lib/store/store";
 import { clip, debouncedStatus, errorText } from "../shared/status";
-import type { FhirServerConfigNode, OpenmrsServerConfigNode, UsersConfigNode } from "../shared/types";
+import type { FhirServerConfigNode, OpenmrsServerConfigNode, SyncStoreConfigNode, UsersConfigNode } from "../shared/types";
 
 interface FhirPushDef extends NodeDef {
   targetType?: "openmrs" | "fhir";
@@ -21,37 +22,14 @@ interface FhirPushDef extends NodeDef {
   fhirServer?: string;
   targetRole?: Role;
   conflict?: ConflictPolicy;
+  /** sync-store for echo suppression and conflicts (none: every record is written). */
+  store?: string;
 }
 
-interface PushMessage extends NodeMessageInFlow {
-  action?: unknown;
-  entry?: unknown;
-  ticket?: unknown;
-  restKind?: unknown;
+interface PushMessage extends SyncMessage {
   statusCode?: number;
   outcome?: Outcome;
   conflict?: number;
-}
-
-function requestOf(m: PushMessage): WriteRequest {
-  const action = m.action ?? "upsert";
-  if (action !== "upsert" && action !== "delete") throw new OutcomeError({ kind: "permanent", reason: "bad-action", message: `msg.action must be "upsert" or "delete" (got ${JSON.stringify(action)})` });
-  const p = m.payload as Partial<FhirResource> | undefined;
-  if (!p || typeof p !== "object" || typeof p.resourceType !== "string" || typeof p.id !== "string" || !p.id) {
-    throw new OutcomeError({ kind: "permanent", reason: "bad-payload", message: "msg.payload must be a FHIR resource with resourceType and id (or {resourceType, id} for a delete)" });
-  }
-  const entry = m.entry as { id?: unknown; action?: unknown } | undefined;
-  const ticketEntry = (m.ticket as { entry?: unknown } | undefined)?.entry;
-  const entryId = typeof entry?.id === "string" ? entry.id : typeof ticketEntry === "string" ? ticketEntry : undefined;
-  return {
-    action,
-    resourceType: p.resourceType,
-    id: p.id,
-    resource: action === "upsert" ? (p as FhirResource) : undefined,
-    restKind: typeof m.restKind === "string" ? (m.restKind as RestKind) : undefined,
-    entryId,
-    created: entry?.action === "CREATED",
-  };
 }
 
 export = function (RED: NodeAPI): void {
@@ -66,6 +44,8 @@ export = function (RED: NodeAPI): void {
       return;
     }
     (configNode as UsersConfigNode).register(node);
+    const storeNode = config.store ? (RED.nodes.getNode(config.store) as SyncStoreConfigNode | null) : null;
+    storeNode?.register(node);
     const targetRole: Role = config.targetRole === "parent" ? "parent" : "child";
     const policy: ConflictPolicy = config.conflict === "newest-wins" || config.conflict === "hold" ? config.conflict : "parent-wins";
     const direction = targetRole === "parent" ? "push" : "pull";
@@ -87,10 +67,11 @@ export = function (RED: NodeAPI): void {
     const push = async (m: PushMessage): Promise<Outcome> => {
       let req: WriteRequest | undefined;
       try {
-        req = requestOf(m);
+        req = writeRequestOf(m);
         const t = getTarget();
+        const profile = await t.profile();
         const key = `${req.resourceType}/${req.id}`;
-        const store: SyncStore | undefined = isTicket(m.ticket) ? hubFor(m.ticket.store).store : undefined;
+        const store: SyncStore | undefined = storeNode ? await storeNode.open() : undefined;
         let hash: string | undefined;
         if (store && req.resource) {
           const r = req;
@@ -100,7 +81,7 @@ export = function (RED: NodeAPI): void {
             source: r.resource!,
             targetRole,
             policy,
-            readTarget: () => t.read(r.resourceType, r.id, r.restKind),
+            readTarget: () => t.read(r.resourceType, r.id, r.restKind, profile),
             detectedBy: node.id,
             assumeNew: r.created && targetRole === "child",
           });
@@ -116,12 +97,13 @@ export = function (RED: NodeAPI): void {
           }
           if (!decision.write) {
             if (decision.reason === "already-equal") await recordSynced(store, key, hash, direction, r.resource);
-            const outcome: Outcome = { kind: "filtered", reason: decision.reason, message: `${key}: ${decision.reason}` };
+            const held = decision.reason === "conflict-held";
+            const outcome: Outcome = { kind: held ? "held" : "filtered", reason: decision.reason, message: `${key}: ${decision.reason}`, conflictId: decision.conflictId };
             settleTicket(m.ticket, outcome);
             return outcome;
           }
         }
-        const result = await t.write(req);
+        const result = await t.write(req, profile);
         if (store && result.outcome.kind === "ok") void recordSynced(store, key, req.action === "delete" ? undefined : (hash ?? contentHash(req.resource!)), direction, req.resource).catch((err: Error) => node.warn(errorText(err)));
         settleTicket(m.ticket, result.outcome, { direction, action: req.action, target: result.url, durationMs: result.durationMs });
         return result.outcome;
@@ -134,12 +116,12 @@ export = function (RED: NodeAPI): void {
 
     /** Admin resolution of a held conflict: write the chosen version here unless this side has it. */
     const resolve = async (payload: unknown): Promise<void> => {
-      const p = payload as { id?: unknown; use?: unknown; resource?: unknown; store?: unknown } | undefined;
+      const p = payload as { id?: unknown; use?: unknown; resource?: unknown } | undefined;
       const id = Number(p?.id);
       const use = p?.use === "parent" || p?.use === "child" ? p.use : (p?.resource as FhirResource | undefined);
-      const storeId = typeof p?.store === "string" ? p.store : undefined;
-      const store = storeId ? hubFor(storeId).store : undefined;
-      if (!store || !Number.isInteger(id) || !use) throw new Error(RED._("fhir-push.errors.bad-resolve"));
+      if (!storeNode) throw new Error(RED._("fhir-push.errors.no-store"));
+      const store = await storeNode.open();
+      if (!Number.isInteger(id) || !use) throw new Error(RED._("fhir-push.errors.bad-resolve"));
       const chosen = await resolveConflict(store, id, use);
       if (!chosen) throw new Error(RED._("fhir-push.errors.no-conflict", { id }));
       if (use !== targetRole) {
@@ -161,15 +143,15 @@ export = function (RED: NodeAPI): void {
       }
       counts.inFlight++;
       status.update();
-      const work = push(m)
+      const work = workOn(m.ticket, () => push(m))
         .then((outcome) => {
-          if (outcome.kind === "ok" || outcome.kind === "filtered") {
+          if (outcome.kind === "ok" || outcome.kind === "filtered" || outcome.kind === "held") {
             if (outcome.kind === "ok") counts.ok++;
             else counts.skipped++;
             lastError = "";
             m.statusCode = outcome.status;
             m.outcome = outcome;
-            send(m);
+            send(msg);
             done();
             return;
           }
@@ -197,6 +179,7 @@ export = function (RED: NodeAPI): void {
       void wait.finally(() => {
         status.cancel();
         (configNode as UsersConfigNode).deregister(node);
+        storeNode?.deregister(node);
         done();
       });
     });

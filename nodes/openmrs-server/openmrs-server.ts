@@ -6,7 +6,7 @@
  */
 import type { NodeAPI, NodeDef } from "node-red";
 import { OpenmrsServer, type FhirMode } from "../../lib/openmrs/server";
-import { trackUsers } from "../shared/users";
+import { trackUsers, usersGone } from "../shared/users";
 import type { OpenmrsServerConfigNode } from "../shared/types";
 
 interface OpenmrsServerDef extends NodeDef {
@@ -48,9 +48,12 @@ export = function (RED: NodeAPI): void {
     };
 
     node.on("close", (_removed: boolean, done: () => void) => {
-      connection?.close();
-      connection = undefined;
-      done();
+      // Users (fhir-push draining its last writes) close in parallel: the agent goes when they are done.
+      void usersGone(node, 12_000).finally(() => {
+        connection?.close();
+        connection = undefined;
+        done();
+      });
     });
   }
 

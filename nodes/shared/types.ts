@@ -21,7 +21,14 @@ export interface FhirServerConfigNode extends UsersConfigNode {
 }
 
 export interface SyncStoreConfigNode extends UsersConfigNode {
-  /** Opens the SQLite file once; every user shares the connection. */
+  /**
+   * The store, once open; every user shares the connection. A store that cannot be opened is tried
+   * again until it opens; the promise rejects only when the node closes first.
+   */
   open(): Promise<SyncStore>;
   readonly filePath: string;
+  /** Keep clinical content in audit rows (the admin's switch). */
+  readonly auditContent: boolean;
+  /** Why the store is not open yet, while it is being retried. */
+  readonly lastError?: string;
 }

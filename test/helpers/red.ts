@@ -10,7 +10,7 @@ helper.init(require.resolve("node-red"));
 export { helper };
 
 const dist = (t: string) => require(path.resolve(__dirname, `../../dist/nodes/${t}/${t}.js`));
-export const NODES = ["openmrs-server", "fhir-server", "sync-store", "atom-feed-in", "fhir-fetch", "fhir-push", "retry-queue", "audit-push"].map(dist);
+export const NODES = ["openmrs-server", "fhir-server", "sync-store", "atom-feed-in", "fhir-fetch", "fhir-push", "retry-queue", "audit-push", "sync-settle"].map(dist);
 export const CREDS = { username: "admin", password: "Admin123" };
 
 export interface SpyCall {

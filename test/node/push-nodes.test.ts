@@ -67,7 +67,7 @@ describe("push nodes in Node-RED", function () {
       throw new Error(`${e.message}; ${child.diff(parent).length} missing; last writes: ${JSON.stringify(w.slice(-6).map((r) => [r.method, r.status, r.fault, r.at - w[0].at]))} status ${JSON.stringify(lastStatus(getNode("queue")))}`);
     });
     const queue = getNode("queue") as unknown as { warn: { getCalls(): { thisValue: unknown; args: unknown[] }[] } };
-    const holding = queue.warn.getCalls().filter((c) => c.thisValue === queue && c.args[0] === "retry-queue.warn.holding");
+    const holding = queue.warn.getCalls().filter((c) => c.thisValue === queue && c.args[0] === "retry-queue.gate.target-down");
     assert.ok(holding.length >= 1 && holding.length <= 3, `warned ${holding.length} times`);
     const created = parent.store.events.filter((e) => e.category === "patient" && e.action === "CREATED");
     assert.equal(new Set(created.map((e) => e.object)).size, created.length, "each record created once at the parent");
@@ -138,7 +138,7 @@ describe("push nodes in Node-RED", function () {
     const queue = getNode("queue");
     await until(() => lastStatus(queue)?.text === "retry-queue.status.paused", 10_000, "paused status");
     await until(pushedAll, 30_000, "everything at the parent after the pause");
-    const pausedAlerts = caught.filter((e) => e.message === "retry-queue.errors.paused");
+    const pausedAlerts = caught.filter((e) => e.message === "retry-queue.gate.paused");
     assert.equal(pausedAlerts.length, 1, caught.map((e) => e.message).join("\n"));
     assert.equal(caught.length, 1, "nothing else was reported");
     assert.ok(calls(queue, "error").length >= 1);

@@ -1,0 +1,126 @@
+/**
+ * Walks an ICT4H feed: from a position (a page and the last entry handled on it) forward along
+ * next-archive to the newest page, handing every entry after the position to the consumer. A first run
+ * starts at the oldest page; "start from now" stands after the newest entry. A walk never follows a
+ * link back to a page it has already read (a page linking to itself or a cycle is an error, not a spin).
+ */
+import type { FeedEntry } from "../atom/entry";
+import { FeedFormatError, type FeedPage } from "../atom/parse";
+import { pageNumber } from "../atom/reader";
+
+/** Where reading continues: after entry `after` on page `url` (from its top when `after` is absent). */
+export interface ReadPosition {
+  url: string;
+  after?: string;
+}
+
+/** The marker's page no longer holds the marked entry: the feed was changed. Needs an admin's decision. */
+export class MarkerNotFoundError extends Error {
+  constructor(
+    readonly entryId: string,
+    readonly pageUrl: string,
+  ) {
+    super(`marked entry ${entryId} is not on feed page ${pageUrl}; the feed was changed or truncated. Not restarting from page 1 on my own: reset the marker to choose.`);
+    this.name = "MarkerNotFoundError";
+  }
+}
+
+export interface WalkerOptions {
+  /** The feed's "recent" URL. */
+  feedUri: string;
+  fetchPage(url: string): Promise<FeedPage>;
+  /** Maps a link from a page onto the configured base URL. */
+  rebase?(url: string): string;
+}
+
+export class FeedWalker {
+  /** Page GETs so far. */
+  pages = 0;
+
+  constructor(private readonly o: WalkerOptions) {}
+
+  private rebase(url: string): string {
+    return this.o.rebase ? this.o.rebase(url) : url;
+  }
+
+  private async fetch(url: string): Promise<FeedPage> {
+    const page = await this.o.fetchPage(url);
+    this.pages++;
+    return page;
+  }
+
+  /**
+   * The position after the newest entry ("start from now"). An empty newest page of a category that has
+   * pages (time-based chunking) is a position at its top; an empty category has no position: everything
+   * that appears later is new.
+   */
+  async now(): Promise<ReadPosition | undefined> {
+    const page = await this.fetch(this.o.feedUri);
+    const canonical = page.links.via ? this.rebase(page.links.via) : undefined;
+    const last = page.entries[page.entries.length - 1];
+    if (last) return { url: canonical ?? this.rebase(last.page), after: last.id };
+    if (canonical && (pageNumber(canonical) ?? 1) > 0) return { url: canonical };
+    return undefined;
+  }
+
+  /**
+   * Walks from `from` (the oldest page when absent) to the newest page. `accept` gets each new entry;
+   * `capacity` is awaited before each next page (the consumer's window). Returns where the next walk
+   * continues, or undefined when the feed is empty.
+   */
+  async walk(from: ReadPosition | undefined, accept: (entry: FeedEntry) => void, capacity: () => Promise<boolean>): Promise<ReadPosition | undefined> {
+    let page: FeedPage | undefined;
+    let url: string;
+    let after: string | undefined;
+    if (from) {
+      url = from.url;
+      after = from.after;
+    } else {
+      page = await this.oldestPage();
+      url = page.url;
+    }
+    const seen = new Set<string>();
+    let position: ReadPosition | undefined;
+    for (;;) {
+      if (seen.has(url)) throw new FeedFormatError(`feed page ${url} links back to a page already read in this walk (a cycle)`, url);
+      seen.add(url);
+      page ??= await this.fetch(url);
+      let start = 0;
+      if (after) {
+        const idx = page.entries.findIndex((e) => e.id === after);
+        if (idx < 0) throw new MarkerNotFoundError(after, url);
+        start = idx + 1;
+      }
+      for (let i = start; i < page.entries.length; i++) accept(page.entries[i]);
+      const canonical = page.links.via ? this.rebase(page.links.via) : url;
+      const lastId = page.entries.length ? page.entries[page.entries.length - 1].id : after;
+      position = lastId ? { url: canonical, after: lastId } : position;
+      if (!page.links.nextArchive) return position ?? (from && !from.after ? from : undefined);
+      url = this.rebase(page.links.nextArchive);
+      after = undefined;
+      page = undefined;
+      if (!(await capacity())) return position;
+    }
+  }
+
+  /**
+   * The oldest page. ICT4H clients follow prev-archive one page at a time; pages are numbered from 1, so
+   * when the links are numbered we jump to page 1 and only walk back if page 1 still has a prev-archive.
+   */
+  private async oldestPage(): Promise<FeedPage> {
+    let page = await this.fetch(this.o.feedUri);
+    const prev = page.links.prevArchive;
+    if (!prev) return page;
+    const n = pageNumber(prev);
+    let url = this.rebase(prev);
+    if (n !== undefined && n > 1) url = url.replace(/\/\d+\/?$/, "/1");
+    const seen = new Set<string>([this.o.feedUri]);
+    for (;;) {
+      if (seen.has(url)) throw new FeedFormatError(`feed page ${url} is its own prev-archive (a cycle)`, url);
+      seen.add(url);
+      page = await this.fetch(url);
+      if (!page.links.prevArchive) return page;
+      url = this.rebase(page.links.prevArchive);
+    }
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * The store's tables. Every table says what it holds; docs/engine.md says how the delivery engine
+ * moves items between them.
+ */
+import type { SqliteDb } from "./sqlite";
+
+export const SCHEMA_VERSION = 3;
+
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT);
+
+-- One row per feed consumer (an atom-feed-in node): the last entry of the settled prefix.
+CREATE TABLE IF NOT EXISTS feed_markers (
+  consumer   TEXT PRIMARY KEY,
+  feed_uri   TEXT NOT NULL,
+  entry_id   TEXT,
+  page_url   TEXT,
+  updated_at INTEGER NOT NULL
+);
+
+-- Entries settled out of order (after an unsettled one): skipped when the feed is re-read.
+CREATE TABLE IF NOT EXISTS feed_settled (
+  consumer   TEXT NOT NULL,
+  entry_id   TEXT NOT NULL,
+  outcome    TEXT NOT NULL,
+  settled_at INTEGER NOT NULL,
+  PRIMARY KEY (consumer, entry_id)
+) WITHOUT ROWID;
+
+-- Entries waiting for a retry: the attempt count and first failure survive restarts.
+CREATE TABLE IF NOT EXISTS feed_retries (
+  consumer        TEXT NOT NULL,
+  entry_id        TEXT NOT NULL,
+  attempts        INTEGER NOT NULL,
+  first_failed_at INTEGER NOT NULL,
+  next_at         INTEGER NOT NULL,
+  last_error      TEXT,
+  PRIMARY KEY (consumer, entry_id)
+) WITHOUT ROWID;
+
+-- What could not succeed, with why. state: dead (waiting for an admin) | requeued (a feed entry being
+-- delivered again) | retried (back in custody, or delivered again successfully) | discarded.
+CREATE TABLE IF NOT EXISTS dead_letters (
+  id                INTEGER PRIMARY KEY,
+  source            TEXT NOT NULL,
+  source_kind       TEXT NOT NULL,
+  record_key        TEXT,
+  entry_id          TEXT,
+  entry             TEXT,
+  reason            TEXT,
+  error             TEXT,
+  http_status       INTEGER,
+  operation_outcome TEXT,
+  attempts          INTEGER NOT NULL DEFAULT 1,
+  first_failed_at   INTEGER NOT NULL,
+  dead_at           INTEGER NOT NULL,
+  state             TEXT NOT NULL DEFAULT 'dead'
+);
+CREATE INDEX IF NOT EXISTS dead_letters_state ON dead_letters (state, id);
+CREATE INDEX IF NOT EXISTS dead_letters_source ON dead_letters (source, state, id);
+
+-- Every attempt: ids and outcomes, no clinical content.
+CREATE TABLE IF NOT EXISTS audit (
+  id          INTEGER PRIMARY KEY,
+  at          INTEGER NOT NULL,
+  direction   TEXT NOT NULL,
+  source      TEXT,
+  entry_id    TEXT,
+  record_key  TEXT,
+  action      TEXT,
+  target      TEXT,
+  outcome     TEXT NOT NULL,
+  reason      TEXT,
+  http_status INTEGER,
+  error       TEXT,
+  attempt     INTEGER,
+  duration_ms INTEGER,
+  content     TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
+CREATE INDEX IF NOT EXISTS audit_record ON audit (record_key);
+
+-- retry-queue custody: one row per pending message (queued or waiting for a retry). In-flight is
+-- in memory only: after a crash every row is simply delivered again. The newest row of a record is
+-- the one delivered; settling it deletes it and every older row of the record. Dead ones move to
+-- dead_letters.
+CREATE TABLE IF NOT EXISTS queue_items (
+  id              INTEGER PRIMARY KEY,
+  queue           TEXT NOT NULL,
+  record_key      TEXT NOT NULL,
+  message         TEXT NOT NULL,
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  enqueued_at     INTEGER NOT NULL,
+  first_failed_at INTEGER,
+  next_at         INTEGER NOT NULL,
+  last_error      TEXT,
+  last_status     INTEGER,
+  coalesced       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS queue_claim ON queue_items (queue, next_at, id);
+DROP INDEX IF EXISTS queue_record;
+CREATE INDEX IF NOT EXISTS queue_record_id ON queue_items (queue, record_key, id);
+
+-- Scenario C: messages a third-party tool reads and marks done with SQL (docs/outbox.md).
+CREATE TABLE IF NOT EXISTS outbox (
+  id            INTEGER PRIMARY KEY,
+  outbox        TEXT NOT NULL,
+  record_key    TEXT NOT NULL,
+  resource_type TEXT,
+  resource_id   TEXT,
+  action        TEXT NOT NULL,
+  payload       TEXT,
+  entry_id      TEXT,
+  created_at    TEXT NOT NULL,
+  updated_at    TEXT NOT NULL,
+  state         TEXT NOT NULL DEFAULT 'pending',
+  taken_at      TEXT,
+  done_at       TEXT,
+  note          TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (outbox, state, id);
+CREATE INDEX IF NOT EXISTS outbox_record ON outbox (outbox, record_key, state);
+
+-- Last synchronised content per record (hash of the normalised FHIR resource): echo suppression and
+-- conflict detection for pull and push alike.
+CREATE TABLE IF NOT EXISTS record_sync (
+  record_key   TEXT PRIMARY KEY,
+  hash         TEXT NOT NULL,
+  last_updated TEXT,
+  direction    TEXT NOT NULL,
+  synced_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Records changed on both sides since they were last synchronised, with both versions.
+CREATE TABLE IF NOT EXISTS conflicts (
+  id             INTEGER PRIMARY KEY,
+  record_key     TEXT NOT NULL,
+  detected_at    INTEGER NOT NULL,
+  detected_by    TEXT,
+  policy         TEXT NOT NULL,
+  parent_hash    TEXT NOT NULL,
+  child_hash     TEXT NOT NULL,
+  parent_version TEXT NOT NULL,
+  child_version  TEXT NOT NULL,
+  state          TEXT NOT NULL,
+  resolution     TEXT,
+  resolved_at    INTEGER,
+  UNIQUE (record_key, parent_hash, child_hash)
+);
+`;
+
+/** Columns added after version 1 (ALTER TABLE for stores created earlier). */
+const ADDED_COLUMNS: [table: string, column: string, decl: string][] = [["audit", "content", "TEXT"]];
+
+export async function createSchema(db: SqliteDb): Promise<void> {
+  await db.exec(SCHEMA);
+  for (const [table, column, decl] of ADDED_COLUMNS) {
+    const cols = await db.all<{ name: string }>(`PRAGMA table_info(${table})`);
+    if (!cols.some((c) => c.name === column)) {
+      // Another process may add it at the same moment: a duplicate column is fine.
+      await db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${decl}`).catch((err: Error) => {
+        if (!/duplicate column/.test(err.message)) throw err;
+      });
+    }
+  }
+  await db.run("INSERT OR REPLACE INTO store_meta (key, value) VALUES ('schema_version', ?)", [String(SCHEMA_VERSION)]);
+}
