@@ -15,11 +15,17 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { numberArg } from "./args";
 import { DurableQueue } from "../lib/queue/durable-queue";
-import type { Ticket } from "../lib/feed/consumer";
+import type { Ticket } from "../lib/engine/ticket";
 import { SyncStore } from "../lib/store/store";
 import { OpenmrsServer } from "../lib/openmrs/server";
 import { OpenmrsTarget } from "../lib/push/targets";
 import { fhirToRestCreate, type FhirResource } from "../lib/fhir/convert";
+
+/** Settlements committed (durable), not just handed to the store. */
+function settledCount(q: DurableQueue): number {
+  const s = q.stats();
+  return s.ok + s.filtered + s.held + s.dead;
+}
 
 const ITEMS = numberArg("items", 100_000);
 const DRAIN = numberArg("drain", 10_000);
@@ -92,10 +98,10 @@ async function measureQueue(dir: string): Promise<void> {
   let mark = t1;
   let nextSlice = 10_000;
   // Settlements count once they are committed (durable), not when they are handed to the store.
-  while (queue.counts.committed < ITEMS) {
+  while (settledCount(queue) < ITEMS) {
     await new Promise((r) => setTimeout(r, 20));
     if (++samples % 25 === 0) peak = Math.max(peak, rssMb());
-    while (queue.counts.committed >= nextSlice) {
+    while (settledCount(queue) >= nextSlice) {
       const now = Date.now();
       slices.push(10_000 / ((now - mark) / 1000));
       mark = now;
@@ -178,11 +184,11 @@ async function queueDrain(dir: string, url: string, resources: FhirResource[]): 
       },
     },
   });
-  await Promise.all(resources.map((r) => queue.enqueue({ key: `Patient/${r.id}`, body: { payload: r }, action: "CREATED" })));
+  await Promise.all(resources.map((r) => queue.enqueue({ key: `Patient/${r.id}`, body: { payload: r, entry: { action: "CREATED" } } })));
   // The backlog is in place: time the drain only.
   const t0 = Date.now();
   await queue.start();
-  while (queue.counts.committed < resources.length) await new Promise((r) => setTimeout(r, 5));
+  while (settledCount(queue) < resources.length) await new Promise((r) => setTimeout(r, 5));
   const sec = (Date.now() - t0) / 1000;
   await queue.stop();
   await store.close();

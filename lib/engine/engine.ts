@@ -68,6 +68,8 @@ export interface Change<P> {
   nextAt?: number;
   dueAt?: number;
   audit?: AuditInput;
+  /** The settlement of the store-fault gate's probe: its commit is the test. */
+  probe?: boolean;
 }
 
 /** How a channel stores its items' changes. */
@@ -366,16 +368,27 @@ export class DeliveryEngine<P> {
     if (!current && (!isSettledKind(outcome.kind) || item.state === "settling")) return false;
     const attempt = item.attempts + 1;
     const wasProbe = item.state === "inflight" && item.probe;
+    const storeProbe = wasProbe && this.gate.state === "store-fault";
     this.leave(item);
     const next = nextState(item, outcome, this.rules, this.stamps.stamp());
-    if (wasProbe) {
+    // A probe of the target has its answer now; a probe of the store only once its commit is known.
+    if (wasProbe && !storeProbe) {
       this.gate.probeReturned();
-      if (next.gate === "answered" && this.gate.state !== "store-fault") this.gate.open();
+      if (next.gate === "answered") this.gate.open();
     }
     if (next.gate === "paused") this.gate.close("paused", outcome.message ?? outcome.reason);
     if (next.gate === "target-down") this.gate.close("target-down", outcome.message ?? outcome.reason, outcome.retryAfterMs);
     if (outcome.kind !== "ok" && outcome.kind !== "filtered") this.lastError = outcome.message ?? outcome.reason;
-    const change: Change<P> = { item, to: next.to, outcome: next.outcome, attemptsBefore: item.attempts, attempts: next.attempts, firstFailedAt: next.firstFailedAt, audit: this.o.audit(item, outcome, info, attempt) };
+    const change: Change<P> = {
+      item,
+      to: next.to,
+      outcome: next.outcome,
+      attemptsBefore: item.attempts,
+      attempts: next.attempts,
+      firstFailedAt: next.firstFailedAt,
+      audit: this.o.audit(item, outcome, info, attempt),
+      probe: storeProbe,
+    };
     if (next.to === "waiting") {
       change.dueAt = this.clock.now() + (next.delayMs ?? 0);
       change.nextAt = this.stamps.stamp(change.dueAt);
@@ -448,6 +461,7 @@ export class DeliveryEngine<P> {
       }
     }
     this.o.ledger.committed(batch);
+    if (batch.some((c) => c.probe)) this.gate.probeReturned();
     if (batch.length && this.gate.state === "store-fault") this.gate.open();
     this.changed();
     this.pump();
@@ -476,6 +490,7 @@ export class DeliveryEngine<P> {
       this.makeReady(c.item);
     }
     this.gate.close("store-fault", message);
+    if (batch.some((c) => c.probe)) this.gate.probeReturned();
     this.changed();
     this.pump();
   }

@@ -28,6 +28,9 @@ export class Gate {
   private delay = 0;
   private probeOut = false;
   private timer?: TimerHandle;
+  /** The last closed state and when the gate opened after it: closing again soon goes on backing off. */
+  private lastClosed?: GateState;
+  private openedAt = -Infinity;
   /** Why it is closed (the outcome or the store error), for status lines. */
   why?: string;
 
@@ -69,11 +72,11 @@ export class Gate {
 
   /** Closes the gate (or keeps it closed, backing off the next probe). */
   close(state: Exclude<GateState, "open">, why: string, retryAfterMs?: number): void {
-    const again = this.current === state;
+    const again = this.current === state || (this.current === "open" && this.lastClosed === state && this.clock.now() - this.openedAt < this.opts.probeCapMs);
     this.delay = again ? Math.min(this.delay * 2, this.opts.probeCapMs) : this.opts.probeMs;
     const wait = retryAfterMs ?? this.delay;
     // Never shorten a wait the server asked for because another failure came in.
-    this.probeAt = Math.max(again ? this.probeAt : 0, this.clock.now() + wait);
+    this.probeAt = Math.max(this.current === state ? this.probeAt : 0, this.clock.now() + wait);
     this.why = why;
     this.timer?.cancel();
     this.timer = this.clock.setTimer(() => {
@@ -82,8 +85,9 @@ export class Gate {
       this.probeAt = Math.min(this.probeAt, this.clock.now());
       this.wake();
     }, this.probeAt - this.clock.now());
-    if (!again) {
+    if (this.current !== state) {
       this.current = state;
+      this.lastClosed = state;
       this.changed(state, why);
     }
   }
@@ -91,6 +95,7 @@ export class Gate {
   open(): void {
     if (this.current === "open") return;
     this.current = "open";
+    this.openedAt = this.clock.now();
     this.why = undefined;
     this.probeOut = false;
     this.timer?.cancel();

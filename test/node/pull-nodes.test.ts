@@ -9,6 +9,10 @@ import { calls, caughtErrors, caughtUp, CREDS, getNode, helper, lastStatus, load
 import { FhirPeer } from "../../sim/fhir-peer";
 import { SyncStore } from "../../lib/store/store";
 
+/** Node-RED's own Switch node, as integrators filter with it. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const SWITCH_NODE = require("@node-red/nodes/core/function/10-switch.js") as unknown;
+
 describe("pull nodes in Node-RED", function () {
   this.timeout(60_000);
   let parent: OpenmrsSim;
@@ -84,6 +88,82 @@ describe("pull nodes in Node-RED", function () {
       assert.equal(dead[0].reason, "invalid-fhir");
       const oo = JSON.parse(dead[0].operation_outcome ?? "{}") as { issue: { diagnostics: string }[] };
       assert.ok(oo.issue.some((i) => /gender/.test(i.diagnostics)), JSON.stringify(oo));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("settles what a Switch node drops on purpose through sync-settle: filtered at once, nothing retried or dead-lettered", async () => {
+    parent.generate({ patients: 10, visitsPerPatient: 0 });
+    const uuids = Object.keys(parent.snapshot().patients).sort();
+    const keep = new Set(uuids.slice(0, 5));
+    await helper.load(
+      [...NODES, SWITCH_NODE],
+      [
+        { id: "t1", type: "tab" },
+        { id: "parent", type: "openmrs-server", url: parent.url, timeout: 2 },
+        { id: "child", type: "openmrs-server", url: child.url, timeout: 2 },
+        { id: "store", type: "sync-store", path: db },
+        { id: "feed", type: "atom-feed-in", z: "t1", server: "parent", store: "store", category: "patient", interval: "0", ticketTimeout: 2, wires: [["filter"], ["done"]] },
+        {
+          id: "filter",
+          type: "switch",
+          z: "t1",
+          property: "payload.uuid",
+          propertyType: "msg",
+          rules: [{ t: "regex", v: `^(${[...keep].join("|")})$` }, { t: "else" }],
+          checkall: "false",
+          outputs: 2,
+          wires: [["fetch"], ["settle"]],
+        },
+        { id: "settle", type: "sync-settle", z: "t1", outcome: "filtered", reason: "not-in-catchment", wires: [[]] },
+        { id: "fetch", type: "fhir-fetch", z: "t1", server: "parent", wires: [["push"]] },
+        { id: "push", type: "fhir-push", z: "t1", targetType: "openmrs", server: "child", wires: [[]] },
+        { id: "done", type: "helper", z: "t1" },
+      ] as TestFlows,
+      { parent: CREDS, child: CREDS },
+    );
+    const started = Date.now();
+    const cycle = caughtUp();
+    getNode("feed").receive({});
+    const summary = (await cycle).payload as { settled: number; deadLettered: number };
+    assert.ok(Date.now() - started < 1500, "caught up without waiting for a ticket timeout");
+    assert.equal(summary.settled, 10);
+    assert.equal(summary.deadLettered, 0);
+    assert.deepEqual(Object.keys(child.snapshot().patients).sort(), [...keep].sort());
+    await new Promise((r) => setTimeout(r, 2500)); // past the ticket timeout: nothing comes back
+    assert.equal(parent.requests.filter((r) => r.kind === "fhir-get" && r.uuid && !keep.has(r.uuid)).length, 0, "dropped entries were never fetched");
+    const store = await SyncStore.open(db);
+    try {
+      assert.equal((await store.deadLetters()).length, 0);
+      const events = parent.store.categoryEvents("patient");
+      assert.equal((await store.getMarker("feed"))?.entryId, `tag:atomfeed.ict4h.org:${events[events.length - 1].uuid}`);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("retries a pull dead letter, or discards it, on an admin's message", async () => {
+    parent.generate({ patients: 4, visitsPerPatient: 0 });
+    const [bad1, bad2] = Object.keys(parent.snapshot().patients).slice(1, 3);
+    parent.faults.invalidFhir = [bad1, bad2];
+    await loadPull(pullFlow(parent.url, child.url, db));
+    const first = caughtUp();
+    getNode("feed").receive({});
+    await first;
+    const store = await SyncStore.open(db);
+    try {
+      const dead = await store.deadLetters({ source: "feed" });
+      const id1 = dead.find((d) => d.record_key === `Patient/${bad1}`)!.id;
+      const id2 = dead.find((d) => d.record_key === `Patient/${bad2}`)!.id;
+      parent.faults.invalidFhir = [];
+      getNode("feed").receive({ topic: "retry", payload: id1 });
+      getNode("feed").receive({ topic: "discard", payload: [id2] });
+      await until(() => !!child.snapshot().patients[bad1], 5000, "the retried record at the child");
+      await until(async () => (await store.deadLetters({ source: "feed", state: "retried" })).length === 1, 3000, "marked retried");
+      assert.equal(child.snapshot().patients[bad2], undefined, "the discarded one was not written");
+      assert.deepEqual((await store.deadLetters({ source: "feed", state: "discarded" })).map((d) => d.id), [id2]);
+      assert.equal((await store.deadLetters({ source: "feed" })).length, 0);
     } finally {
       await store.close();
     }

@@ -331,6 +331,53 @@ describe("FeedConsumer", function () {
     await until(() => events.caughtUp === 2);
   });
 
+  it("starts from now on an empty newest page without replaying the pages before it (time-based chunking)", async () => {
+    // Pages 1 and 2 hold history; the newest page, 3, is empty for now.
+    feed.events = Array.from({ length: 10 }, () => makeEvent(CATEGORY));
+    const page = (url: string) => {
+      const n = url.endsWith("/recent") ? 3 : Number(/\/(\d+)$/.exec(url)![1]);
+      return Promise.resolve(parseFeedPage(feedPage(BASE, CATEGORY, feed.events, n, 5, url), url));
+    };
+    const { c, emitted } = consumer({ startFrom: "now", fetchPage: page });
+    await c.poll();
+    assert.equal(emitted.length, 0);
+    assert.deepEqual(await store.getMarker("feed1"), { consumer: "feed1", feedUri: RECENT, entryId: null, pageUrl: `${BASE}/ws/atomfeed/patient/3` });
+    feed.events.push(makeEvent(CATEGORY));
+    await c.poll();
+    assert.deepEqual(
+      emitted.map((e) => e.entry.id),
+      [feed.events[10].id],
+      "only what appeared after the start",
+    );
+  });
+
+  it("lets an admin deliver a dead-lettered entry again, or discard it", async () => {
+    feed.events = [makeEvent(CATEGORY), makeEvent(CATEGORY), makeEvent(CATEGORY)];
+    const { c, emitted } = consumer();
+    await c.poll();
+    c.settle(emitted[0].ticket, { kind: "permanent", reason: "http-422", status: 422, message: "HTTP 422" });
+    c.settle(emitted[1].ticket, { kind: "permanent", reason: "http-422", status: 422, message: "HTTP 422" });
+    ok(c, emitted[2]);
+    await flushedAll();
+    const dead = await c.deadLetters();
+    assert.equal(dead.length, 2);
+    assert.equal(await c.retryDead([dead[0].id]), 1);
+    assert.equal(await c.discardDead([dead[1].id]), 1);
+    await until(() => emitted.length === 4);
+    assert.equal(emitted[3].entry.id, feed.events[0].id);
+    // A restart before it is settled delivers it again (the retry is stored).
+    await c.stop();
+    const again = consumer();
+    await again.c.poll();
+    await until(() => again.emitted.length === 1);
+    assert.equal(again.emitted[0].entry.id, feed.events[0].id);
+    ok(again.c, again.emitted[0]);
+    await flushedAll();
+    assert.deepEqual((await store.deadLetters({ source: "feed1", state: "retried" })).map((d) => d.id), [dead[0].id]);
+    assert.deepEqual((await store.deadLetters({ source: "feed1", state: "discarded" })).map((d) => d.id), [dead[1].id]);
+    assert.equal((await again.c.deadLetters()).length, 0);
+  });
+
   it("settles filtered entries without emitting them", async () => {
     feed.events = [makeEvent(CATEGORY), makeEvent("other")];
     const { c, emitted } = consumer({ filter: (e) => e.category === CATEGORY });
