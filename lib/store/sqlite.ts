@@ -32,6 +32,8 @@ export interface SqliteOptions {
   synchronous?: "FULL" | "NORMAL";
   /** How long BEGIN waits for a lock held by another process before it fails with SQLITE_BUSY. */
   busyTimeoutMs?: number;
+  /** Open for reading only (tools and tests looking at a store another process owns). */
+  readOnly?: boolean;
 }
 
 /** An error of the store, with the SQLite code (SQLITE_FULL, SQLITE_BUSY…) and the file it is about. */
@@ -88,11 +90,13 @@ export class SqliteDb {
 
   static open(path: string, options: SqliteOptions = {}): Promise<SqliteDb> {
     return new Promise((resolve, reject) => {
-      const db = new sqlite3.Database(path, (err) => {
+      const mode = options.readOnly ? sqlite3.OPEN_READONLY : sqlite3.OPEN_READWRITE | sqlite3.OPEN_CREATE;
+      const db = new sqlite3.Database(path, mode, (err) => {
         if (err) return reject(new StoreError(path, err, "opening"));
         const wrapped = new SqliteDb(db, path);
         const sync = options.synchronous === "NORMAL" ? "NORMAL" : "FULL";
-        const pragmas = `PRAGMA journal_mode=WAL; PRAGMA synchronous=${sync}; PRAGMA busy_timeout=${options.busyTimeoutMs ?? 5000}; PRAGMA foreign_keys=ON;`;
+        const busy = `PRAGMA busy_timeout=${options.busyTimeoutMs ?? 5000};`;
+        const pragmas = options.readOnly ? busy : `PRAGMA journal_mode=WAL; PRAGMA synchronous=${sync}; ${busy} PRAGMA foreign_keys=ON;`;
         db.exec(pragmas, (e) => {
           if (!e) return resolve(wrapped);
           db.close(() => reject(new StoreError(path, e, "opening")));

@@ -49,13 +49,13 @@ export class SyncStore {
   ) {}
 
   static async open(file: string, options: OpenOptions = {}): Promise<SyncStore> {
-    if (file !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    if (file !== ":memory:" && !options.readOnly) fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     let lock: StoreLock | undefined;
     if (options.exclusive && file !== ":memory:") lock = await StoreLock.acquire(file, () => SyncStore.readOwner(file));
     let db: SqliteDb | undefined;
     try {
       db = await SqliteDb.open(file, options);
-      await createSchema(db);
+      if (!options.readOnly) await createSchema(db);
       if (lock) await db.run("INSERT OR REPLACE INTO store_meta (key, value) VALUES (?, ?)", [OWNER_KEY, JSON.stringify(lock.holder)]);
       return new SyncStore(db, lock);
     } catch (err) {
@@ -68,7 +68,7 @@ export class SyncStore {
   /** Who holds the store, as its owner wrote it (for the refusal message). */
   private static async readOwner(file: string): Promise<LockHolder | undefined> {
     if (!fs.existsSync(file)) return undefined;
-    const db = await SqliteDb.open(file, { busyTimeoutMs: 1000 });
+    const db = await SqliteDb.open(file, { busyTimeoutMs: 1000, readOnly: true });
     try {
       const row = await db.get<{ value: string }>("SELECT value FROM store_meta WHERE key = ?", [OWNER_KEY]);
       return row ? (JSON.parse(row.value) as LockHolder) : undefined;

@@ -9,7 +9,8 @@
  *     equal -> skip and record the baseline (this also closes the race where the child's own feed
  *     reports a pulled record before the pull recorded its hash); otherwise the source is written
  *     ("incoming wins"). A pull of an entry the parent calls CREATED skips that read: during a
- *     catch-up into an empty child it would cost a request per record for nothing.
+ *     catch-up into an empty child it would cost a request per record for nothing. (The baseline is
+ *     still looked up first: a record the child pushed is CREATED at the parent too.)
  *   - otherwise the target is read: unchanged since the last sync (or gone) -> write; already equal
  *     to the source -> skip; changed too -> a conflict, kept with both versions and resolved by the
  *     policy: parent wins, newest wins (meta.lastUpdated), or hold for an admin. Never a silent
@@ -62,6 +63,18 @@ export function contentHash(resource: FhirResource): string {
   return createHash("sha256").update(JSON.stringify(normalise(rest))).digest("hex");
 }
 
+/** The baseline of a record that was deleted (voided) when last synchronised. */
+export const DELETED = "deleted";
+
+/**
+ * Whether a delete still has to be written: not when the record's baseline says it was deleted when
+ * last synchronised (the parent's feed reporting the void this child pushed, or the other way round).
+ */
+export async function deleteNeeded(store: SyncStore, key: string): Promise<boolean> {
+  const last = await store.db.get<SyncRow>("SELECT hash FROM record_sync WHERE record_key = ?", [key]);
+  return last?.hash !== DELETED;
+}
+
 export type Decision =
   | { write: true; hash: string; conflictId?: number }
   | { write: false; hash: string; reason: "unchanged" | "already-equal" | "conflict-held" | "conflict-lost"; conflictId?: number };
@@ -94,11 +107,12 @@ function lastUpdatedMs(r: FhirResource): number {
 export async function decide(input: DecideInput): Promise<Decision> {
   const { store, key, source } = input;
   const hash = contentHash(source);
-  // A pull of an entry the parent calls CREATED: no lookup at all (if it was synced before, this is a
-  // re-delivery and the write is idempotent). Keeps a catch-up into an empty child at 3 requests an entry.
-  if (input.assumeNew) return { write: true, hash };
   const last = await store.db.get<SyncRow>("SELECT hash FROM record_sync WHERE record_key = ?", [key]);
   if (last && last.hash === hash) return { write: false, hash, reason: "unchanged" };
+  // A pull of an entry the parent calls CREATED, never synchronised here: no read of the target (keeps a
+  // catch-up into an empty child at 3 requests an entry). A record this child pushed has a baseline,
+  // so the parent's CREATED entry for it is not written back.
+  if (input.assumeNew && !last) return { write: true, hash };
   const target = await input.readTarget();
   if (!target) return { write: true, hash };
   const targetHash = contentHash(target);
@@ -125,22 +139,21 @@ export async function decide(input: DecideInput): Promise<Decision> {
   return { write: false, hash, reason: "conflict-lost", conflictId };
 }
 
-type Baseline = [key: string, row: [hash: string, lastUpdated: string | null, direction: string, at: number] | null];
+type Baseline = [key: string, row: [hash: string, lastUpdated: string | null, direction: string, at: number]];
 const baselinesByStore = new WeakMap<SyncStore, WriteCombiner<Baseline>>();
 
 async function writeBaselines(tx: Tx, batch: Baseline[]): Promise<void> {
   // The newest of several baselines of one record wins.
-  const latest = new Map(batch);
-  const upserts = [...latest].filter((r): r is [string, [string, string | null, string, number]] => r[1] !== null);
-  for (let i = 0; i < upserts.length; i += 100) {
-    const chunk = upserts.slice(i, i + 100);
+  const rows = [...new Map(batch)];
+  for (let i = 0; i < rows.length; i += 100) {
+    const chunk = rows.slice(i, i + 100);
     await tx.run(`INSERT OR REPLACE INTO record_sync (record_key, hash, last_updated, direction, synced_at) VALUES ${chunk.map(() => "(?,?,?,?,?)").join(",")}`, chunk.flatMap(([k, v]) => [k, ...v]));
   }
-  for (const [k] of [...latest].filter((r) => r[1] === null)) await tx.run("DELETE FROM record_sync WHERE record_key = ?", [k]);
 }
 
 /**
- * Records what was just written (or found equal) as the last synchronised version. Baselines are
+ * Records what was just written (or found equal) as the last synchronised version (`hash` undefined:
+ * the record was deleted, kept as a DELETED baseline so the delete is not echoed). Baselines are
  * write-combined (../store/combiner.ts): every baseline recorded before the next group commit goes in
  * one multi-row statement. The promise resolves once it is committed and rejects when that write
  * failed; callers need not wait for it (a missing baseline only makes the next comparison read the
@@ -152,7 +165,7 @@ export function recordSynced(store: SyncStore, key: string, hash: string | undef
     combiner = new WriteCombiner<Baseline>({ db: store.db, write: writeBaselines });
     baselinesByStore.set(store, combiner);
   }
-  return combiner.addAndWait([key, hash === undefined ? null : [hash, (resource?.meta as { lastUpdated?: string } | undefined)?.lastUpdated ?? null, direction, Date.now()]]);
+  return combiner.addAndWait([key, [hash ?? DELETED, (resource?.meta as { lastUpdated?: string } | undefined)?.lastUpdated ?? null, direction, Date.now()]]);
 }
 
 export interface ConflictRow {

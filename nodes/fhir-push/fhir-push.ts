@@ -10,7 +10,7 @@ import { FhirServerTarget, OpenmrsTarget, type RecordTarget, type WriteRequest }
 import { outcomeOfError, type Outcome } from "../../lib/outcome";
 import { settleTicket, shouldReport, workOn } from "../../lib/settlement";
 import { writeRequestOf, type SyncMessage } from "../../lib/message";
-import { contentHash, decide, recordSynced, resolveConflict, type ConflictPolicy, type Role } from "../../lib/sync/reconcile";
+import { contentHash, decide, deleteNeeded, recordSynced, resolveConflict, type ConflictPolicy, type Role } from "../../lib/sync/reconcile";
 import type { FhirResource } from "../../lib/fhir/convert";
 import type { SyncStore } from "../../lib/store/store";
 import { clip, debouncedStatus, errorText } from "../shared/status";
@@ -63,6 +63,15 @@ export = function (RED: NodeAPI): void {
       return { fill: counts.inFlight ? "blue" : "green", shape: counts.inFlight ? "ring" : "dot", text };
     });
 
+    // A baseline that could not be stored only makes the next comparison read the target: said once.
+    let baselineError = "";
+    const baselineStored = () => (baselineError = "");
+    const baselineFailed = (err: unknown) => {
+      const text = errorText(err);
+      if (text !== baselineError) node.warn(RED._("fhir-push.warn.baseline", { error: text }));
+      baselineError = text;
+    };
+
     /** Writes one message; returns its outcome (never throws). */
     const push = async (m: PushMessage): Promise<Outcome> => {
       let req: WriteRequest | undefined;
@@ -73,6 +82,11 @@ export = function (RED: NodeAPI): void {
         const key = `${req.resourceType}/${req.id}`;
         const store: SyncStore | undefined = storeNode ? await storeNode.open() : undefined;
         let hash: string | undefined;
+        if (store && req.action === "delete" && !(await deleteNeeded(store, key))) {
+          const outcome: Outcome = { kind: "filtered", reason: "unchanged", message: `${key}: deleted when last synchronised` };
+          settleTicket(m.ticket, outcome);
+          return outcome;
+        }
         if (store && req.resource) {
           const r = req;
           const decision = await decide({
@@ -96,7 +110,7 @@ export = function (RED: NodeAPI): void {
             else node.warn(text);
           }
           if (!decision.write) {
-            if (decision.reason === "already-equal") await recordSynced(store, key, hash, direction, r.resource);
+            if (decision.reason === "already-equal") void recordSynced(store, key, hash, direction, r.resource).then(baselineStored, baselineFailed);
             const held = decision.reason === "conflict-held";
             const outcome: Outcome = { kind: held ? "held" : "filtered", reason: decision.reason, message: `${key}: ${decision.reason}`, conflictId: decision.conflictId };
             settleTicket(m.ticket, outcome);
@@ -104,7 +118,7 @@ export = function (RED: NodeAPI): void {
           }
         }
         const result = await t.write(req, profile);
-        if (store && result.outcome.kind === "ok") void recordSynced(store, key, req.action === "delete" ? undefined : (hash ?? contentHash(req.resource!)), direction, req.resource).catch((err: Error) => node.warn(errorText(err)));
+        if (store && result.outcome.kind === "ok") void recordSynced(store, key, req.action === "delete" ? undefined : (hash ?? contentHash(req.resource!)), direction, req.resource).then(baselineStored, baselineFailed);
         settleTicket(m.ticket, result.outcome, { direction, action: req.action, target: result.url, durationMs: result.durationMs });
         return result.outcome;
       } catch (err) {
