@@ -41,7 +41,7 @@ async function startSim(role: string, data?: string): Promise<SimProc> {
   const proc = spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "inherit"] });
   const url = await new Promise<string>((resolve, reject) => {
     let out = "";
-    proc.stdout!.on("data", (b: Buffer) => {
+    proc.stdout.on("data", (b: Buffer) => {
       out += b.toString();
       const m = /listening on (\S+)/.exec(out);
       if (m) resolve(m[1]);
@@ -86,12 +86,24 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
 function request(method: string, url: string, body?: unknown): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(url, { method, agent, headers: { authorization: AUTH, accept: "application/json", ...(data ? { "content-type": "application/json", "content-length": Buffer.byteLength(data) } : {}) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-      res.on("error", reject);
-    });
+    const req = http.request(
+      url,
+      {
+        method,
+        agent,
+        headers: {
+          authorization: AUTH,
+          accept: "application/json",
+          ...(data ? { "content-type": "application/json", "content-length": Buffer.byteLength(data) } : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+        res.on("error", reject);
+      },
+    );
     req.on("error", reject);
     if (data) req.write(data);
     req.end();
@@ -213,7 +225,13 @@ function peakRssMb(pid: number | undefined): number | undefined {
   }
 }
 
-async function measure(contender: string, parent: SimProc, entries: number, expected: Comparable, run: (child: SimProc) => Promise<{ rss?: () => number; cpu?: () => number; stop?: () => Promise<void> }>): Promise<Result> {
+async function measure(
+  contender: string,
+  parent: SimProc,
+  entries: number,
+  expected: Comparable,
+  run: (child: SimProc) => Promise<{ rss?: () => number; cpu?: () => number; stop?: () => Promise<void> }>,
+): Promise<Result> {
   const child = await startSim("child");
   const since = Date.now();
   const records = await recordCount(parent);
@@ -226,7 +244,12 @@ async function measure(contender: string, parent: SimProc, entries: number, expe
     await new Promise((r) => setTimeout(r, 250));
   }
   const peakRss = rss?.();
-  const ownCpu = cpu ? cpu() : (() => { const u = process.cpuUsage(own0); return (u.user + u.system) / 1e6; })();
+  const ownCpu = cpu
+    ? cpu()
+    : (() => {
+        const u = process.cpuUsage(own0);
+        return (u.user + u.system) / 1e6;
+      })();
   const simCpu = cpuSeconds(parent.proc.pid) + cpuSeconds(child.proc.pid) - simCpu0;
   const parentReqs = (await requests(parent, since)).filter((r) => r.at >= since);
   const childReqs = (await requests(child, since)).filter((r) => r.at >= since);
@@ -237,7 +260,15 @@ async function measure(contender: string, parent: SimProc, entries: number, expe
   if (stop) await stop();
   await stopSim(child);
   const seconds = (t1 - t0) / 1000;
-  return { contender, seconds, entriesPerSecond: entries / seconds, requests: parentReqs.length + childReqs.length, peakRssMb: peakRss, cpuSeconds: ownCpu, simCpuSeconds: simCpu };
+  return {
+    contender,
+    seconds,
+    entriesPerSecond: entries / seconds,
+    requests: parentReqs.length + childReqs.length,
+    peakRssMb: peakRss,
+    cpuSeconds: ownCpu,
+    simCpuSeconds: simCpu,
+  };
 }
 
 async function main(): Promise<void> {
@@ -250,7 +281,9 @@ async function main(): Promise<void> {
   gen.save();
   const parent = await startSim("parent", dataFile);
   console.log(`backlog: ${entries} feed entries (${gen.store.recordCount()} records) at ${parent.url}`);
-  console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; concurrency ${CONCURRENCY}`);
+  console.log(
+    `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; concurrency ${CONCURRENCY}`,
+  );
 
   const flows = JSON.parse(fs.readFileSync(path.join(ROOT, "flows/pull-from-parent.json"), "utf8")) as { type: string; maxInFlight?: number }[];
   for (const n of flows) if (n.type === "atom-feed-in") n.maxInFlight = CONCURRENCY;
@@ -302,7 +335,10 @@ async function main(): Promise<void> {
     console.log(`  rep ${rep} sync2: ${sync2.seconds.toFixed(1)} s, ${sync2.entriesPerSecond.toFixed(0)} entries/s, ${cpu(sync2)}`);
   }
   const median = (c: string) => {
-    const v = results.filter((r) => r.contender === c).map((r) => r.entriesPerSecond).sort((a, b) => a - b);
+    const v = results
+      .filter((r) => r.contender === c)
+      .map((r) => r.entriesPerSecond)
+      .sort((a, b) => a - b);
     return v[Math.floor(v.length / 2)];
   };
   const ours = median("ours");
@@ -315,7 +351,14 @@ async function main(): Promise<void> {
   console.log(`Node-RED peak RSS: ${Math.max(...rss)} MB (max over reps)`);
   const out = path.join(ROOT, "bench", "results");
   fs.mkdirSync(out, { recursive: true });
-  fs.writeFileSync(path.join(out, "catchup.json"), JSON.stringify({ at: new Date().toISOString(), entries, patients: PATIENTS, reps: REPS, concurrency: CONCURRENCY, results, median: { ours, raw, sync2 } }, null, 2));
+  fs.writeFileSync(
+    path.join(out, "catchup.json"),
+    JSON.stringify(
+      { at: new Date().toISOString(), entries, patients: PATIENTS, reps: REPS, concurrency: CONCURRENCY, results, median: { ours, raw, sync2 } },
+      null,
+      2,
+    ),
+  );
   await stopSim(parent);
   agent.destroy();
   fs.rmSync(dir, { recursive: true, force: true });

@@ -44,12 +44,30 @@ function patient(i: number): FhirResource {
     resourceType: "Patient",
     id,
     meta: { versionId: "1764320000000", lastUpdated: "2026-11-28T08:00:00.000+00:00" },
-    identifier: [{ id: `${id.slice(0, 30)}aaaaaa`, use: "official", type: { coding: [{ code: "05a29f94-c0ed-11e2-94be-8c13b969e334" }], text: "OpenMRS ID" }, value: `CHI${String(i).padStart(6, "0")}` }],
+    identifier: [
+      {
+        id: `${id.slice(0, 30)}aaaaaa`,
+        use: "official",
+        type: { coding: [{ code: "05a29f94-c0ed-11e2-94be-8c13b969e334" }], text: "OpenMRS ID" },
+        value: `CHI${String(i).padStart(6, "0")}`,
+      },
+    ],
     active: true,
     name: [{ id: `${id.slice(0, 30)}bbbbbb`, family: `Family${i % 977}`, given: ["Given", "Middle"], use: "official" }],
     gender: i % 2 ? "female" : "male",
     birthDate: "1985-04-12",
-    address: [{ id: `${id.slice(0, 30)}cccccc`, use: "home", line: ["12 Long Street"], city: "Kampala", district: "Central", state: "Central Region", country: "Uganda", postalCode: "256" }],
+    address: [
+      {
+        id: `${id.slice(0, 30)}cccccc`,
+        use: "home",
+        line: ["12 Long Street"],
+        city: "Kampala",
+        district: "Central",
+        state: "Central Region",
+        country: "Uganda",
+        postalCode: "256",
+      },
+    ],
   };
 }
 
@@ -57,7 +75,9 @@ async function measureQueue(dir: string): Promise<void> {
   const store = await SyncStore.open(path.join(dir, "queue.db"), { synchronous: "FULL" });
   const settings = await store.db.all<Record<string, unknown>>("PRAGMA journal_mode");
   const sync = await store.db.get<{ synchronous: number }>("PRAGMA synchronous");
-  console.log(`SQLite ${((await store.db.get<{ v: string }>("SELECT sqlite_version() AS v"))!).v}: journal_mode=${String(settings[0]?.journal_mode)}, synchronous=${sync?.synchronous} (2 = FULL), group commit`);
+  console.log(
+    `SQLite ${(await store.db.get<{ v: string }>("SELECT sqlite_version() AS v"))!.v}: journal_mode=${String(settings[0]?.journal_mode)}, synchronous=${sync?.synchronous} (2 = FULL), group commit`,
+  );
   const rss0 = rssMb();
   let delivered: Ticket[] = [];
   let settleNow = false;
@@ -77,14 +97,18 @@ async function measureQueue(dir: string): Promise<void> {
   const t0 = Date.now();
   const inflight = new Set<Promise<unknown>>();
   for (let i = 0; i < ITEMS; i++) {
-    const p: Promise<unknown> = queue.enqueue({ key: `Patient/${i}`, body: { topic: `Patient/${i}`, action: "upsert", payload: patient(i) } }).then(() => inflight.delete(p));
+    const p: Promise<unknown> = queue
+      .enqueue({ key: `Patient/${i}`, body: { topic: `Patient/${i}`, action: "upsert", payload: patient(i) } })
+      .then(() => inflight.delete(p));
     inflight.add(p);
     if (inflight.size >= 256) await Promise.race(inflight);
   }
   await Promise.all(inflight);
   const enqueueSec = (Date.now() - t0) / 1000;
   const rss1 = rssMb();
-  console.log(`enqueue: ${ITEMS} in ${enqueueSec.toFixed(1)} s = ${Math.round(ITEMS / enqueueSec)} durable enqueue/s (${store.db.commits} commits); RSS ${rss0} -> ${rss1} MB`);
+  console.log(
+    `enqueue: ${ITEMS} in ${enqueueSec.toFixed(1)} s = ${Math.round(ITEMS / enqueueSec)} durable enqueue/s (${store.db.commits} commits); RSS ${rss0} -> ${rss1} MB`,
+  );
 
   // 2. claim + settle the whole backlog.
   await queue.start();
@@ -109,8 +133,12 @@ async function measureQueue(dir: string): Promise<void> {
     }
   }
   const drainSec = (Date.now() - t1) / 1000;
-  console.log(`claim+settle: ${ITEMS} in ${drainSec.toFixed(1)} s = ${Math.round(ITEMS / drainSec)}/s; per 10,000 slice: ${slices.map((x) => Math.round(x)).join(", ")}`);
-  console.log(`RSS after GC: ${rss0} MB empty, ${rss1} MB with ${ITEMS} queued, peak ${peak} MB while draining (growth ${Math.max(rss1, peak) - rss0} MB)${(globalThis as { gc?: unknown }).gc ? "" : " [run with --expose-gc for figures without garbage]"}`);
+  console.log(
+    `claim+settle: ${ITEMS} in ${drainSec.toFixed(1)} s = ${Math.round(ITEMS / drainSec)}/s; per 10,000 slice: ${slices.map((x) => Math.round(x)).join(", ")}`,
+  );
+  console.log(
+    `RSS after GC: ${rss0} MB empty, ${rss1} MB with ${ITEMS} queued, peak ${peak} MB while draining (growth ${Math.max(rss1, peak) - rss0} MB)${(globalThis as { gc?: unknown }).gc ? "" : " [run with --expose-gc for figures without garbage]"}`,
+  );
   await queue.stop();
   await store.close();
 }
@@ -121,7 +149,7 @@ async function startSim(role: string): Promise<{ proc: ChildProcess; url: string
   const proc = spawn(process.execPath, [path.join(ROOT, "dist/sim/cli.js"), "--role", role, "--port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
   const url = await new Promise<string>((resolve, reject) => {
     let out = "";
-    proc.stdout!.on("data", (b: Buffer) => {
+    proc.stdout.on("data", (b: Buffer) => {
       out += b.toString();
       const m = /listening on (\S+)/.exec(out);
       if (m) resolve(m[1]);
@@ -149,10 +177,14 @@ async function rawDrain(url: string, resources: FhirResource[]): Promise<void> {
   const post = (body: unknown, kind: string) =>
     new Promise<number>((resolve, reject) => {
       const data = JSON.stringify(body);
-      const req = http.request(`${url}/ws/rest/v1/${kind}`, { method: "POST", agent, headers: { authorization: AUTH, "content-type": "application/json", "content-length": Buffer.byteLength(data) } }, (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode ?? 0));
-      });
+      const req = http.request(
+        `${url}/ws/rest/v1/${kind}`,
+        { method: "POST", agent, headers: { authorization: AUTH, "content-type": "application/json", "content-length": Buffer.byteLength(data) } },
+        (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode ?? 0));
+        },
+      );
       req.on("error", reject);
       req.end(data);
     });
@@ -180,7 +212,9 @@ async function queueDrain(dir: string, url: string, resources: FhirResource[]): 
     events: {
       deliver: (body, ticket) => {
         const resource = body.payload as FhirResource;
-        void target.write({ action: "upsert", resourceType: resource.resourceType, id: resource.id!, resource, created: true }).then((r) => queue.settle(ticket, r.outcome));
+        void target
+          .write({ action: "upsert", resourceType: resource.resourceType, id: resource.id!, resource, created: true })
+          .then((r) => queue.settle(ticket, r.outcome));
       },
     },
   });
@@ -214,13 +248,21 @@ async function measureDrain(dir: string): Promise<void> {
       console.log(`  drain ${DRAIN} (${who}): ${sec.toFixed(1)} s = ${Math.round(DRAIN / sec)}/s`);
     }
   }
-  const med = (who: string) => results.filter((r) => r.who === who).map((r) => r.sec).sort((a, b) => a - b)[1];
-  console.log(`drain median: queue ${med("queue").toFixed(1)} s, raw ${med("raw").toFixed(1)} s; ratio (raw time / queue time) = ${(med("raw") / med("queue")).toFixed(2)}`);
+  const med = (who: string) =>
+    results
+      .filter((r) => r.who === who)
+      .map((r) => r.sec)
+      .sort((a, b) => a - b)[1];
+  console.log(
+    `drain median: queue ${med("queue").toFixed(1)} s, raw ${med("raw").toFixed(1)} s; ratio (raw time / queue time) = ${(med("raw") / med("queue")).toFixed(2)}`,
+  );
 }
 
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-queue-"));
-  console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; concurrency ${CONCURRENCY}`);
+  console.log(
+    `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; concurrency ${CONCURRENCY}`,
+  );
   try {
     await measureQueue(dir);
     await measureDrain(dir);

@@ -99,11 +99,7 @@ export class HttpClient {
     return this.authHeader;
   }
 
-  request(
-    method: string,
-    url: string,
-    opts: { headers?: Record<string, string>; body?: string; timeoutMs?: number } = {},
-  ): Promise<HttpResponse> {
+  request(method: string, url: string, opts: { headers?: Record<string, string>; body?: string; timeoutMs?: number } = {}): Promise<HttpResponse> {
     const started = Date.now();
     const target = new URL(url);
     const isHttps = target.protocol === "https:";
@@ -125,44 +121,33 @@ export class HttpClient {
         req.destroy();
         reject(err);
       };
-      const req = (isHttps ? https : http).request(
-        target,
-        { method, headers, agent: isHttps ? this.httpsAgent : this.httpAgent },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on("data", (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > this.maxBodyBytes) {
-              fail(new NetworkError("TOO_LARGE", shownUrl, `response larger than ${this.maxBodyBytes} bytes (${method} ${shownUrl})`));
-              return;
-            }
-            chunks.push(chunk);
+      const req = (isHttps ? https : http).request(target, { method, headers, agent: isHttps ? this.httpsAgent : this.httpAgent }, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on("data", (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > this.maxBodyBytes) {
+            fail(new NetworkError("TOO_LARGE", shownUrl, `response larger than ${this.maxBodyBytes} bytes (${method} ${shownUrl})`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on("aborted", () => fail(new NetworkError("RESET", shownUrl, `connection reset while reading the response (${method} ${shownUrl})`)));
+        res.on("error", (err: NodeJS.ErrnoException) => fail(new NetworkError(networkCodeOf(err.code), shownUrl, `${err.message} (${method} ${shownUrl})`)));
+        res.on("end", () => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString("utf8"),
+            url,
+            durationMs: Date.now() - started,
           });
-          res.on("aborted", () =>
-            fail(new NetworkError("RESET", shownUrl, `connection reset while reading the response (${method} ${shownUrl})`)),
-          );
-          res.on("error", (err: NodeJS.ErrnoException) =>
-            fail(new NetworkError(networkCodeOf(err.code), shownUrl, `${err.message} (${method} ${shownUrl})`)),
-          );
-          res.on("end", () => {
-            if (settled) return;
-            settled = true;
-            clearTimeout(timer);
-            resolve({
-              status: res.statusCode ?? 0,
-              headers: res.headers,
-              body: Buffer.concat(chunks).toString("utf8"),
-              url,
-              durationMs: Date.now() - started,
-            });
-          });
-        },
-      );
-      const timer = setTimeout(
-        () => fail(new NetworkError("TIMEOUT", shownUrl, `timed out after ${timeoutMs} ms (${method} ${shownUrl})`)),
-        timeoutMs,
-      );
+        });
+      });
+      const timer = setTimeout(() => fail(new NetworkError("TIMEOUT", shownUrl, `timed out after ${timeoutMs} ms (${method} ${shownUrl})`)), timeoutMs);
       req.on("error", (err: NodeJS.ErrnoException) =>
         fail(new NetworkError(networkCodeOf(err.code), shownUrl, `${err.code ?? err.message} (${method} ${shownUrl})`)),
       );

@@ -79,7 +79,11 @@ export function writeRequestOf(msg: SyncMessage): WriteRequest {
   }
   const p = msg.payload as Partial<FhirResource> | undefined;
   if (!p || typeof p !== "object" || typeof p.resourceType !== "string" || typeof p.id !== "string" || !p.id) {
-    throw new OutcomeError({ kind: "permanent", reason: "bad-payload", message: "msg.payload must be a FHIR resource with resourceType and id (or {resourceType, id} for a delete)" });
+    throw new OutcomeError({
+      kind: "permanent",
+      reason: "bad-payload",
+      message: "msg.payload must be a FHIR resource with resourceType and id (or {resourceType, id} for a delete)",
+    });
   }
   const entry = msg.entry as { action?: unknown } | undefined;
   return {

@@ -61,7 +61,10 @@ export function errorSummary(body: unknown): string | undefined {
   const b = body as { resourceType?: string; issue?: { diagnostics?: string; details?: { text?: string }; code?: string }[]; error?: { message?: string } };
   let text: string | undefined;
   if (b.resourceType === "OperationOutcome" && Array.isArray(b.issue)) {
-    text = b.issue.map((i) => i.diagnostics ?? i.details?.text ?? i.code).filter(Boolean).join("; ");
+    text = b.issue
+      .map((i) => i.diagnostics ?? i.details?.text ?? i.code)
+      .filter(Boolean)
+      .join("; ");
   } else if (b.error?.message) {
     text = b.error.message;
   }
@@ -72,7 +75,11 @@ export function httpOutcome(method: string, url: string, status: number, body: u
   const outcome = classifyStatus(status, retryAfter);
   if (outcome.kind === "ok") return outcome;
   const summary = errorSummary(body);
-  return { ...outcome, message: `${method} ${url}: HTTP ${status}${summary ? ` (${summary})` : ""}`, operationOutcome: body && typeof body === "object" ? body : undefined };
+  return {
+    ...outcome,
+    message: `${method} ${url}: HTTP ${status}${summary ? ` (${summary})` : ""}`,
+    operationOutcome: body && typeof body === "object" ? body : undefined,
+  };
 }
 
 /** An HTTP failure as an OutcomeError, for callers that throw. */

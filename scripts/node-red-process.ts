@@ -55,11 +55,24 @@ export class NodeRedProcess {
   async start(timeoutMs = 30_000): Promise<void> {
     if (!this.port) this.port = await freePort();
     const logStart = this.log.length;
-    this.child = spawn(process.execPath, [...(this.opts.nodeArgs ?? []), path.join(ROOT, "node_modules/node-red/red.js"), "-u", this.opts.userDir, "-s", path.join(ROOT, "scripts/node-red-settings.js"), "-p", String(this.port)], {
-      // Readiness is read from the log ("Started flows"), so the level stays at info.
-      env: { ...process.env, ...this.opts.env, NODE_RED_LOG_LEVEL: "info" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    this.child = spawn(
+      process.execPath,
+      [
+        ...(this.opts.nodeArgs ?? []),
+        path.join(ROOT, "node_modules/node-red/red.js"),
+        "-u",
+        this.opts.userDir,
+        "-s",
+        path.join(ROOT, "scripts/node-red-settings.js"),
+        "-p",
+        String(this.port),
+      ],
+      {
+        // Readiness is read from the log ("Started flows"), so the level stays at info.
+        env: { ...process.env, ...this.opts.env, NODE_RED_LOG_LEVEL: "info" },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     const logFile = this.opts.logFile ? fs.createWriteStream(this.opts.logFile, { flags: "a" }) : undefined;
     this.child.on("exit", () => logFile?.end());
     const append = (b: Buffer) => {

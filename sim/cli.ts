@@ -34,7 +34,7 @@ function fail(msg: string): never {
 export function parseArgs(argv: readonly string[]): CliOptions {
   const o: CliOptions = { role: "sim", port: 0, host: "127.0.0.1", patients: 0, changesPerMinute: 0, dialect: "sync2", fhir2: true, feedAuth: false };
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
+    const a = argv[i];
     const [flag, inline] = a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
     const value = (): string => {
       const v = inline ?? argv[++i];

@@ -71,7 +71,7 @@ function bool(v: unknown, name: string): boolean {
 
 function strings(v: unknown, name: string): string[] {
   if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) throw new Error(`fault ${name} must be an array of strings`);
-  return v as string[];
+  return v;
 }
 
 function statusFault(v: unknown): StatusFault | null {

@@ -99,7 +99,9 @@ export class FhirPeer {
         return [400, core.normalizeOperationOutcome(err)];
       }
     }
-    const fhirRequest = { method: req.method as "GET", url: path + full.search, body, params: {}, query: {}, headers: req.headers } as unknown as Parameters<typeof this.router.handleRequest>[0];
+    const fhirRequest = { method: req.method as "GET", url: path + full.search, body, params: {}, query: {}, headers: req.headers } as unknown as Parameters<
+      typeof this.router.handleRequest
+    >[0];
     const [outcome, resource] = await this.router.handleRequest(fhirRequest, this.repo);
     return [core.getStatus(outcome), resource ?? outcome];
   }

@@ -108,9 +108,7 @@ function visitToFhir(v: Visit): Json {
     class: CLASS_AMB,
     type: [{ coding: [{ system: VISIT_TYPE_SYSTEM, code: v.visitType, display: META.visitTypes.get(v.visitType)?.display ?? v.visitType }] }],
     subject: reference("Patient", v.patient),
-    period: v.stopDatetime
-      ? { start: toFhirDateTime(v.startDatetime), end: toFhirDateTime(v.stopDatetime) }
-      : { start: toFhirDateTime(v.startDatetime) },
+    period: v.stopDatetime ? { start: toFhirDateTime(v.startDatetime), end: toFhirDateTime(v.stopDatetime) } : { start: toFhirDateTime(v.startDatetime) },
   };
   const loc = locationList(v.location);
   if (loc) r.location = loc;
@@ -126,9 +124,7 @@ function encounterToFhir(e: Encounter): Json {
     class: CLASS_AMB,
     type: [
       {
-        coding: [
-          { system: ENCOUNTER_TYPE_SYSTEM, code: e.encounterType, display: META.encounterTypes.get(e.encounterType)?.display ?? e.encounterType },
-        ],
+        coding: [{ system: ENCOUNTER_TYPE_SYSTEM, code: e.encounterType, display: META.encounterTypes.get(e.encounterType)?.display ?? e.encounterType }],
       },
     ],
     subject: reference("Patient", e.patient),
@@ -202,7 +198,10 @@ function refId(v: unknown, field: string, types: readonly string[]): string | un
   if (!r) return undefined;
   const ref = optStr(r.reference, `${field}.reference`);
   if (!ref) throw bad(`${field}.reference is required`);
-  const parts = ref.split("?")[0]!.split("/").filter((s) => s);
+  const parts = ref
+    .split("?")[0]
+    .split("/")
+    .filter((s) => s);
   const hist = parts.indexOf("_history");
   const p = hist > 0 ? parts.slice(0, hist) : parts;
   const type = p[p.length - 2];
@@ -260,7 +259,11 @@ function patientFromFhir(r: Json): PatientPatch {
     return {
       uuid: optStr(x.id, "name.id"),
       givenName: given[0] ?? "",
-      middleName: given.slice(1).filter((g) => g).join(" ") || null,
+      middleName:
+        given
+          .slice(1)
+          .filter((g) => g)
+          .join(" ") || null,
       familyName: optStr(x.family, "name.family") ?? "",
       preferred: x.use === "official",
     };
@@ -271,7 +274,11 @@ function patientFromFhir(r: Json): PatientPatch {
     const d: AddressDraft = { uuid: optStr(x.id, "address.id"), preferred: x.use === "home" };
     for (const f of ADDRESS_FIELDS) d[f] = null;
     d.address1 = line[0] || null;
-    d.address2 = line.slice(1).filter((l) => l).join(", ") || null;
+    d.address2 =
+      line
+        .slice(1)
+        .filter((l) => l)
+        .join(", ") || null;
     d.cityVillage = optStr(x.city, "address.city") ?? null;
     d.countyDistrict = optStr(x.district, "address.district") ?? null;
     d.stateProvince = optStr(x.state, "address.state") ?? null;

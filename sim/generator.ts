@@ -19,7 +19,23 @@ export interface GenerateOptions {
 
 const GIVEN_F = ["Amina", "Grace", "Fatima", "Mary", "Joyce", "Aisha", "Esther", "Ruth", "Sarah", "Halima", "Agnes", "Lucy", "Nadia", "Priya", "Rosa"];
 const GIVEN_M = ["John", "Peter", "Moses", "Ali", "David", "Samuel", "Joseph", "Ibrahim", "James", "Daniel", "Emmanuel", "Paul", "Ravi", "Carlos", "Kofi"];
-const FAMILY = ["Okello", "Mwangi", "Banda", "Phiri", "Otieno", "Kamau", "Nakato", "Mensah", "Diallo", "Ndlovu", "Sharma", "Silva", "Haile", "Tembo", "Achieng"];
+const FAMILY = [
+  "Okello",
+  "Mwangi",
+  "Banda",
+  "Phiri",
+  "Otieno",
+  "Kamau",
+  "Nakato",
+  "Mensah",
+  "Diallo",
+  "Ndlovu",
+  "Sharma",
+  "Silva",
+  "Haile",
+  "Tembo",
+  "Achieng",
+];
 const PLACES: readonly { city: string; district: string; state: string; country: string; postal: string }[] = [
   { city: "Kampala", district: "Kampala", state: "Central", country: "Uganda", postal: "256" },
   { city: "Mukono", district: "Mukono", state: "Central", country: "Uganda", postal: "256" },
@@ -81,10 +97,16 @@ export class Generator {
     const r = this.rng;
     const gender = r.chance(0.5) ? "F" : "M";
     const identifiers: IdentifierDraft[] = [
-      { uuid: r.uuid(), identifier: this.newIdentifier(), identifierType: IDENTIFIER_TYPES[0]!.uuid, location: r.pick(LOCATIONS).uuid, preferred: true },
+      { uuid: r.uuid(), identifier: this.newIdentifier(), identifierType: IDENTIFIER_TYPES[0].uuid, location: r.pick(LOCATIONS).uuid, preferred: true },
     ];
     if (r.chance(0.3)) {
-      identifiers.push({ uuid: r.uuid(), identifier: `OLD-${r.int(10000, 99999)}`, identifierType: IDENTIFIER_TYPES[1]!.uuid, location: null, preferred: false });
+      identifiers.push({
+        uuid: r.uuid(),
+        identifier: `OLD-${r.int(10000, 99999)}`,
+        identifierType: IDENTIFIER_TYPES[1].uuid,
+        location: null,
+        preferred: false,
+      });
     }
     const birth = Date.UTC(r.int(1940, 2022), r.int(0, 11), r.int(1, 28));
     return this.store.createPatient({
@@ -130,7 +152,7 @@ export class Generator {
         visit: visit.uuid,
       });
       for (let o = 0; o < obsPer; o++) {
-        const c = QUESTION_CONCEPTS[(o + r.int(0, QUESTION_CONCEPTS.length - 1)) % QUESTION_CONCEPTS.length]!;
+        const c = QUESTION_CONCEPTS[(o + r.int(0, QUESTION_CONCEPTS.length - 1)) % QUESTION_CONCEPTS.length];
         this.store.createObs({ uuid: r.uuid(), person: patient, concept: c.uuid, obsDatetime: this.fmt(at), encounter: enc.uuid, value: this.obsValue(c) });
       }
     }
@@ -215,7 +237,7 @@ export class Generator {
     const p = this.activePatient();
     if (!p) return false;
     const ids = this.identifiers(p);
-    const type = IDENTIFIER_TYPES[2]!.uuid;
+    const type = IDENTIFIER_TYPES[2].uuid;
     const existing = ids.find((i) => i.identifierType === type);
     const value = `NID-${this.rng.int(1_000_000, 9_999_999)}`;
     if (existing) existing.identifier = value;
@@ -322,7 +344,7 @@ export class Generator {
           }
         }
       }
-      if (!done) this.newVisit() || this.createPatient();
+      if (!done && !this.newVisit()) this.createPatient();
     }
   }
 }

@@ -82,15 +82,7 @@ export interface PersonAddress {
   voided: boolean;
 }
 
-export const ADDRESS_FIELDS = [
-  "address1",
-  "address2",
-  "cityVillage",
-  "countyDistrict",
-  "stateProvince",
-  "postalCode",
-  "country",
-] as const;
+export const ADDRESS_FIELDS = ["address1", "address2", "cityVillage", "countyDistrict", "stateProvince", "postalCode", "country"] as const;
 export type AddressField = (typeof ADDRESS_FIELDS)[number];
 
 export interface PatientIdentifier {
@@ -275,7 +267,7 @@ function notFound(what: string, uuid: string): SimError {
 
 function str(v: unknown): string | null {
   if (v === null || v === undefined) return null;
-  const s = String(v);
+  const s = typeof v === "string" ? v : typeof v === "number" || typeof v === "boolean" ? String(v) : JSON.stringify(v);
   return s === "" ? null : s;
 }
 
@@ -362,7 +354,7 @@ export class Store {
   private dateOnly(v: unknown, field: string): string | null {
     if (v === null || v === undefined || v === "") return null;
     const d = typeof v === "string" ? datePart(v) : undefined;
-    if (!d || parseInstant(d) === undefined) throw new SimError(400, `Invalid date for ${field}: ${String(v)}`);
+    if (!d || parseInstant(d) === undefined) throw new SimError(400, `Invalid date for ${field}: ${JSON.stringify(v)}`);
     return openmrsDateOnly(d, this.opts.utcOffsetMinutes);
   }
 
@@ -455,8 +447,7 @@ export class Store {
         if (typeof v !== "string") throw new SimError(400, `Obs value for text concept ${concept.uuid} must be a string`);
         return v;
       case "Coded": {
-        const answer =
-          typeof v === "string" ? v : typeof v === "object" && v !== null && "uuid" in v ? String((v as { uuid: unknown }).uuid) : undefined;
+        const answer = typeof v === "string" ? v : typeof v === "object" && v !== null && "uuid" in v ? String(v.uuid) : undefined;
         if (!answer) throw new SimError(400, `Obs value for coded concept ${concept.uuid} must be a concept uuid`);
         const c = META.concepts.get(answer);
         if (!c) throw notFound("Concept", answer);
@@ -482,8 +473,7 @@ export class Store {
       const uuid = randomUUID();
       const dialect = this.opts.dialect === "mixed" ? (id % 2 === 1 ? "sync2" : "bahmni") : this.opts.dialect;
       // sync2 tags go through a HashSet in the real server: the action is sometimes first, sometimes second.
-      const terms =
-        dialect === "bahmni" ? [category] : parseInt(uuid.charAt(0), 16) % 2 === 0 ? [action, category] : [category, action];
+      const terms = dialect === "bahmni" ? [category] : parseInt(uuid.charAt(0), 16) % 2 === 0 ? [action, category] : [category, action];
       const e: FeedEvent = {
         id,
         uuid,
@@ -767,13 +757,13 @@ export class Store {
   update(type: RecordType, uuid: string, patch: PatientPatch | VisitPatch | EncounterPatch | ObsPatch): AnyRecord {
     switch (type) {
       case "patient":
-        return this.updatePatient(uuid, patch as PatientPatch);
+        return this.updatePatient(uuid, patch);
       case "visit":
-        return this.updateVisit(uuid, patch as VisitPatch);
+        return this.updateVisit(uuid, patch);
       case "encounter":
-        return this.updateEncounter(uuid, patch as EncounterPatch);
+        return this.updateEncounter(uuid, patch);
       default:
-        return this.updateObs(uuid, patch as ObsPatch);
+        return this.updateObs(uuid, patch);
     }
   }
 

@@ -558,8 +558,7 @@ function patchFor(type: RecordType, body: Json): PatientPatch | VisitPatch | Enc
 // ------------------------------------------------------------------ handler
 
 export function restError(status: number, message: string): Reply {
-  const code =
-    status === 404 ? "org.openmrs.module.webservices.rest.web.response.ObjectNotFoundException" : "webservices.rest.error.invalid.submission";
+  const code = status === 404 ? "org.openmrs.module.webservices.rest.web.response.ObjectNotFoundException" : "webservices.rest.error.invalid.submission";
   return json(status, { error: { message, code, detail: "" } });
 }
 

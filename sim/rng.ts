@@ -28,13 +28,16 @@ export class Rng {
 
   pick<T>(items: readonly T[]): T {
     if (items.length === 0) throw new Error("pick from empty list");
-    return items[Math.floor(this.next() * items.length)] as T;
+    return items[Math.floor(this.next() * items.length)];
   }
 
   /** A random (version 4) UUID drawn from this generator, so seeded runs are reproducible. */
   uuid(): string {
     let hex = "";
-    for (let i = 0; i < 4; i++) hex += Math.floor(this.next() * 0x100000000).toString(16).padStart(8, "0");
+    for (let i = 0; i < 4; i++)
+      hex += Math.floor(this.next() * 0x100000000)
+        .toString(16)
+        .padStart(8, "0");
     const variant = ((parseInt(hex[16] ?? "0", 16) & 0x3) | 0x8).toString(16);
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
   }

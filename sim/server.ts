@@ -299,7 +299,7 @@ export class OpenmrsSim {
     if (h === this.authHeader) return true;
     const m = /^Basic\s+(.+)$/i.exec(h);
     if (!m) return false;
-    return Buffer.from(m[1] as string, "base64").toString("utf8") === `${this.username}:${this.password}`;
+    return Buffer.from(m[1], "base64").toString("utf8") === `${this.username}:${this.password}`;
   }
 
   private baseUrl(req: http.IncomingMessage): string {
@@ -369,7 +369,12 @@ export class OpenmrsSim {
     if (sf) {
       entry.fault = "status";
       const msg = `Simulated fault: HTTP ${sf.code}`;
-      reply = c.area === "fhir" ? outcome(sf.code, "transient", msg) : c.area === "rest" ? restError(sf.code, msg) : text(sf.code, `<html><body>${msg}</body></html>`);
+      reply =
+        c.area === "fhir"
+          ? outcome(sf.code, "transient", msg)
+          : c.area === "rest"
+            ? restError(sf.code, msg)
+            : text(sf.code, `<html><body>${msg}</body></html>`);
       if (sf.retryAfter !== undefined) reply.headers["retry-after"] = String(sf.retryAfter);
     } else {
       const body = method === "POST" || method === "PUT" || method === "PATCH" ? await readBody(req) : "";

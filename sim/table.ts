@@ -51,6 +51,6 @@ export class Table<T extends { uuid: string }> {
   /** A random record (rand() in [0,1)), or undefined when empty. */
   random(rand: () => number): T | undefined {
     if (this.keys.length === 0) return undefined;
-    return this.map.get(this.keys[Math.floor(rand() * this.keys.length)] as string);
+    return this.map.get(this.keys[Math.floor(rand() * this.keys.length)]);
   }
 }

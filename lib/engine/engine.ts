@@ -211,7 +211,20 @@ export class DeliveryEngine<P> {
   add(n: NewItem<P>): Item<P> {
     const existing = this.items.get(n.id);
     if (existing) return existing;
-    const item: Item<P> = { id: n.id, key: n.key, seq: ++this.seq, payload: n.payload, state: "ready", attempts: n.attempts ?? 0, firstFailedAt: n.firstFailedAt, lastError: n.lastError, serial: 0, deadline: 0, busy: 0, probe: false };
+    const item: Item<P> = {
+      id: n.id,
+      key: n.key,
+      seq: ++this.seq,
+      payload: n.payload,
+      state: "ready",
+      attempts: n.attempts ?? 0,
+      firstFailedAt: n.firstFailedAt,
+      lastError: n.lastError,
+      serial: 0,
+      deadline: 0,
+      busy: 0,
+      probe: false,
+    };
     this.items.set(item.id, item);
     if (n.dueAt !== undefined && n.dueAt > this.clock.now() && this.o.keepWaiting) {
       this.wait(item, n.dueAt);
@@ -416,7 +429,14 @@ export class DeliveryEngine<P> {
   /** An older change of a record that is not needed any more (the newer one is delivered instead). */
   private supersede(item: Item<P>, message: string): void {
     this.leave(item);
-    this.enqueueChange({ item, to: "done", outcome: { kind: "filtered", reason: "superseded", message }, attemptsBefore: item.attempts, attempts: item.attempts, firstFailedAt: item.firstFailedAt });
+    this.enqueueChange({
+      item,
+      to: "done",
+      outcome: { kind: "filtered", reason: "superseded", message },
+      attemptsBefore: item.attempts,
+      attempts: item.attempts,
+      firstFailedAt: item.firstFailedAt,
+    });
   }
 
   private enqueueChange(change: Change<P>): void {
@@ -538,7 +558,14 @@ export class DeliveryEngine<P> {
     const now = this.clock.now();
     for (const item of [...this.inflight]) {
       if (item.busy === 0 && item.deadline <= now) {
-        this.settle({ entry: item.id, serial: item.serial }, { kind: "retry", reason: "ticket-timeout", message: `not settled within ${this.ticketTimeoutMs / 1000} s (was the message dropped by the flow? settle it with a sync-settle node)` });
+        this.settle(
+          { entry: item.id, serial: item.serial },
+          {
+            kind: "retry",
+            reason: "ticket-timeout",
+            message: `not settled within ${this.ticketTimeoutMs / 1000} s (was the message dropped by the flow? settle it with a sync-settle node)`,
+          },
+        );
       }
     }
   }

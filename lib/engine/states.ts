@@ -63,7 +63,13 @@ export interface Next {
  * Decides an item's next state from an outcome. `attempts`/`firstFailedAt` are what is stored for the
  * item; `nowStamp` is the engine's stamp for now.
  */
-export function nextState(item: { attempts: number; firstFailedAt?: number }, outcome: Outcome, rules: RetryRules, nowStamp: number, random = Math.random): Next {
+export function nextState(
+  item: { attempts: number; firstFailedAt?: number },
+  outcome: Outcome,
+  rules: RetryRules,
+  nowStamp: number,
+  random = Math.random,
+): Next {
   const same = { attempts: item.attempts, firstFailedAt: item.firstFailedAt };
   if (outcome.kind === "auth") return { to: "ready", outcome, ...same, gate: "paused" };
   if (isChannelFailure(outcome)) return { to: "ready", outcome, ...same, gate: "target-down" };

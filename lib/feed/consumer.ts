@@ -113,7 +113,7 @@ export class FeedConsumer {
   constructor(private readonly o: FeedConsumerOptions) {
     this.readAhead = o.readAhead ?? 500;
     this.window = new MarkerWindow(o.id, o.feedUri);
-    this.walker = new FeedWalker({ feedUri: o.feedUri, fetchPage: (url) => o.fetchPage(url), rebase: o.rebase });
+    this.walker = new FeedWalker({ feedUri: o.feedUri, fetchPage: (url) => o.fetchPage(url), rebase: (url) => this.rebase(url) });
     const direction = o.direction ?? "pull";
     this.engine = new DeliveryEngine<FeedEntry>({
       id: o.id,
@@ -223,7 +223,11 @@ export class FeedConsumer {
         await this.startFromNow();
       } else {
         url = this.readPos?.url ?? this.o.feedUri;
-        const pos = await this.walker.walk(this.readPos, (entry) => this.accept(entry, generation), () => this.capacity(generation));
+        const pos = await this.walker.walk(
+          this.readPos,
+          (entry) => this.accept(entry, generation),
+          () => this.capacity(generation),
+        );
         if (generation !== this.generation) return;
         this.readPos = pos ?? this.readPos;
       }

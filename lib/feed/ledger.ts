@@ -101,6 +101,13 @@ export class FeedLedger implements Ledger<FeedEntry> {
 
   private async persistRequeued(tx: Tx, id: number, c: Change<FeedEntry>): Promise<void> {
     if (c.to === "done" || c.to === "held") await setDeadLetterState(tx, id, "requeued", "retried");
-    else if (c.to === "dead") await reviveDeadLetter(tx, id, { reason: c.outcome.reason, error: c.outcome.message, httpStatus: c.outcome.status, operationOutcome: c.outcome.operationOutcome, attempts: c.attempts });
+    else if (c.to === "dead")
+      await reviveDeadLetter(tx, id, {
+        reason: c.outcome.reason,
+        error: c.outcome.message,
+        httpStatus: c.outcome.status,
+        operationOutcome: c.outcome.operationOutcome,
+        attempts: c.attempts,
+      });
   }
 }

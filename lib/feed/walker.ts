@@ -20,7 +20,9 @@ export class MarkerNotFoundError extends Error {
     readonly entryId: string,
     readonly pageUrl: string,
   ) {
-    super(`marked entry ${entryId} is not on feed page ${pageUrl}; the feed was changed or truncated. Not restarting from page 1 on my own: reset the marker to choose.`);
+    super(
+      `marked entry ${entryId} is not on feed page ${pageUrl}; the feed was changed or truncated. Not restarting from page 1 on my own: reset the marker to choose.`,
+    );
     this.name = "MarkerNotFoundError";
   }
 }

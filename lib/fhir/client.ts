@@ -57,7 +57,11 @@ export class FhirClient {
     return this.client;
   }
 
-  private async call(what: string, fn: (client: Client, options: { signal: AbortSignal; headers: Record<string, string> }) => Promise<unknown>, headers: Record<string, string> = {}): Promise<FhirResponse> {
+  private async call(
+    what: string,
+    fn: (client: Client, options: { signal: AbortSignal; headers: Record<string, string> }) => Promise<unknown>,
+    headers: Record<string, string> = {},
+  ): Promise<FhirResponse> {
     const client = await this.kit();
     const started = Date.now();
     try {
@@ -75,7 +79,11 @@ export class FhirClient {
       }
       const code = err.name === "TimeoutError" || err.name === "AbortError" ? "TIMEOUT" : networkCodeOf(err.cause?.code);
       const detail = err.cause?.code ?? err.cause?.message ?? err.message ?? String(e);
-      throw new NetworkError(code, `${this.baseUrl}/${what}`, `${code === "TIMEOUT" ? `timed out after ${this.timeoutMs} ms` : detail} (${this.baseUrl}/${what})`);
+      throw new NetworkError(
+        code,
+        `${this.baseUrl}/${what}`,
+        `${code === "TIMEOUT" ? `timed out after ${this.timeoutMs} ms` : detail} (${this.baseUrl}/${what})`,
+      );
     }
   }
 

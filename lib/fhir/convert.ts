@@ -263,7 +263,7 @@ function compact<T extends object>(o: T): T {
   for (const k of Object.keys(rec)) {
     const v = rec[k];
     if (v === undefined || v === null || v === "" || (Array.isArray(v) && v.length === 0)) delete rec[k];
-    else if (asObject(v) && Object.keys(v as object).length === 0) delete rec[k];
+    else if (asObject(v) && Object.keys(v).length === 0) delete rec[k];
   }
   return o;
 }
@@ -374,13 +374,13 @@ export function restToFhir(kind: RestKind, rep: unknown): FhirResource {
   if (!o) throw unconvertible(`${String(kind)} representation is not an object`);
   switch (kind) {
     case "patient":
-      return patientToFhir(o as RestPatient & Json);
+      return patientToFhir(o);
     case "visit":
-      return visitToFhir(o as RestVisit & Json);
+      return visitToFhir(o);
     case "encounter":
-      return encounterToFhir(o as RestEncounter & Json);
+      return encounterToFhir(o);
     case "obs":
-      return obsToFhir(o as RestObs & Json);
+      return obsToFhir(o);
     default:
       throw new PermanentError(`unsupported REST kind ${JSON.stringify(kind)}`, "unsupported-type");
   }
@@ -403,9 +403,7 @@ function patientToFhir(rep: RestPatient & Json): FhirResource {
       });
       return compact<Identifier>({
         id: str(i.uuid),
-        extension: locationUuid
-          ? [{ url: IDENTIFIER_LOCATION_URL, valueReference: reference("Location", locationUuid) }]
-          : undefined,
+        extension: locationUuid ? [{ url: IDENTIFIER_LOCATION_URL, valueReference: reference("Location", locationUuid) }] : undefined,
         use: i.preferred === true ? "official" : "usual",
         type: Object.keys(type).length > 0 ? type : undefined,
         value: str(i.identifier),
@@ -427,8 +425,7 @@ function patientToFhir(rep: RestPatient & Json): FhirResource {
   const address: Address[] = objects(person.addresses)
     .filter((a) => !isVoided(a))
     .map((a: RestAddress) => {
-      const preferred =
-        typeof a.preferred === "boolean" ? a.preferred : preferredAddressUuid !== undefined && str(a.uuid) === preferredAddressUuid;
+      const preferred = typeof a.preferred === "boolean" ? a.preferred : preferredAddressUuid !== undefined && str(a.uuid) === preferredAddressUuid;
       return compact<Address>({
         id: str(a.uuid),
         use: preferred ? "home" : "old",
@@ -607,7 +604,7 @@ function requireFhirId(resource: FhirInput, what: string): string {
  * "Creating with the original uuid". Dates in the OpenMRS format, references as uuid strings.
  */
 export function fhirToRestCreate(resource: FhirResource): { kind: RestKind; body: Record<string, unknown> } {
-  const r = asObject(resource) as (FhirInput & Json) | undefined;
+  const r = asObject(resource);
   if (!r) throw unconvertible("resource is not an object");
   const kind = restKindOfFhir(r as FhirResource);
   switch (kind) {
@@ -755,7 +752,7 @@ function obsToRest(r: FhirInput): Record<string, unknown> {
  * (Location, Practitioner, concepts, types) is not included.
  */
 export function fhirReferences(resource: FhirResource): { resourceType: string; id: string }[] {
-  const r = asObject(resource) as (FhirInput & Json) | undefined;
+  const r = asObject(resource);
   if (!r) return [];
   const candidates: [unknown, string][] = [];
   switch (r.resourceType) {

@@ -47,7 +47,10 @@ export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile,
     if (res.status === 200) {
       const resource = res.body as FhirResource | undefined;
       if (!resource || resource.resourceType !== resourceType || resource.id !== uuid) {
-        throw new PermanentError(`GET ${url} returned ${resource?.resourceType ?? "nothing"}/${resource?.id ?? "?"} instead of ${resourceType}/${uuid}`, "wrong-resource");
+        throw new PermanentError(
+          `GET ${url} returned ${resource?.resourceType ?? "nothing"}/${resource?.id ?? "?"} instead of ${resourceType}/${uuid}`,
+          "wrong-resource",
+        );
       }
       return { action: "upsert", resourceType, id: uuid, resource, via: "fhir2", sourceUrl: url };
     }
@@ -61,7 +64,10 @@ export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile,
   const url = link ? server.resolveLink(link) : kind ? `${server.restUrl(kind, uuid)}?v=full` : undefined;
   if (!url || !kind) {
     if (fhir2Missing) return { action: "upsert", resourceType, id: uuid, via: "fhir2", notFound: true };
-    throw new PermanentError(`no REST to FHIR conversion for "${entry.restResource ?? entry.category}" records (entry ${entry.id}); use a server with fhir2`, "unsupported-type");
+    throw new PermanentError(
+      `no REST to FHIR conversion for "${entry.restResource ?? entry.category}" records (entry ${entry.id}); use a server with fhir2`,
+      "unsupported-type",
+    );
   }
   const res = await server.restGet(url, headers);
   if (res.status === 404) return { action: "upsert", resourceType, id: uuid, via: "rest", sourceUrl: url, notFound: true };

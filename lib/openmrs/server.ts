@@ -35,7 +35,22 @@ export interface OpenmrsServerOptions {
 }
 
 /** FHIR types the fhir2 module serves that we read and write. */
-export const FHIR2_TYPES = new Set(["Patient", "Encounter", "Observation", "Person", "Location", "AllergyIntolerance", "Condition", "Practitioner", "Medication", "MedicationRequest", "ServiceRequest", "Group", "Immunization", "DiagnosticReport"]);
+export const FHIR2_TYPES = new Set([
+  "Patient",
+  "Encounter",
+  "Observation",
+  "Person",
+  "Location",
+  "AllergyIntolerance",
+  "Condition",
+  "Practitioner",
+  "Medication",
+  "MedicationRequest",
+  "ServiceRequest",
+  "Group",
+  "Immunization",
+  "DiagnosticReport",
+]);
 
 export class OpenmrsServer {
   readonly baseUrl: string;

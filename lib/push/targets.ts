@@ -105,7 +105,8 @@ export class OpenmrsTarget implements RecordTarget {
       const url = `${this.server.fhir.baseUrl}/${req.resourceType}/${req.id}`;
       const res = await this.server.fhir.update({ ...resource, id: req.id }, this.headers(req));
       if (res.status >= 200 && res.status < 300) return { outcome: { ...OK, status: res.status }, method: "PUT", url };
-      if (res.status !== 404) return { outcome: await this.refusal(req, httpOutcome("PUT", url, res.status, res.body, res.retryAfter), profile), method: "PUT", url };
+      if (res.status !== 404)
+        return { outcome: await this.refusal(req, httpOutcome("PUT", url, res.status, res.body, res.retryAfter), profile), method: "PUT", url };
       return this.createViaRest(req, resource, profile);
     }
     // No fhir2: update through REST, create when the record is not there.
@@ -115,7 +116,8 @@ export class OpenmrsTarget implements RecordTarget {
     void _uuid;
     const res = await this.server.restSend("POST", url, changes, this.headers(req));
     if (res.status >= 200 && res.status < 300) return { outcome: { ...OK, status: res.status }, method: "POST", url };
-    if (res.status !== 404) return { outcome: await this.refusal(req, httpOutcome("POST", url, res.status, res.json, res.headers["retry-after"]), profile), method: "POST", url };
+    if (res.status !== 404)
+      return { outcome: await this.refusal(req, httpOutcome("POST", url, res.status, res.json, res.headers["retry-after"]), profile), method: "POST", url };
     return this.createViaRest(req, resource, profile);
   }
 
@@ -221,10 +223,13 @@ export class FhirServerTarget implements RecordTarget {
     if (req.action === "delete") {
       const res = await this.fhir.delete(req.resourceType, req.id, headers);
       const outcome =
-        res.status === 404 || res.status === 410 ? { kind: "ok" as const, reason: "already-absent", status: res.status } : httpOutcome("DELETE", url, res.status, res.body, res.retryAfter);
+        res.status === 404 || res.status === 410
+          ? { kind: "ok" as const, reason: "already-absent", status: res.status }
+          : httpOutcome("DELETE", url, res.status, res.body, res.retryAfter);
       return { outcome, method: "DELETE", url, durationMs: Date.now() - started };
     }
-    if (!req.resource) return { outcome: { kind: "permanent", reason: "no-resource", message: "upsert without a resource" }, method: "PUT", url, durationMs: 0 };
+    if (!req.resource)
+      return { outcome: { kind: "permanent", reason: "no-resource", message: "upsert without a resource" }, method: "PUT", url, durationMs: 0 };
     const res: FhirResponse = await this.fhir.update({ ...req.resource, id: req.id }, headers);
     let outcome = res.status >= 200 && res.status < 300 ? { ...OK, status: res.status } : httpOutcome("PUT", url, res.status, res.body, res.retryAfter);
     if (outcome.kind === "permanent" && outcome.status && REFUSALS.has(outcome.status)) {

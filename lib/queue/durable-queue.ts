@@ -133,7 +133,10 @@ export class DurableQueue {
   }
 
   async start(): Promise<void> {
-    const row = await this.o.store.db.get<{ n: number; w: number }>("SELECT COUNT(*) AS n, COALESCE(SUM(attempts > 0), 0) AS w FROM queue_items WHERE queue = ?", [this.o.id]);
+    const row = await this.o.store.db.get<{ n: number; w: number }>(
+      "SELECT COUNT(*) AS n, COALESCE(SUM(attempts > 0), 0) AS w FROM queue_items WHERE queue = ?",
+      [this.o.id],
+    );
     this.queued = row?.n ?? 0;
     this.retrying = row?.w ?? 0;
     this.engine.pump();
@@ -152,7 +155,13 @@ export class DurableQueue {
         await tx.run("UPDATE queue_items SET message = ?, coalesced = coalesced + 1 WHERE id = ?", [json, newest.id]);
         return { id: newest.id, coalesced: true };
       }
-      const r = await tx.run("INSERT INTO queue_items (queue, record_key, message, enqueued_at, next_at) VALUES (?,?,?,?,?)", [this.o.id, m.key, json, Date.now(), now]);
+      const r = await tx.run("INSERT INTO queue_items (queue, record_key, message, enqueued_at, next_at) VALUES (?,?,?,?,?)", [
+        this.o.id,
+        m.key,
+        json,
+        Date.now(),
+        now,
+      ]);
       return { id: r.lastID, coalesced: false };
     });
     this.counts.enqueued++;
@@ -191,7 +200,13 @@ export class DurableQueue {
         for (const r of rows) {
           const id = String(r.id);
           if (this.engine.has(id)) continue;
-          this.engine.add({ id, key: r.record_key, payload: JSON.parse(r.message) as QueuedBody, attempts: r.attempts, firstFailedAt: r.first_failed_at ?? undefined });
+          this.engine.add({
+            id,
+            key: r.record_key,
+            payload: JSON.parse(r.message) as QueuedBody,
+            attempts: r.attempts,
+            firstFailedAt: r.first_failed_at ?? undefined,
+          });
         }
         const last = rows[rows.length - 1];
         if (rows.length === this.batchSize && last) {
@@ -236,11 +251,14 @@ export class DurableQueue {
     this.wakeTimer?.cancel();
     const clock = this.engine.clock;
     this.wakeAtMono = mono;
-    this.wakeTimer = clock.setTimer(() => {
-      this.wakeTimer = undefined;
-      this.wakeAtMono = Infinity;
-      this.wake();
-    }, Math.max(10, mono - clock.now()));
+    this.wakeTimer = clock.setTimer(
+      () => {
+        this.wakeTimer = undefined;
+        this.wakeAtMono = Infinity;
+        this.wake();
+      },
+      Math.max(10, mono - clock.now()),
+    );
   }
 
   private committed(changes: readonly Change<QueuedBody>[], rowsDeleted: number): void {
@@ -291,7 +309,13 @@ export class DurableQueue {
         await tx.run("UPDATE dead_letters SET state = 'retried' WHERE id = ? AND state = 'dead'", [row.id]);
         const newer = await tx.get<{ id: number }>("SELECT id FROM queue_items WHERE queue = ? AND record_key = ? LIMIT 1", [this.o.id, key]);
         if (!newer) {
-          await tx.run("INSERT INTO queue_items (queue, record_key, message, enqueued_at, next_at) VALUES (?,?,?,?,?)", [this.o.id, key, row.entry ?? "{}", Date.now(), now]);
+          await tx.run("INSERT INTO queue_items (queue, record_key, message, enqueued_at, next_at) VALUES (?,?,?,?,?)", [
+            this.o.id,
+            key,
+            row.entry ?? "{}",
+            Date.now(),
+            now,
+          ]);
           this.queued++;
         }
         count++;
@@ -314,7 +338,15 @@ export class DurableQueue {
 
   stats(): QueueStats {
     const s = this.engine.stats();
-    return { ...s, queued: this.queued, sent: s.ok, retrying: this.retrying, coalesced: this.counts.coalesced, circuitOpen: s.gate === "target-down", paused: s.gate === "paused" };
+    return {
+      ...s,
+      queued: this.queued,
+      sent: s.ok,
+      retrying: this.retrying,
+      coalesced: this.counts.coalesced,
+      circuitOpen: s.gate === "target-down",
+      paused: s.gate === "paused",
+    };
   }
 
   /** Resolves once every settlement made so far is committed (or failed). */

@@ -25,9 +25,18 @@ export class Outbox {
     const now = new Date().toISOString();
     const payload = m.payload === undefined ? null : JSON.stringify(m.payload);
     return this.store.db.write(async (tx) => {
-      const pending = await tx.get<{ id: number }>("SELECT id FROM outbox WHERE outbox = ? AND record_key = ? AND state = 'pending' ORDER BY id DESC LIMIT 1", [this.name, m.key]);
+      const pending = await tx.get<{ id: number }>("SELECT id FROM outbox WHERE outbox = ? AND record_key = ? AND state = 'pending' ORDER BY id DESC LIMIT 1", [
+        this.name,
+        m.key,
+      ]);
       if (pending) {
-        await tx.run("UPDATE outbox SET action = ?, payload = ?, entry_id = ?, updated_at = ? WHERE id = ?", [m.action, payload, m.entryId ?? null, now, pending.id]);
+        await tx.run("UPDATE outbox SET action = ?, payload = ?, entry_id = ?, updated_at = ? WHERE id = ?", [
+          m.action,
+          payload,
+          m.entryId ?? null,
+          now,
+          pending.id,
+        ]);
         return { id: pending.id, replaced: true };
       }
       const r = await tx.run(

@@ -24,7 +24,8 @@ export interface AuditInput {
   at?: number;
 }
 
-const HEAD = "INSERT INTO audit (at, direction, source, entry_id, record_key, action, target, outcome, reason, http_status, error, attempt, duration_ms, content) VALUES ";
+const HEAD =
+  "INSERT INTO audit (at, direction, source, entry_id, record_key, action, target, outcome, reason, http_status, error, attempt, duration_ms, content) VALUES ";
 const ROW = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 const PER_STATEMENT = 50;
 
@@ -52,7 +53,10 @@ export async function insertAudits(tx: Tx, rows: readonly AuditInput[]): Promise
   const now = Date.now();
   for (let i = 0; i < rows.length; i += PER_STATEMENT) {
     const chunk = rows.slice(i, i + PER_STATEMENT);
-    await tx.run(HEAD + chunk.map(() => ROW).join(","), chunk.flatMap((a) => params(a, now)));
+    await tx.run(
+      HEAD + chunk.map(() => ROW).join(","),
+      chunk.flatMap((a) => params(a, now)),
+    );
   }
 }
 

@@ -68,16 +68,23 @@ export function insertDeadLetter(tx: Tx, d: DeadLetterInput): Promise<{ lastID: 
 }
 
 /** A requeued feed entry failed for good again: the same row, with the new error. */
-export function reviveDeadLetter(tx: Tx, id: number, d: Pick<DeadLetterInput, "reason" | "error" | "httpStatus" | "operationOutcome" | "attempts">): Promise<unknown> {
-  return tx.run("UPDATE dead_letters SET state = 'dead', reason = ?, error = ?, http_status = ?, operation_outcome = ?, attempts = ?, dead_at = ? WHERE id = ?", [
-    d.reason ?? null,
-    d.error ?? null,
-    d.httpStatus ?? null,
-    d.operationOutcome === undefined ? null : JSON.stringify(d.operationOutcome),
-    d.attempts,
-    Date.now(),
-    id,
-  ]);
+export function reviveDeadLetter(
+  tx: Tx,
+  id: number,
+  d: Pick<DeadLetterInput, "reason" | "error" | "httpStatus" | "operationOutcome" | "attempts">,
+): Promise<unknown> {
+  return tx.run(
+    "UPDATE dead_letters SET state = 'dead', reason = ?, error = ?, http_status = ?, operation_outcome = ?, attempts = ?, dead_at = ? WHERE id = ?",
+    [
+      d.reason ?? null,
+      d.error ?? null,
+      d.httpStatus ?? null,
+      d.operationOutcome === undefined ? null : JSON.stringify(d.operationOutcome),
+      d.attempts,
+      Date.now(),
+      id,
+    ],
+  );
 }
 
 export function setDeadLetterState(tx: Tx, id: number, from: DeadLetterState, to: DeadLetterState): Promise<{ changes: number }> {

@@ -51,8 +51,13 @@ export class StoreLock {
     const holder: LockHolder = { pid: process.pid, host: os.hostname(), since: new Date().toISOString() };
     try {
       // The first write in EXCLUSIVE locking mode takes an exclusive file lock and keeps it until close.
-      await exec(db, "PRAGMA busy_timeout=0; PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=DELETE; BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS holder (pid INTEGER, host TEXT, since TEXT); DELETE FROM holder; COMMIT;");
-      await new Promise<void>((resolve, reject) => db.run("INSERT INTO holder VALUES (?,?,?)", [holder.pid, holder.host, holder.since], (err) => (err ? reject(err) : resolve())));
+      await exec(
+        db,
+        "PRAGMA busy_timeout=0; PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=DELETE; BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS holder (pid INTEGER, host TEXT, since TEXT); DELETE FROM holder; COMMIT;",
+      );
+      await new Promise<void>((resolve, reject) =>
+        db.run("INSERT INTO holder VALUES (?,?,?)", [holder.pid, holder.host, holder.since], (err) => (err ? reject(err) : resolve())),
+      );
     } catch (err) {
       await new Promise<void>((resolve) => db.close(() => resolve()));
       if ((err as { code?: string }).code === "SQLITE_BUSY") throw new StoreLockedError(storePath, await readHolder?.().catch(() => undefined));

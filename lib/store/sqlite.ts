@@ -127,7 +127,7 @@ export class SqliteDb {
   write<T>(fn: (tx: Tx) => Promise<T> | T): Promise<T> {
     if (this.closed) return Promise.reject(new StoreError(this.path, { code: "SQLITE_MISUSE", message: "the store is closed" }));
     return new Promise<T>((resolve, reject) => {
-      this.writes.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      this.writes.push({ fn, resolve: resolve, reject });
       this.kick();
     });
   }
@@ -229,7 +229,10 @@ export class SqliteDb {
   private forget(sql: string, p: Promise<sqlite3.Statement>): void {
     if (this.statements.get(sql) !== p) return;
     this.statements.delete(sql);
-    p.then((st) => st.finalize(), () => undefined);
+    p.then(
+      (st) => st.finalize(),
+      () => undefined,
+    );
   }
 
   private async runNow(sql: string, params: Params = []): Promise<RunResult> {
@@ -280,7 +283,14 @@ export class SqliteDb {
     this.closed = true;
     const statements = [...this.statements.values()];
     this.statements.clear();
-    await Promise.all(statements.map((p) => p.then((st) => new Promise<void>((resolve) => st.finalize(() => resolve())), () => undefined)));
+    await Promise.all(
+      statements.map((p) =>
+        p.then(
+          (st) => new Promise<void>((resolve) => st.finalize(() => resolve())),
+          () => undefined,
+        ),
+      ),
+    );
     await new Promise<void>((resolve) => this.db.close(() => resolve()));
   }
 }

@@ -123,7 +123,12 @@ export class SyncStore {
       "SELECT entry_id, attempts, first_failed_at, next_at, last_error FROM feed_retries WHERE consumer = ?",
       [consumer],
     );
-    return new Map(rows.map((r) => [r.entry_id, { entryId: r.entry_id, attempts: r.attempts, firstFailedAt: r.first_failed_at, nextAt: r.next_at, lastError: r.last_error }]));
+    return new Map(
+      rows.map((r) => [
+        r.entry_id,
+        { entryId: r.entry_id, attempts: r.attempts, firstFailedAt: r.first_failed_at, nextAt: r.next_at, lastError: r.last_error },
+      ]),
+    );
   }
 
   static insertSettled(tx: Tx, consumer: string, entryId: string, outcome: string): Promise<unknown> {

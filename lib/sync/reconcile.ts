@@ -60,7 +60,9 @@ const SERVER_ASSIGNED: Record<string, string[]> = {
 export function contentHash(resource: FhirResource): string {
   const rest: Record<string, unknown> = { ...resource };
   for (const k of ["meta", "text", ...(SERVER_ASSIGNED[resource.resourceType] ?? [])]) delete rest[k];
-  return createHash("sha256").update(JSON.stringify(normalise(rest))).digest("hex");
+  return createHash("sha256")
+    .update(JSON.stringify(normalise(rest)))
+    .digest("hex");
 }
 
 /** The baseline of a record that was deleted (voided) when last synchronised. */
@@ -129,9 +131,25 @@ export async function decide(input: DecideInput): Promise<Decision> {
   const conflictId = await store.db.write(async (tx) => {
     await tx.run(
       "INSERT OR IGNORE INTO conflicts (record_key, detected_at, detected_by, policy, parent_hash, child_hash, parent_version, child_version, state, resolution, resolved_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-      [key, Date.now(), input.detectedBy ?? null, input.policy, byRole.parent.h, byRole.child.h, JSON.stringify(byRole.parent.r), JSON.stringify(byRole.child.r), state, winner ?? null, winner ? Date.now() : null],
+      [
+        key,
+        Date.now(),
+        input.detectedBy ?? null,
+        input.policy,
+        byRole.parent.h,
+        byRole.child.h,
+        JSON.stringify(byRole.parent.r),
+        JSON.stringify(byRole.child.r),
+        state,
+        winner ?? null,
+        winner ? Date.now() : null,
+      ],
     );
-    const row = await tx.get<{ id: number }>("SELECT id FROM conflicts WHERE record_key = ? AND parent_hash = ? AND child_hash = ?", [key, byRole.parent.h, byRole.child.h]);
+    const row = await tx.get<{ id: number }>("SELECT id FROM conflicts WHERE record_key = ? AND parent_hash = ? AND child_hash = ?", [
+      key,
+      byRole.parent.h,
+      byRole.child.h,
+    ]);
     return row?.id;
   });
   if (!winner) return { write: false, hash, reason: "conflict-held", conflictId };
@@ -147,7 +165,10 @@ async function writeBaselines(tx: Tx, batch: Baseline[]): Promise<void> {
   const rows = [...new Map(batch)];
   for (let i = 0; i < rows.length; i += 100) {
     const chunk = rows.slice(i, i + 100);
-    await tx.run(`INSERT OR REPLACE INTO record_sync (record_key, hash, last_updated, direction, synced_at) VALUES ${chunk.map(() => "(?,?,?,?,?)").join(",")}`, chunk.flatMap(([k, v]) => [k, ...v]));
+    await tx.run(
+      `INSERT OR REPLACE INTO record_sync (record_key, hash, last_updated, direction, synced_at) VALUES ${chunk.map(() => "(?,?,?,?,?)").join(",")}`,
+      chunk.flatMap(([k, v]) => [k, ...v]),
+    );
   }
 }
 

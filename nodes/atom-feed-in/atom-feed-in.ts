@@ -6,7 +6,7 @@
  * Control messages: msg.reset ("beginning" | "now"), msg.topic "resume", "retry" / "discard" (dead
  * letters, ids or "all" in msg.payload). All protocol logic is in lib/feed/.
  */
-import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from "node-red";
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
 import { recentFeedUrl, FeedReader, rebasePageUrl, FeedHttpError } from "../../lib/atom/reader";
 import { FeedConsumer, MarkerNotFoundError, type PollSummary } from "../../lib/feed/consumer";
 import { hubFor } from "../../lib/settlement";
@@ -29,7 +29,7 @@ interface AtomFeedInDef extends NodeDef {
 
 /** Reports an error to the log, the debug pane and Catch nodes (which need a msg). */
 function reportError(node: Node, text: string, payload: unknown): void {
-  node.error(text, { topic: "error", payload } as NodeMessage);
+  node.error(text, { topic: "error", payload });
 }
 
 export = function (RED: NodeAPI): void {
@@ -108,11 +108,12 @@ export = function (RED: NodeAPI): void {
         direction: config.direction === "push" ? "push" : "pull",
         events: {
           emit(entry, ticket) {
-            node.send([{ topic: ticket.key, payload: entry, ticket } as NodeMessage, null]);
+            node.send([{ topic: ticket.key, payload: entry, ticket }, null]);
           },
           walkError(err, url) {
             let text = err.message;
-            if (err instanceof FeedHttpError && err.outcome.kind === "auth") text = RED._("atom-feed-in.errors.feed-auth", { url: err.url, status: err.outcome.status ?? "" });
+            if (err instanceof FeedHttpError && err.outcome.kind === "auth")
+              text = RED._("atom-feed-in.errors.feed-auth", { url: err.url, status: err.outcome.status ?? "" });
             if (err instanceof MarkerNotFoundError) text = RED._("atom-feed-in.errors.marker-not-found", { entry: err.entryId, page: err.pageUrl });
             alertOnce(text, { category, url, error: text });
             status.update();
@@ -124,7 +125,17 @@ export = function (RED: NodeAPI): void {
           },
           deadLettered(entry, outcome, attempts) {
             // The node that failed reported permanent errors already; report the ones given up after retries.
-            if (attempts > 1) reportError(node, RED._("atom-feed-in.errors.dead-letter", { entry: entry.id, key: `${entry.resourceType}/${entry.uuid}`, attempts, error: outcome.message ?? outcome.reason }), entry);
+            if (attempts > 1)
+              reportError(
+                node,
+                RED._("atom-feed-in.errors.dead-letter", {
+                  entry: entry.id,
+                  key: `${entry.resourceType}/${entry.uuid}`,
+                  attempts,
+                  error: outcome.message ?? outcome.reason,
+                }),
+                entry,
+              );
           },
           gateChanged(state, why) {
             onGate(state, why);
@@ -132,7 +143,7 @@ export = function (RED: NodeAPI): void {
           },
           caughtUp(summary: PollSummary) {
             caughtUpAt = Date.now();
-            node.send([null, { topic: category, payload: { category, ...summary, at: new Date(caughtUpAt).toISOString() } } as NodeMessage]);
+            node.send([null, { topic: category, payload: { category, ...summary, at: new Date(caughtUpAt).toISOString() } }]);
             status.update();
           },
           changed() {

@@ -3,7 +3,7 @@
  * parent's admin sees what every child did (central visibility). Logic: lib/audit/push.ts.
  */
 import * as os from "node:os";
-import type { Node, NodeAPI, NodeDef, NodeMessage } from "node-red";
+import type { Node, NodeAPI, NodeDef } from "node-red";
 import { AuditPusher } from "../../lib/audit/push";
 import { clip, debouncedStatus, errorText } from "../shared/status";
 import type { OpenmrsServerConfigNode, SyncStoreConfigNode } from "../shared/types";
@@ -67,7 +67,7 @@ export = function (RED: NodeAPI): void {
       })()
         .catch((err: unknown) => {
           problem = errorText(err);
-          node.error(RED._("audit-push.errors.round", { error: problem }), { topic: "audit-push", payload: { error: problem } } as NodeMessage);
+          node.error(RED._("audit-push.errors.round", { error: problem }), { topic: "audit-push", payload: { error: problem } });
         })
         .finally(() => {
           running = undefined;

@@ -68,10 +68,14 @@ export = function (RED: NodeAPI): void {
         if (rec.action === "upsert" && validate) {
           const result = validateResource(rec.resource);
           if (!result.valid) {
-            throw new PermanentError(RED._("fhir-fetch.errors.invalid", { key: `${rec.resourceType}/${rec.id}`, errors: result.errors.join("; ") }), "invalid-fhir", {
-              resourceType: "OperationOutcome",
-              issue: result.errors.map((diagnostics) => ({ severity: "error", code: "structure", diagnostics })),
-            });
+            throw new PermanentError(
+              RED._("fhir-fetch.errors.invalid", { key: `${rec.resourceType}/${rec.id}`, errors: result.errors.join("; ") }),
+              "invalid-fhir",
+              {
+                resourceType: "OperationOutcome",
+                issue: result.errors.map((diagnostics) => ({ severity: "error", code: "structure", diagnostics })),
+              },
+            );
           }
         }
         if (rec.action === "delete") counts.deletes++;

@@ -37,7 +37,7 @@ export = function (RED: NodeAPI): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const useFhir = config.targetType === "fhir";
-    const configNode = RED.nodes.getNode((useFhir ? config.fhirServer : config.server) ?? "") as (OpenmrsServerConfigNode | FhirServerConfigNode | null);
+    const configNode = RED.nodes.getNode((useFhir ? config.fhirServer : config.server) ?? "") as OpenmrsServerConfigNode | FhirServerConfigNode | null;
     if (!configNode) {
       node.status({ fill: "red", shape: "ring", text: RED._("fhir-push.status.not-configured") });
       node.error(RED._("fhir-push.errors.missing-config"));
@@ -51,7 +51,9 @@ export = function (RED: NodeAPI): void {
     const direction = targetRole === "parent" ? "push" : "pull";
     let target: RecordTarget | undefined;
     const getTarget = (): RecordTarget => {
-      target ??= useFhir ? new FhirServerTarget((configNode as FhirServerConfigNode).client()) : new OpenmrsTarget((configNode as OpenmrsServerConfigNode).server());
+      target ??= useFhir
+        ? new FhirServerTarget((configNode as FhirServerConfigNode).client())
+        : new OpenmrsTarget((configNode as OpenmrsServerConfigNode).server());
       return target;
     };
     const counts = { ok: 0, skipped: 0, retrying: 0, failed: 0, inFlight: 0, conflicts: 0 };
@@ -106,19 +108,28 @@ export = function (RED: NodeAPI): void {
             const held = !decision.write && decision.reason === "conflict-held";
             const text = RED._(held ? "fhir-push.errors.conflict-held" : "fhir-push.warn.conflict-resolved", { key, id: decision.conflictId, policy });
             // A held conflict needs an admin: Catch nodes and the debug pane get it. A resolved one is noted.
-            if (held) node.error(text, { topic: key, payload: { conflict: decision.conflictId, record: key }, conflict: decision.conflictId } as unknown as NodeMessageInFlow);
+            if (held) node.error(text, { topic: key, payload: { conflict: decision.conflictId, record: key }, conflict: decision.conflictId });
             else node.warn(text);
           }
           if (!decision.write) {
             if (decision.reason === "already-equal") void recordSynced(store, key, hash, direction, r.resource).then(baselineStored, baselineFailed);
             const held = decision.reason === "conflict-held";
-            const outcome: Outcome = { kind: held ? "held" : "filtered", reason: decision.reason, message: `${key}: ${decision.reason}`, conflictId: decision.conflictId };
+            const outcome: Outcome = {
+              kind: held ? "held" : "filtered",
+              reason: decision.reason,
+              message: `${key}: ${decision.reason}`,
+              conflictId: decision.conflictId,
+            };
             settleTicket(m.ticket, outcome);
             return outcome;
           }
         }
         const result = await t.write(req, profile);
-        if (store && result.outcome.kind === "ok") void recordSynced(store, key, req.action === "delete" ? undefined : (hash ?? contentHash(req.resource!)), direction, req.resource).then(baselineStored, baselineFailed);
+        if (store && result.outcome.kind === "ok")
+          void recordSynced(store, key, req.action === "delete" ? undefined : (hash ?? contentHash(req.resource!)), direction, req.resource).then(
+            baselineStored,
+            baselineFailed,
+          );
         settleTicket(m.ticket, result.outcome, { direction, action: req.action, target: result.url, durationMs: result.durationMs });
         return result.outcome;
       } catch (err) {

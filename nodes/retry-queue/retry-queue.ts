@@ -6,7 +6,7 @@
  * Control messages: msg.topic "resume", "retry" / "discard" (dead letters, ids or "all" in msg.payload).
  * Logic: lib/queue/.
  */
-import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from "node-red";
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
 import { DurableQueue } from "../../lib/queue/durable-queue";
 import { Outbox } from "../../lib/queue/outbox";
 import { hubFor, settleTicket } from "../../lib/settlement";
@@ -54,7 +54,14 @@ export = function (RED: NodeAPI): void {
       const s = queue.stats();
       const gate = gateStatus(RED, "retry-queue", s);
       if (gate) return gate;
-      const text = RED._("retry-queue.status.counts", { queued: s.queued, inFlight: s.inFlight, sent: s.sent, retrying: s.retrying, dead: s.dead, filtered: s.filtered + s.coalesced });
+      const text = RED._("retry-queue.status.counts", {
+        queued: s.queued,
+        inFlight: s.inFlight,
+        sent: s.sent,
+        retrying: s.retrying,
+        dead: s.dead,
+        filtered: s.filtered + s.coalesced,
+      });
       if (s.dead > 0 || s.retrying > 0) return { fill: "yellow", shape: "dot", text };
       return { fill: s.queued > 0 || s.inFlight > 0 ? "blue" : "green", shape: s.inFlight > 0 ? "ring" : "dot", text };
     });
@@ -91,11 +98,15 @@ export = function (RED: NodeAPI): void {
         auditContent: storeNode.auditContent,
         events: {
           deliver(body, ticket) {
-            node.send({ ...body, ticket } as NodeMessage);
+            node.send({ ...body, ticket });
           },
           deadLettered(key, outcome, attempts, id) {
             // fhir-push reported permanent failures already; report what was given up after retries.
-            if (attempts > 1) node.error(RED._("retry-queue.errors.dead-letter", { key, attempts, id: id ?? "?", error: outcome.message ?? outcome.reason }), { topic: key, payload: { deadLetter: id } } as NodeMessage);
+            if (attempts > 1)
+              node.error(RED._("retry-queue.errors.dead-letter", { key, attempts, id: id ?? "?", error: outcome.message ?? outcome.reason }), {
+                topic: key,
+                payload: { deadLetter: id },
+              });
             status.update();
           },
           gateChanged(state, why) {
@@ -131,7 +142,14 @@ export = function (RED: NodeAPI): void {
         if (outbox) {
           const p = m.payload as { resourceType?: string; id?: string } | undefined;
           const action = typeof m.action === "string" ? m.action : "upsert";
-          await outbox.put({ key, action, resourceType: p?.resourceType, resourceId: p?.id, payload: action === "delete" ? undefined : m.payload, entryId: entryIdOf(m) });
+          await outbox.put({
+            key,
+            action,
+            resourceType: p?.resourceType,
+            resourceId: p?.id,
+            payload: action === "delete" ? undefined : m.payload,
+            entryId: entryIdOf(m),
+          });
           outboxCounts.pending = (outboxCounts.pending ?? 0) + 1;
         } else if (queue) {
           await queue.enqueue({ key, body });

@@ -48,8 +48,8 @@ export function gateAlerts(RED: NodeAPI, node: Node, ns: string, vars: Record<st
   let previous: GateState = "open";
   return (state, why) => {
     const args = { ...vars, reason: why ?? "" };
-    if (state === "paused") node.error(RED._(`${ns}.gate.paused`, args), { topic: "paused", payload: args } as NodeMessage);
-    else if (state === "store-fault") node.error(RED._(`${ns}.gate.store-fault`, args), { topic: "store-fault", payload: args } as NodeMessage);
+    if (state === "paused") node.error(RED._(`${ns}.gate.paused`, args), { topic: "paused", payload: args });
+    else if (state === "store-fault") node.error(RED._(`${ns}.gate.store-fault`, args), { topic: "store-fault", payload: args });
     else if (state === "target-down") node.warn(RED._(`${ns}.gate.target-down`, args));
     else if (previous === "paused") node.warn(RED._(`${ns}.gate.resumed`, args));
     else node.log(RED._(`${ns}.gate.open`, args));
@@ -68,5 +68,7 @@ export function gateStatus(RED: NodeAPI, ns: string, s: Pick<EngineStats, "gate"
 
 /** Waits for the store, showing why it is not open yet (a corrupt file, another owner). */
 export function waitingForStoreStatus(RED: NodeAPI, ns: string, lastError: string | undefined): NodeStatus {
-  return lastError ? { fill: "red", shape: "ring", text: clip(RED._(`${ns}.status.waiting-store`, { error: lastError })) } : { fill: "grey", shape: "ring", text: RED._(`${ns}.status.starting`) };
+  return lastError
+    ? { fill: "red", shape: "ring", text: clip(RED._(`${ns}.status.waiting-store`, { error: lastError })) }
+    : { fill: "grey", shape: "ring", text: RED._(`${ns}.status.starting`) };
 }

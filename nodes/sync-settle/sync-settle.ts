@@ -31,7 +31,10 @@ export = function (RED: NodeAPI): void {
       const m = msg as SyncMessage;
       // msg.outcome set by an earlier node (a function node's verdict) wins over the configured one.
       const given = m.outcome as Partial<Outcome> | undefined;
-      const outcome: Outcome = given && typeof given.kind === "string" && KINDS.includes(given.kind) ? { kind: given.kind, reason: given.reason ?? reason, message: given.message } : { kind, reason, message: RED._("sync-settle.message", { reason }) };
+      const outcome: Outcome =
+        given && typeof given.kind === "string" && KINDS.includes(given.kind)
+          ? { kind: given.kind, reason: given.reason ?? reason, message: given.message }
+          : { kind, reason, message: RED._("sync-settle.message", { reason }) };
       if (ticketOf(m) && settleTicket(m.ticket, outcome)) settled++;
       else untracked++;
       status.update();

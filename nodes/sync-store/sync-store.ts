@@ -78,7 +78,8 @@ export = function (RED: NodeAPI): void {
         store = s;
         // Audit retention: rows older than auditDays go, hourly. Queue items, dead letters and
         // conflicts are other tables and never pruned here.
-        const prune = () => void s.pruneAudit(auditDays * 86_400_000).catch((err: Error) => node.warn(RED._("sync-store.errors.prune", { error: err.message })));
+        const prune = () =>
+          void s.pruneAudit(auditDays * 86_400_000).catch((err: Error) => node.warn(RED._("sync-store.errors.prune", { error: err.message })));
         pruneTimer = setInterval(prune, 3_600_000);
         pruneTimer.unref?.();
         prune();

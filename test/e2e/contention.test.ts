@@ -54,7 +54,11 @@ describe("two-way sync under CPU contention", function () {
       // The child's own feeds report every pulled record: the push side reads them all and writes nothing.
       await until(() => feedsCaughtUp(db, child!, feedNodes(TWO_WAY, "omrs_child")), 120_000, "the push feeds to catch up");
       const pulled = (Date.now() - t0) / 1000;
-      assert.deepEqual(writesAt(parent, t0).map((r) => `${r.method} ${r.path}`), [], "nothing pulled is written back");
+      assert.deepEqual(
+        writesAt(parent, t0).map((r) => `${r.method} ${r.path}`),
+        [],
+        "nothing pulled is written back",
+      );
 
       // The clinic works: ten new patients with visits, and changes to records it holds.
       const mark = Date.now();
@@ -68,9 +72,17 @@ describe("two-way sync under CPU contention", function () {
       const pushed = (Date.now() - mark) / 1000;
       figures.push(`${pulled.toFixed(1)} s; ${pushed.toFixed(1)} s`);
       const echoes = writesAt(parent, mark).filter((r) => r.status < 300 && r.uuid && !changed.has(r.uuid));
-      assert.deepEqual(echoes.map((r) => `${r.method} ${r.path}`), [], "only what the clinic changed is written to the parent");
+      assert.deepEqual(
+        echoes.map((r) => `${r.method} ${r.path}`),
+        [],
+        "only what the clinic changed is written to the parent",
+      );
       await new Promise((r) => setTimeout(r, 2000));
-      assert.deepEqual(writesAt(child, mark).map((r) => `${r.method} ${r.path}`), [], "nothing the child pushed is pulled back into it");
+      assert.deepEqual(
+        writesAt(child, mark).map((r) => `${r.method} ${r.path}`),
+        [],
+        "nothing the child pushed is pulled back into it",
+      );
       assert.ok(nodeRed.running);
     });
   }

@@ -55,7 +55,10 @@ describe("pull end to end (Node-RED + parent sim + child sim)", function () {
     parent.mutate(400);
     // Voided records of every kind, some never seen by the child alive.
     const snap = parent.snapshot();
-    const live = <T extends { voided: boolean }>(m: Record<string, T>) => Object.entries(m).filter(([, r]) => !r.voided).map(([u]) => u);
+    const live = <T extends { voided: boolean }>(m: Record<string, T>) =>
+      Object.entries(m)
+        .filter(([, r]) => !r.voided)
+        .map(([u]) => u);
     parent.store.voidRecord("patient", live(snap.patients)[3], "duplicate");
     parent.store.voidRecord("encounter", live(snap.encounters)[5], "entered in error");
     parent.store.voidRecord("obs", live(snap.obs)[7], "wrong value");
@@ -88,8 +91,15 @@ describe("pull end to end (Node-RED + parent sim + child sim)", function () {
 
     const after = parent.requests.filter((r) => r.at >= restartAt && (r.kind === "fhir-get" || r.kind === "rest-get") && r.entry);
     const refetched = after.filter((r) => settled.has(r.entry!));
-    assert.deepEqual(refetched.map((r) => `${r.entry} ${r.path}`), [], "nothing settled before the kill was fetched again");
-    assert.ok(after.length > 0 && after.length <= entries - settled.size + FEEDS.length * 8, `${after.length} record fetches after restart for ${entries - settled.size} unsettled entries`);
+    assert.deepEqual(
+      refetched.map((r) => `${r.entry} ${r.path}`),
+      [],
+      "nothing settled before the kill was fetched again",
+    );
+    assert.ok(
+      after.length > 0 && after.length <= entries - settled.size + FEEDS.length * 8,
+      `${after.length} record fetches after restart for ${entries - settled.size} unsettled entries`,
+    );
     assert.doesNotMatch(nodeRed.log, /uncaught|Unhandled|TypeError/i);
   });
 
@@ -116,10 +126,14 @@ describe("pull end to end (Node-RED + parent sim + child sim)", function () {
         ...Object.entries(snap.obs).map(([id, r]) => ["Observation", id, r.voided] as const),
       ];
       const status = async (type: string, id: string) => (await fetch(`${peerUrl}/${type}/${id}`)).status;
-      await until(async () => {
-        for (const [type, id, voided] of expected) if (!voided && (await status(type, id)) !== 200) return false;
-        return true;
-      }, 120_000, "every live record at the FHIR server");
+      await until(
+        async () => {
+          for (const [type, id, voided] of expected) if (!voided && (await status(type, id)) !== 200) return false;
+          return true;
+        },
+        120_000,
+        "every live record at the FHIR server",
+      );
       for (const [type, id, voided] of expected) {
         const res = await fetch(`${peerUrl}/${type}/${id}`);
         if (voided) assert.notEqual(res.status, 200, `${type}/${id} is voided at the source`);

@@ -39,7 +39,8 @@ function assertNoDuplicates(parent: OpenmrsSim, child: OpenmrsSim): void {
   };
   for (const [uuid, n] of count(parent, "CREATED")) assert.equal(n, 1, `record ${uuid} created ${n} times at the parent`);
   const childVersions = count(child);
-  for (const [uuid, n] of count(parent)) assert.ok(n <= (childVersions.get(uuid) ?? 0), `record ${uuid}: ${n} versions at the parent, ${childVersions.get(uuid)} at the child`);
+  for (const [uuid, n] of count(parent))
+    assert.ok(n <= (childVersions.get(uuid) ?? 0), `record ${uuid}: ${n} versions at the parent, ${childVersions.get(uuid)} at the child`);
 }
 
 describe("push end to end (Node-RED + child sim -> parent sim)", function () {
@@ -99,7 +100,7 @@ describe("push end to end (Node-RED + child sim -> parent sim)", function () {
     nodeRed = new NodeRedProcess({ userDir: path.join(dir, "nr"), flows: PUSH_FLOW, env: env(parent, child, db) });
     parent.faults.slowMs = 3;
     let seed = 7;
-    const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
     for (let i = 0; i < 10; i++) {
       await nodeRed.start();
       await new Promise((r) => setTimeout(r, 300 + random() * 1500));
@@ -128,7 +129,11 @@ describe("push end to end (Node-RED + child sim -> parent sim)", function () {
     // The child's own feed now reports all 500 records: wait until the push side has read them all.
     await until(() => feedsCaughtUp(db, child!, feedNodes(TWO_WAY, "omrs_child")), 120_000, "the push feeds to catch up");
     assert.ok(child.requests.filter((r) => r.kind === "fhir-get" && r.uuid).length >= 500, "the push side looked at every record");
-    assert.deepEqual(writesAt(parent, startedAt).map((r) => `${r.method} ${r.path}`), [], "zero writes back to the parent");
+    assert.deepEqual(
+      writesAt(parent, startedAt).map((r) => `${r.method} ${r.path}`),
+      [],
+      "zero writes back to the parent",
+    );
   });
 
   describe("conflicts: a patient changed on both sides since the last sync", () => {
@@ -140,7 +145,23 @@ describe("push end to end (Node-RED + child sim -> parent sim)", function () {
       await child.start();
       const db = path.join(dir, "sync.db");
       const flow = TWO_WAY.map((n) => (n.type === "fhir-push" ? { ...n, conflict: policy } : n));
-      flow.push({ id: "resolve", type: "inject", z: "tab_two_way", name: "resolve", props: [{ p: "topic", vt: "str" }, { p: "payload" }], topic: "resolve-conflict", payload: "{}", payloadType: "json", repeat: "", crontab: "", once: false, onceDelay: 0.1, x: 100, y: 900, wires: [["pull_push", "push_push"]] });
+      flow.push({
+        id: "resolve",
+        type: "inject",
+        z: "tab_two_way",
+        name: "resolve",
+        props: [{ p: "topic", vt: "str" }, { p: "payload" }],
+        topic: "resolve-conflict",
+        payload: "{}",
+        payloadType: "json",
+        repeat: "",
+        crontab: "",
+        once: false,
+        onceDelay: 0.1,
+        x: 100,
+        y: 900,
+        wires: [["pull_push", "push_push"]],
+      });
       await startNodeRed(flow, db, "3600");
       const pullFeeds = feedNodes(TWO_WAY, "omrs_parent");
       const pushFeeds = feedNodes(TWO_WAY, "omrs_child");
@@ -162,9 +183,14 @@ describe("push end to end (Node-RED + child sim -> parent sim)", function () {
       await new Promise((r) => setTimeout(r, 20));
       rename(child, "ChildSide");
       await syncOnce();
-      const family = (sim: OpenmrsSim) => Object.values(sim.snapshot().patients[uuid].names).map((n) => n.family).join();
+      const family = (sim: OpenmrsSim) =>
+        Object.values(sim.snapshot().patients[uuid].names)
+          .map((n) => n.family)
+          .join();
       const store = await SyncStore.open(db);
-      const conflicts = await store.db.all<{ id: number; state: string; resolution: string | null; parent_version: string; child_version: string }>("SELECT * FROM conflicts");
+      const conflicts = await store.db.all<{ id: number; state: string; resolution: string | null; parent_version: string; child_version: string }>(
+        "SELECT * FROM conflicts",
+      );
       await store.close();
       assert.equal(conflicts.length, 1, "detected once");
       assert.match(conflicts[0].parent_version, /ParentSide/);
@@ -216,7 +242,11 @@ describe("push end to end (Node-RED + child sim -> parent sim)", function () {
     const tool = new sqlite3.Database(db);
     const sql = <T>(q: string, p: unknown[] = []) => new Promise<T[]>((res, rej) => tool.all(q, p, (e, rows) => (e ? rej(e) : res(rows as T[]))));
     /** For polling before Node-RED has created the tables. */
-    const count = (q: string, p: unknown[] = []) => sql<{ n: number }>(q, p).then((r) => r[0].n, () => -1);
+    const count = (q: string, p: unknown[] = []) =>
+      sql<{ n: number }>(q, p).then(
+        (r) => r[0].n,
+        () => -1,
+      );
     const exec = (q: string, p: unknown[] = []) => new Promise<void>((res, rej) => tool.run(q, p, (e) => (e ? rej(e) : res())));
     try {
       await exec("PRAGMA busy_timeout = 5000");
@@ -227,12 +257,21 @@ describe("push end to end (Node-RED + child sim -> parent sim)", function () {
         const p = child.store.patients.get(uuid)!;
         child.store.updatePatient(uuid, { names: p.names.map((n) => ({ ...n, familyName: family })) });
       }
-      await until(async () => (await sql<{ payload: string }>("SELECT payload FROM outbox WHERE record_key = ?", [`Patient/${uuid}`]))[0]?.payload.includes("Twice") ?? false, 30_000, "the newest version");
+      await until(
+        async () =>
+          (await sql<{ payload: string }>("SELECT payload FROM outbox WHERE record_key = ?", [`Patient/${uuid}`]))[0]?.payload.includes("Twice") ?? false,
+        30_000,
+        "the newest version",
+      );
       assert.equal((await sql<{ n: number }>("SELECT COUNT(*) AS n FROM outbox"))[0].n, 20);
       // The tool's loop, as docs/outbox.md has it.
       await exec("BEGIN IMMEDIATE");
-      await exec("UPDATE outbox SET state = 'taken', taken_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id IN (SELECT id FROM outbox WHERE outbox = 'outbox' AND state = 'pending' ORDER BY id LIMIT 100)");
-      const taken = await sql<{ id: number; record_key: string; action: string; payload: string }>("SELECT id, record_key, action, payload FROM outbox WHERE outbox = 'outbox' AND state = 'taken' ORDER BY id");
+      await exec(
+        "UPDATE outbox SET state = 'taken', taken_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id IN (SELECT id FROM outbox WHERE outbox = 'outbox' AND state = 'pending' ORDER BY id LIMIT 100)",
+      );
+      const taken = await sql<{ id: number; record_key: string; action: string; payload: string }>(
+        "SELECT id, record_key, action, payload FROM outbox WHERE outbox = 'outbox' AND state = 'taken' ORDER BY id",
+      );
       await exec("COMMIT");
       assert.equal(taken.length, 20);
       for (const row of taken) {

@@ -136,7 +136,13 @@ describe("store faults in a running Node-RED", function () {
     assert.ok(nodeRed!.running);
     fs.rmSync(filler);
     await recovered(db, poisoned);
-    if (process.env.SHOW_LOGS) console.log(nodeRed!.log.split("\n").filter((l) => /\[(warn|error)\]/.test(l)).join("\n"));
+    if (process.env.SHOW_LOGS)
+      console.log(
+        nodeRed!.log
+          .split("\n")
+          .filter((l) => /\[(warn|error)\]/.test(l))
+          .join("\n"),
+      );
   });
 
   it("SQLITE_BUSY while another connection holds the lock: holds, then resumes", async () => {

@@ -98,7 +98,12 @@ export function writesAt(sim: OpenmrsSim, since = 0) {
  * Mocha hooks shared by the end-to-end tests: a temp dir per test (given to `setDir`), and afterwards
  * Node-RED's log on failure, Node-RED and the simulators stopped (from `running`), the dir removed.
  */
-export function useE2E(name: string, setDir: (dir: string) => void, running: () => { nodeRed?: NodeRedProcess; sims: (OpenmrsSim | undefined)[] }, reset: () => void): void {
+export function useE2E(
+  name: string,
+  setDir: (dir: string) => void,
+  running: () => { nodeRed?: NodeRedProcess; sims: (OpenmrsSim | undefined)[] },
+  reset: () => void,
+): void {
   let dir = "";
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`));

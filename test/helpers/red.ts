@@ -10,7 +10,9 @@ helper.init(require.resolve("node-red"));
 export { helper };
 
 const dist = (t: string) => require(path.resolve(__dirname, `../../dist/nodes/${t}/${t}.js`));
-export const NODES = ["openmrs-server", "fhir-server", "sync-store", "atom-feed-in", "fhir-fetch", "fhir-push", "retry-queue", "audit-push", "sync-settle"].map(dist);
+export const NODES = ["openmrs-server", "fhir-server", "sync-store", "atom-feed-in", "fhir-fetch", "fhir-push", "retry-queue", "audit-push", "sync-settle"].map(
+  dist,
+);
 export const CREDS = { username: "admin", password: "Admin123" };
 
 export interface SpyCall {
@@ -49,13 +51,31 @@ export async function until<T>(fn: () => T | undefined | false | Promise<T | und
 }
 
 /** parent feed -> fetch -> push into child, with a Catch node; helpers "written", "done" (caught up), "caught". */
-export function pullFlow(parentUrl: string, childUrl: string, db: string, feedProps: Record<string, unknown> = {}, serverProps: Record<string, unknown> = {}): TestFlows {
+export function pullFlow(
+  parentUrl: string,
+  childUrl: string,
+  db: string,
+  feedProps: Record<string, unknown> = {},
+  serverProps: Record<string, unknown> = {},
+): TestFlows {
   const flow: unknown[] = [
     { id: "t1", type: "tab" },
     { id: "parent", type: "openmrs-server", url: parentUrl, timeout: 2, ...serverProps },
     { id: "child", type: "openmrs-server", url: childUrl, timeout: 2 },
     { id: "store", type: "sync-store", path: db },
-    { id: "feed", type: "atom-feed-in", z: "t1", server: "parent", store: "store", category: "patient", interval: "0", maxInFlight: 4, ticketTimeout: 30, ...feedProps, wires: [["fetch"], ["done"]] },
+    {
+      id: "feed",
+      type: "atom-feed-in",
+      z: "t1",
+      server: "parent",
+      store: "store",
+      category: "patient",
+      interval: "0",
+      maxInFlight: 4,
+      ticketTimeout: 30,
+      ...feedProps,
+      wires: [["fetch"], ["done"]],
+    },
     { id: "fetch", type: "fhir-fetch", z: "t1", server: "parent", wires: [["push"]] },
     { id: "push", type: "fhir-push", z: "t1", targetType: "openmrs", server: "child", wires: [["written"]] },
     { id: "written", type: "helper", z: "t1" },
@@ -103,7 +123,12 @@ export function usePeers(name: string, seeds: { parent: number; child: number },
   });
   beforeEach(async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`));
-    peers = { dir, db: path.join(dir, "sync.db"), parent: new OpenmrsSim({ name: "parent", seed: seeds.parent }), child: new OpenmrsSim({ name: "child", seed: seeds.child }) };
+    peers = {
+      dir,
+      db: path.join(dir, "sync.db"),
+      parent: new OpenmrsSim({ name: "parent", seed: seeds.parent }),
+      child: new OpenmrsSim({ name: "child", seed: seeds.child }),
+    };
     bind(peers);
     await peers.parent.start();
     await peers.child.start();

@@ -139,6 +139,9 @@ describe("hostile input", function () {
     // A reset may also have hit a feed page (that poll then ends with an error): poll again.
     feed.receive({});
     await until(() => patientDiff().length === 0, 30_000, "every patient at the child");
-    assert.ok(caught.every((e) => /reset|socket|ECONNRESET|closed/i.test(e.message)), caught.map((e) => e.message).join("\n"));
+    assert.ok(
+      caught.every((e) => /reset|socket|ECONNRESET|closed/i.test(e.message)),
+      caught.map((e) => e.message).join("\n"),
+    );
   });
 });

@@ -10,7 +10,6 @@ import { FhirPeer } from "../../sim/fhir-peer";
 import { SyncStore } from "../../lib/store/store";
 
 /** Node-RED's own Switch node, as integrators filter with it. */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const SWITCH_NODE = require("@node-red/nodes/core/function/10-switch.js") as unknown;
 
 describe("pull nodes in Node-RED", function () {
@@ -32,10 +31,14 @@ describe("pull nodes in Node-RED", function () {
     assert.equal((msg.payload as { category: string }).category, "patient");
     assert.equal(Object.keys(child.snapshot().patients).length, 12);
     assert.deepEqual(parent.diff(child), []);
-    const status = await until(() => {
-      const s = lastStatus(feed);
-      return s?.text === "atom-feed-in.status.caught-up" ? s : undefined;
-    }, 5000, "caught-up status");
+    const status = await until(
+      () => {
+        const s = lastStatus(feed);
+        return s?.text === "atom-feed-in.status.caught-up" ? s : undefined;
+      },
+      5000,
+      "caught-up status",
+    );
     assert.deepEqual(status, { fill: "green", shape: "dot", text: "atom-feed-in.status.caught-up" });
     const push = getNode("push");
     const pushStatus = await until(() => lastStatus(push)?.fill === "green" && lastStatus(push), 3000, "push status");
@@ -87,7 +90,10 @@ describe("pull nodes in Node-RED", function () {
       assert.equal(dead[0].record_key, `Patient/${bad}`);
       assert.equal(dead[0].reason, "invalid-fhir");
       const oo = JSON.parse(dead[0].operation_outcome ?? "{}") as { issue: { diagnostics: string }[] };
-      assert.ok(oo.issue.some((i) => /gender/.test(i.diagnostics)), JSON.stringify(oo));
+      assert.ok(
+        oo.issue.some((i) => /gender/.test(i.diagnostics)),
+        JSON.stringify(oo),
+      );
     } finally {
       await store.close();
     }
@@ -104,7 +110,17 @@ describe("pull nodes in Node-RED", function () {
         { id: "parent", type: "openmrs-server", url: parent.url, timeout: 2 },
         { id: "child", type: "openmrs-server", url: child.url, timeout: 2 },
         { id: "store", type: "sync-store", path: db },
-        { id: "feed", type: "atom-feed-in", z: "t1", server: "parent", store: "store", category: "patient", interval: "0", ticketTimeout: 2, wires: [["filter"], ["done"]] },
+        {
+          id: "feed",
+          type: "atom-feed-in",
+          z: "t1",
+          server: "parent",
+          store: "store",
+          category: "patient",
+          interval: "0",
+          ticketTimeout: 2,
+          wires: [["filter"], ["done"]],
+        },
         {
           id: "filter",
           type: "switch",
@@ -162,7 +178,10 @@ describe("pull nodes in Node-RED", function () {
       await until(() => !!child.snapshot().patients[bad1], 5000, "the retried record at the child");
       await until(async () => (await store.deadLetters({ source: "feed", state: "retried" })).length === 1, 3000, "marked retried");
       assert.equal(child.snapshot().patients[bad2], undefined, "the discarded one was not written");
-      assert.deepEqual((await store.deadLetters({ source: "feed", state: "discarded" })).map((d) => d.id), [id2]);
+      assert.deepEqual(
+        (await store.deadLetters({ source: "feed", state: "discarded" })).map((d) => d.id),
+        [id2],
+      );
       assert.equal((await store.deadLetters({ source: "feed" })).length, 0);
     } finally {
       await store.close();
@@ -192,23 +211,30 @@ describe("pull nodes in Node-RED", function () {
     const peerUrl = await peer.start();
     try {
       parent.generate({ patients: 5, visitsPerPatient: 0 });
-      await helper.load(NODES, [
-        { id: "t1", type: "tab" },
-        { id: "parent", type: "openmrs-server", url: parent.url },
-        { id: "fhir", type: "fhir-server", url: peerUrl },
-        { id: "store", type: "sync-store", path: db },
-        { id: "feed", type: "atom-feed-in", z: "t1", server: "parent", store: "store", category: "patient", interval: "0", wires: [["fetch"], ["done"]] },
-        { id: "fetch", type: "fhir-fetch", z: "t1", server: "parent", wires: [["push"]] },
-        { id: "push", type: "fhir-push", z: "t1", targetType: "fhir", fhirServer: "fhir", wires: [[]] },
-        { id: "done", type: "helper", z: "t1" },
-        { id: "catcher", type: "catch", z: "t1", scope: null, uncaught: false, wires: [["caught"]] },
-        { id: "caught", type: "helper", z: "t1" },
-      ] as TestFlows, { parent: CREDS });
+      await helper.load(
+        NODES,
+        [
+          { id: "t1", type: "tab" },
+          { id: "parent", type: "openmrs-server", url: parent.url },
+          { id: "fhir", type: "fhir-server", url: peerUrl },
+          { id: "store", type: "sync-store", path: db },
+          { id: "feed", type: "atom-feed-in", z: "t1", server: "parent", store: "store", category: "patient", interval: "0", wires: [["fetch"], ["done"]] },
+          { id: "fetch", type: "fhir-fetch", z: "t1", server: "parent", wires: [["push"]] },
+          { id: "push", type: "fhir-push", z: "t1", targetType: "fhir", fhirServer: "fhir", wires: [[]] },
+          { id: "done", type: "helper", z: "t1" },
+          { id: "catcher", type: "catch", z: "t1", scope: null, uncaught: false, wires: [["caught"]] },
+          { id: "caught", type: "helper", z: "t1" },
+        ] as TestFlows,
+        { parent: CREDS },
+      );
       const caught = caughtErrors();
       const done = caughtUp();
       getNode("feed").receive({});
       await done;
-      assert.deepEqual(caught.map((e) => e.message), []);
+      assert.deepEqual(
+        caught.map((e) => e.message),
+        [],
+      );
       for (const uuid of Object.keys(parent.snapshot().patients)) {
         const res = await fetch(`${peerUrl}/Patient/${uuid}`);
         assert.equal(res.status, 200, uuid);

@@ -64,7 +64,9 @@ describe("push nodes in Node-RED", function () {
     parent.faults.resetRate = 0;
     await until(pushedAll, 40_000, "everything at the parent").catch((e: Error) => {
       const w = writes();
-      throw new Error(`${e.message}; ${child.diff(parent).length} missing; last writes: ${JSON.stringify(w.slice(-6).map((r) => [r.method, r.status, r.fault, r.at - w[0].at]))} status ${JSON.stringify(lastStatus(getNode("queue")))}`);
+      throw new Error(
+        `${e.message}; ${child.diff(parent).length} missing; last writes: ${JSON.stringify(w.slice(-6).map((r) => [r.method, r.status, r.fault, r.at - w[0].at]))} status ${JSON.stringify(lastStatus(getNode("queue")))}`,
+      );
     });
     const queue = getNode("queue") as unknown as { warn: { getCalls(): { thisValue: unknown; args: unknown[] }[] } };
     const holding = queue.warn.getCalls().filter((c) => c.thisValue === queue && c.args[0] === "retry-queue.gate.target-down");
@@ -100,8 +102,14 @@ describe("push nodes in Node-RED", function () {
       await until(() => !!parent.snapshot().patients[bad1], 10_000, "the retried record at the parent");
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(parent.snapshot().patients[bad2], undefined, "the discarded one was not sent");
-      assert.deepEqual((await store.deadLetters({ state: "discarded" })).map((d) => d.id), [two.id]);
-      assert.deepEqual((await store.deadLetters({ state: "retried" })).map((d) => d.id), [one.id]);
+      assert.deepEqual(
+        (await store.deadLetters({ state: "discarded" })).map((d) => d.id),
+        [two.id],
+      );
+      assert.deepEqual(
+        (await store.deadLetters({ state: "retried" })).map((d) => d.id),
+        [one.id],
+      );
     } finally {
       await store.close();
     }
@@ -120,14 +128,24 @@ describe("push nodes in Node-RED", function () {
     } finally {
       await store.close();
     }
-    const messages = [...parent.auditMessages.values()] as { creatorInstanceId: string; success: boolean; operation: string; resourceName: string; details: string; availableResourceUrls: string }[];
+    const messages = [...parent.auditMessages.values()] as {
+      creatorInstanceId: string;
+      success: boolean;
+      operation: string;
+      resourceName: string;
+      details: string;
+      availableResourceUrls: string;
+    }[];
     assert.deepEqual([...new Set(messages.map((m) => `${m.creatorInstanceId} ${m.operation} ${m.resourceName}`))], ["clinic-42 PUSH patient"]);
     const failed = messages.filter((m) => !m.success);
     assert.equal(failed.length, 1);
     assert.match(failed[0].details, /HTTP 422/);
     assert.match(failed[0].availableResourceUrls, new RegExp(bad));
     assert.equal(messages.filter((m) => m.success).length, 11);
-    assert.ok(messages.every((m) => !/Data:/.test(m.details)), "no clinical content unless switched on");
+    assert.ok(
+      messages.every((m) => !/Data:/.test(m.details)),
+      "no clinical content unless switched on",
+    );
   });
 
   it("pauses on 401 with one alert, and resumes by itself when the parent accepts again", async () => {

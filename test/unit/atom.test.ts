@@ -97,7 +97,10 @@ describe("atom feed parsing", () => {
       resource: "name",
       uuid: "db8e2c7d-a2ca-4818-b9d1-9c5025c7f348",
     });
-    assert.deepEqual(parseFhirLink("/ws/fhir/Encounter/0a6e7017-e6e7-42f0-ba99-c6d82eecb164"), { resourceType: "Encounter", uuid: "0a6e7017-e6e7-42f0-ba99-c6d82eecb164" });
+    assert.deepEqual(parseFhirLink("/ws/fhir/Encounter/0a6e7017-e6e7-42f0-ba99-c6d82eecb164"), {
+      resourceType: "Encounter",
+      uuid: "0a6e7017-e6e7-42f0-ba99-c6d82eecb164",
+    });
     assert.equal(parseContent("").dialect, "bahmni");
     assert.deepEqual(parseContent("{not json").links, { rest: "{not json" });
   });
@@ -118,7 +121,10 @@ describe("atom feed parsing", () => {
       await assert.rejects(parseFeedPage(bomb, "http://x/1"), (err: Error) => err instanceof FeedFormatError && /DTD/.test(err.message));
     });
     it("rejects malformed XML with the URL in the message", async () => {
-      await assert.rejects(parseFeedPage(BAHMNI_PAGE.slice(0, 900), "http://x/7"), (err: Error) => err instanceof FeedFormatError && /malformed feed page: .*\(http:\/\/x\/7\)/.test(err.message));
+      await assert.rejects(
+        parseFeedPage(BAHMNI_PAGE.slice(0, 900), "http://x/7"),
+        (err: Error) => err instanceof FeedFormatError && /malformed feed page: .*\(http:\/\/x\/7\)/.test(err.message),
+      );
     });
     it("rejects HTML or JSON instead of a feed", async () => {
       await assert.rejects(parseFeedPage("<html><body>Login</body></html>", "http://x/1"), /not an Atom feed/);
@@ -131,7 +137,10 @@ describe("atom feed parsing", () => {
 
   it("builds and rebases feed URLs onto the configured base", () => {
     assert.equal(recentFeedUrl("http://h/openmrs/", "patient"), "http://h/openmrs/ws/atomfeed/patient/recent");
-    assert.equal(rebasePageUrl("https://real:8443/openmrs", "patient", "http://internal:8080/openmrs/ws/atomfeed/patient/31"), "https://real:8443/openmrs/ws/atomfeed/patient/31");
+    assert.equal(
+      rebasePageUrl("https://real:8443/openmrs", "patient", "http://internal:8080/openmrs/ws/atomfeed/patient/31"),
+      "https://real:8443/openmrs/ws/atomfeed/patient/31",
+    );
     assert.equal(rebasePageUrl("http://h/openmrs", "patient", "http://other/feed?page=2"), "http://other/feed?page=2");
     assert.equal(pageNumber("http://h/openmrs/ws/atomfeed/patient/31"), 31);
     assert.equal(pageNumber("http://h/openmrs/ws/atomfeed/patient/recent"), undefined);

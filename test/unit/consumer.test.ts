@@ -373,8 +373,14 @@ describe("FeedConsumer", function () {
     assert.equal(again.emitted[0].entry.id, feed.events[0].id);
     ok(again.c, again.emitted[0]);
     await flushedAll();
-    assert.deepEqual((await store.deadLetters({ source: "feed1", state: "retried" })).map((d) => d.id), [dead[0].id]);
-    assert.deepEqual((await store.deadLetters({ source: "feed1", state: "discarded" })).map((d) => d.id), [dead[1].id]);
+    assert.deepEqual(
+      (await store.deadLetters({ source: "feed1", state: "retried" })).map((d) => d.id),
+      [dead[0].id],
+    );
+    assert.deepEqual(
+      (await store.deadLetters({ source: "feed1", state: "discarded" })).map((d) => d.id),
+      [dead[1].id],
+    );
     assert.equal((await again.c.deadLetters()).length, 0);
   });
 

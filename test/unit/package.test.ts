@@ -14,7 +14,22 @@ const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"))
   engines: { node: string };
   "node-red": { version: string; nodes: Record<string, string> };
 };
-const CORE_TYPES = new Set(["tab", "comment", "inject", "debug", "catch", "status", "complete", "link in", "link out", "change", "switch", "function", "group", "junction"]);
+const CORE_TYPES = new Set([
+  "tab",
+  "comment",
+  "inject",
+  "debug",
+  "catch",
+  "status",
+  "complete",
+  "link in",
+  "link out",
+  "change",
+  "switch",
+  "function",
+  "group",
+  "junction",
+]);
 
 describe("package", () => {
   it("is a Node-RED package for 4.1 and later", () => {
@@ -58,7 +73,11 @@ describe("package", () => {
         assert.equal(n.credentials, undefined, `${f}: ${String(n.id)} carries credentials`);
         for (const [k, v] of Object.entries(n)) assert.ok(!/password|token|secret/i.test(k) || v === "", `${f}: ${String(n.id)}.${k}`);
       }
-      assert.deepEqual(fs.readFileSync(path.join(ROOT, "examples", f), "utf8"), fs.readFileSync(path.join(ROOT, "flows", f), "utf8"), "examples/ is built from flows/");
+      assert.deepEqual(
+        fs.readFileSync(path.join(ROOT, "examples", f), "utf8"),
+        fs.readFileSync(path.join(ROOT, "flows", f), "utf8"),
+        "examples/ is built from flows/",
+      );
     });
   }
 });

@@ -56,7 +56,10 @@ describe("DurableQueue", function () {
         gateChanged: (state) => {
           if (state === "target-down") events.opened++;
           else if (state === "paused") events.paused++;
-          else if (state === "open") events.closed++, events.resumed++;
+          else if (state === "open") {
+            events.closed++;
+            events.resumed++;
+          }
         },
         deadLettered: (_k, _o, _a, id) => events.dead.push(id ?? -1),
       },
@@ -168,15 +171,19 @@ describe("DurableQueue", function () {
     assert.equal(events.closed, 1);
     // The other five (the four that failed and the one never tried) go out again.
     const settled = new Set<number>([0, 1, 2, 3, 4]);
-    await until(() => {
-      delivered.forEach((d, i) => {
-        if (!settled.has(i)) {
-          settled.add(i);
-          q.settle(d.ticket, OK);
-        }
-      });
-      return q.stats().sent === 6;
-    }, 3000, "all sent");
+    await until(
+      () => {
+        delivered.forEach((d, i) => {
+          if (!settled.has(i)) {
+            settled.add(i);
+            q.settle(d.ticket, OK);
+          }
+        });
+        return q.stats().sent === 6;
+      },
+      3000,
+      "all sent",
+    );
     assert.equal(delivered.length, 10);
   });
 
@@ -205,10 +212,7 @@ describe("DurableQueue", function () {
     await a.q.stop();
     const b = await queue();
     await until(() => b.delivered.length === 3);
-    assert.deepEqual(
-      b.delivered.map((d) => d.body.topic).sort(),
-      ["k2", "k3", "k4"],
-    );
+    assert.deepEqual(b.delivered.map((d) => d.body.topic).sort(), ["k2", "k3", "k4"]);
     assert.equal(b.q.stats().queued, 3);
   });
 

@@ -40,32 +40,61 @@ describe("reconcile", () => {
     assert.equal(contentHash(o1), contentHash(o2), "issued is each server's own dateCreated");
   });
 
-  const read = (r: FhirResource | undefined) => async () => r;
+  const read = (r: FhirResource | undefined) => () => Promise.resolve(r);
 
   it("without a baseline: reads the target, skips an equal one, writes otherwise; assumeNew skips the read", async () => {
     let reads = 0;
-    const counting = (r: FhirResource | undefined) => async () => {
+    const counting = (r: FhirResource | undefined) => () => {
       reads++;
-      return r;
+      return Promise.resolve(r);
     };
-    const d1 = await decide({ store, key: "Patient/p1", source: patient("Doe"), targetRole: "parent", policy: "parent-wins", readTarget: counting(patient("Doe", "2020-01-01T00:00:00Z")) });
+    const d1 = await decide({
+      store,
+      key: "Patient/p1",
+      source: patient("Doe"),
+      targetRole: "parent",
+      policy: "parent-wins",
+      readTarget: counting(patient("Doe", "2020-01-01T00:00:00Z")),
+    });
     assert.deepEqual([d1.write, !d1.write && d1.reason], [false, "already-equal"]);
     const d2 = await decide({ store, key: "Patient/p1", source: patient("Doe"), targetRole: "parent", policy: "parent-wins", readTarget: counting(undefined) });
     assert.equal(d2.write, true);
-    const d3 = await decide({ store, key: "Patient/p1", source: patient("Doe"), targetRole: "child", policy: "parent-wins", readTarget: counting(undefined), assumeNew: true });
+    const d3 = await decide({
+      store,
+      key: "Patient/p1",
+      source: patient("Doe"),
+      targetRole: "child",
+      policy: "parent-wins",
+      readTarget: counting(undefined),
+      assumeNew: true,
+    });
     assert.equal(d3.write, true);
     assert.equal(reads, 2);
   });
 
   it("skips what is unchanged since the last sync (the echo) without reading the target", async () => {
     await recordSynced(store, "Patient/p1", contentHash(patient("Doe")), "pull");
-    const d = await decide({ store, key: "Patient/p1", source: patient("Doe", "2027-01-01T00:00:00Z"), targetRole: "parent", policy: "parent-wins", readTarget: () => Promise.reject(new Error("must not read")) });
+    const d = await decide({
+      store,
+      key: "Patient/p1",
+      source: patient("Doe", "2027-01-01T00:00:00Z"),
+      targetRole: "parent",
+      policy: "parent-wins",
+      readTarget: () => Promise.reject(new Error("must not read")),
+    });
     assert.deepEqual([d.write, !d.write && d.reason], [false, "unchanged"]);
   });
 
   it("writes when only the source changed; records a conflict when both did, whatever the policy", async () => {
     await recordSynced(store, "Patient/p1", contentHash(patient("Base")), "pull");
-    const onlySource = await decide({ store, key: "Patient/p1", source: patient("New"), targetRole: "parent", policy: "hold", readTarget: read(patient("Base")) });
+    const onlySource = await decide({
+      store,
+      key: "Patient/p1",
+      source: patient("New"),
+      targetRole: "parent",
+      policy: "hold",
+      readTarget: read(patient("Base")),
+    });
     assert.equal(onlySource.write, true);
     assert.equal(onlySource.conflictId, undefined);
 
@@ -79,7 +108,14 @@ describe("reconcile", () => {
     assert.equal(pw2.write, true);
     assert.equal(pw2.conflictId, pw.conflictId, "detected once");
     // newest wins: the child changed later
-    const nw = await decide({ store, key: "Patient/p1", source: childSide, targetRole: "parent", policy: "newest-wins", readTarget: read(patient("Other", "2026-02-01T00:00:00Z")) });
+    const nw = await decide({
+      store,
+      key: "Patient/p1",
+      source: childSide,
+      targetRole: "parent",
+      policy: "newest-wins",
+      readTarget: read(patient("Other", "2026-02-01T00:00:00Z")),
+    });
     assert.equal(nw.write, true);
     // hold: nothing written, kept with both versions
     const held = await decide({ store, key: "Patient/p1", source: patient("X"), targetRole: "parent", policy: "hold", readTarget: read(patient("Y")) });

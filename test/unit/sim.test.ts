@@ -27,14 +27,14 @@ interface Page {
 /** Just enough Atom parsing for the tests (no XML library). */
 function parsePage(xml: string): Page {
   const links: Record<string, string> = {};
-  for (const m of xml.matchAll(/<link rel="([^"]+)" type="application\/atom\+xml" href="([^"]+)" \/>/g)) links[m[1]!] = m[2]!;
-  const head = xml.split("<entry>")[0]!;
+  for (const m of xml.matchAll(/<link rel="([^"]+)" type="application\/atom\+xml" href="([^"]+)" \/>/g)) links[m[1]] = m[2]!;
+  const head = xml.split("<entry>")[0];
   const id = /<id>([^<]+)<\/id>/.exec(head)?.[1] ?? "";
   const entries = [...xml.matchAll(/<entry>([\s\S]*?)<\/entry>/g)].map((m) => {
-    const e = m[1]!;
+    const e = m[1];
     return {
       id: /<id>([^<]+)<\/id>/.exec(e)?.[1] ?? "",
-      terms: [...e.matchAll(/<category term="([^"]+)" \/>/g)].map((t) => t[1]!),
+      terms: [...e.matchAll(/<category term="([^"]+)" \/>/g)].map((t) => t[1]),
       content: /<!\[CDATA\[([\s\S]*?)\]\]>/.exec(e)?.[1] ?? "",
     };
   });
@@ -135,17 +135,17 @@ describe("OpenMRS simulator", function () {
       const { sim, url } = await startSim({ dialect: "sync2" });
       sim.generate({ patients: 40, visitsPerPatient: 1, encountersPerVisit: 1, obsPerEncounter: 1 });
       const page = await getPage(`${url}/ws/atomfeed/patient/1`);
-      const e = page.entries[0]!;
-      const uuid = [...sim.store.patients.values()][0]!.uuid;
+      const e = page.entries[0];
+      const uuid = [...sim.store.patients.values()][0].uuid;
       assert.deepEqual(JSON.parse(e.content), { rest: `/ws/rest/v1/patient/${uuid}?v=full`, fhir: `/ws/fhir2/R4/Patient/${uuid}` });
       assert.deepEqual([...e.terms].sort(), ["CREATED", "patient"]);
       const orders = new Set<string>();
-      for (let n = 1; n <= 8; n++) for (const en of (await getPage(`${url}/ws/atomfeed/patient/${n}`)).entries) orders.add(en.terms[0]!);
+      for (let n = 1; n <= 8; n++) for (const en of (await getPage(`${url}/ws/atomfeed/patient/${n}`)).entries) orders.add(en.terms[0]);
       assert.deepEqual([...orders].sort(), ["CREATED", "patient"], "action is sometimes first, sometimes second");
 
-      const visit = (await getPage(`${url}/ws/atomfeed/visit/1`)).entries[0]!;
+      const visit = (await getPage(`${url}/ws/atomfeed/visit/1`)).entries[0];
       assert.match(JSON.parse(visit.content).fhir as string, /^\/ws\/fhir2\/R4\/Encounter\//);
-      const obs = (await getPage(`${url}/ws/atomfeed/observation/1`)).entries[0]!;
+      const obs = (await getPage(`${url}/ws/atomfeed/observation/1`)).entries[0];
       const links = JSON.parse(obs.content) as { rest: string; fhir: string };
       assert.match(links.rest, /^\/ws\/rest\/v1\/obs\/[0-9a-f-]{36}\?v=full$/);
       assert.match(links.fhir, /^\/ws\/fhir2\/R4\/Observation\//);
@@ -154,11 +154,11 @@ describe("OpenMRS simulator", function () {
     it("bahmni dialect: REST path with context path, one category term", async function () {
       const { sim, url } = await startSim({ dialect: "bahmni" });
       sim.generate({ patients: 1, visitsPerPatient: 1 });
-      const e = (await getPage(`${url}/ws/atomfeed/patient/recent`)).entries[0]!;
-      const uuid = [...sim.store.patients.values()][0]!.uuid;
+      const e = (await getPage(`${url}/ws/atomfeed/patient/recent`)).entries[0];
+      const uuid = [...sim.store.patients.values()][0].uuid;
       assert.equal(e.content, `/openmrs/ws/rest/v1/patient/${uuid}?v=full`);
       assert.deepEqual(e.terms, ["patient"]);
-      const enc = (await getPage(`${url}/ws/atomfeed/encounter/recent`)).entries[0]!;
+      const enc = (await getPage(`${url}/ws/atomfeed/encounter/recent`)).entries[0];
       assert.match(enc.content, /^\/openmrs\/ws\/rest\/v1\/encounter\/[0-9a-f-]{36}\?v=full$/);
     });
 
@@ -204,9 +204,9 @@ describe("OpenMRS simulator", function () {
         auditInfo: { dateCreated: string };
         voided: boolean;
       };
-      assert.equal(got.identifiers[0]!.identifier, "X-1");
-      assert.equal(got.identifiers[0]!.identifierType.uuid, OPENMRS_ID);
-      assert.equal(got.person.names[0]!.givenName, "Ada");
+      assert.equal(got.identifiers[0].identifier, "X-1");
+      assert.equal(got.identifiers[0].identifierType.uuid, OPENMRS_ID);
+      assert.equal(got.person.names[0].givenName, "Ada");
       assert.match(got.person.birthdate, /^1990-05-04T00:00:00\.000\+0000$/);
       assert.match(got.auditInfo.dateCreated, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$/);
       assert.equal(got.voided, false);
@@ -232,7 +232,13 @@ describe("OpenMRS simulator", function () {
       const v = await fetch(`${url}/ws/rest/v1/visit`, {
         method: "POST",
         headers: JSON_AUTH,
-        body: JSON.stringify({ uuid: visitUuid, patient: { uuid }, visitType: FACILITY_VISIT, startDatetime: "2024-01-02T10:00:00.000+0545", location: OUTPATIENT }),
+        body: JSON.stringify({
+          uuid: visitUuid,
+          patient: { uuid },
+          visitType: FACILITY_VISIT,
+          startDatetime: "2024-01-02T10:00:00.000+0545",
+          location: OUTPATIENT,
+        }),
       });
       assert.equal(v.status, 201);
       assert.equal(((await v.json()) as { startDatetime: string }).startDatetime, "2024-01-02T04:15:00.000+0000");
@@ -269,10 +275,10 @@ describe("OpenMRS simulator", function () {
     it("reads Patient/Encounter/Observation, 410 for voided, 404 for unknown, metadata without auth", async function () {
       const { sim, url } = await startSim();
       sim.generate({ patients: 1, visitsPerPatient: 1, encountersPerVisit: 1, obsPerEncounter: 1 });
-      const p = [...sim.store.patients.values()][0]!;
-      const v = [...sim.store.visits.values()][0]!;
-      const e = [...sim.store.encounters.values()][0]!;
-      const o = [...sim.store.obs.values()][0]!;
+      const p = [...sim.store.patients.values()][0];
+      const v = [...sim.store.visits.values()][0];
+      const e = [...sim.store.encounters.values()][0];
+      const o = [...sim.store.obs.values()][0];
       const fhir = `${url}/ws/fhir2/R4`;
 
       assert.equal((await fetch(`${fhir}/metadata`)).status, 200);
@@ -287,14 +293,14 @@ describe("OpenMRS simulator", function () {
       assert.equal(patient.id, p.uuid);
       assert.equal(patient.active, true);
       assert.equal(patient.meta.versionId, String(Date.parse(patient.meta.lastUpdated)));
-      assert.equal(patient.name[0]!.id, p.names[0]!.uuid);
+      assert.equal(patient.name[0].id, p.names[0].uuid);
 
       const visit = (await (await fetch(`${fhir}/Encounter/${v.uuid}`, { headers: AUTH })).json()) as { meta: { tag: { code: string }[] } };
-      assert.equal(visit.meta.tag[0]!.code, "visit");
+      assert.equal(visit.meta.tag[0].code, "visit");
       const enc = (await (await fetch(`${fhir}/Encounter/${e.uuid}`, { headers: AUTH })).json()) as { partOf: { reference: string } };
       assert.equal(enc.partOf.reference, `Encounter/${v.uuid}`);
       const obs = (await (await fetch(`${fhir}/Observation/${o.uuid}`, { headers: AUTH })).json()) as { code: { coding: { code: string }[] } };
-      assert.equal(obs.code.coding[0]!.code, o.concept);
+      assert.equal(obs.code.coding[0].code, o.concept);
 
       sim.store.voidRecord("obs", o.uuid, "test");
       assert.equal((await fetch(`${fhir}/Observation/${o.uuid}`, { headers: AUTH })).status, 410);
@@ -304,7 +310,7 @@ describe("OpenMRS simulator", function () {
     it("PUT: unknown id 404, id mismatch 400, update emits an event, identical PUT emits none, dangling reference 400", async function () {
       const { sim, url } = await startSim();
       sim.generate({ patients: 1, visitsPerPatient: 1 });
-      const p = [...sim.store.patients.values()][0]!;
+      const p = [...sim.store.patients.values()][0];
       const fhir = `${url}/ws/fhir2/R4`;
       const resource = (await (await fetch(`${fhir}/Patient/${p.uuid}`, { headers: AUTH })).json()) as Record<string, unknown> & {
         name: { family: string }[];
@@ -321,18 +327,18 @@ describe("OpenMRS simulator", function () {
       assert.equal(same.status, 200);
       assert.equal(sim.store.events.length, before, "an unchanged record emits no event");
 
-      resource.name[0]!.family = "Changed";
+      resource.name[0].family = "Changed";
       const upd = await fetch(`${fhir}/Patient/${p.uuid}`, { method: "PUT", headers: FHIR_AUTH, body: JSON.stringify(resource) });
       assert.equal(upd.status, 200);
-      assert.equal(((await upd.json()) as { name: { family: string }[] }).name[0]!.family, "Changed");
+      assert.equal(((await upd.json()) as { name: { family: string }[] }).name[0].family, "Changed");
       assert.equal(sim.store.patients.get(p.uuid)!.names.find((n) => !n.voided)!.familyName, "Changed");
       const recent = await getPage(`${url}/ws/atomfeed/patient/recent`);
-      const last = recent.entries[recent.entries.length - 1]!;
+      const last = recent.entries[recent.entries.length - 1];
       assert.ok(last.terms.includes("UPDATED"));
       assert.equal((JSON.parse(last.content) as { fhir: string }).fhir, `/ws/fhir2/R4/Patient/${p.uuid}`);
 
       // a visit pointing at a location that does not exist
-      const v = [...sim.store.visits.values()][0]!;
+      const v = [...sim.store.visits.values()][0];
       const visit = (await (await fetch(`${fhir}/Encounter/${v.uuid}`, { headers: AUTH })).json()) as Record<string, unknown>;
       const ghostLoc = "22222222-2222-4222-8222-222222222222";
       visit.location = [{ location: { reference: `Location/${ghostLoc}` } }];
@@ -340,7 +346,7 @@ describe("OpenMRS simulator", function () {
       assert.equal(dangling.status, 400);
       const oo = (await dangling.json()) as { resourceType: string; issue: { diagnostics: string }[] };
       assert.equal(oo.resourceType, "OperationOutcome");
-      assert.match(oo.issue[0]!.diagnostics, new RegExp(ghostLoc));
+      assert.match(oo.issue[0].diagnostics, new RegExp(ghostLoc));
 
       // Patient.active=false voids; a later PUT with active=true unvoids
       const deactivated = { ...resource, active: false };
@@ -350,15 +356,21 @@ describe("OpenMRS simulator", function () {
       assert.equal((await fetch(`${fhir}/Patient/${p.uuid}`, { method: "PUT", headers: FHIR_AUTH, body: JSON.stringify(resource) })).status, 200);
       assert.equal(sim.store.patients.get(p.uuid)!.voided, false);
       // (voiding the patient also voids and later restores its visits, encounters and obs: other records' events)
-      const actions = sim.store.events.slice(before).filter((e) => e.object === p.uuid).map((e) => e.action);
+      const actions = sim.store.events
+        .slice(before)
+        .filter((e) => e.object === p.uuid)
+        .map((e) => e.action);
       assert.deepEqual(actions, ["UPDATED", "UPDATED", "VOIDED", "UPDATED", "UNVOIDED"]);
-      assert.ok(sim.store.events.slice(before).some((e) => e.object !== p.uuid && e.action === "VOIDED"), "the patient's clinical data was voided with it");
+      assert.ok(
+        sim.store.events.slice(before).some((e) => e.object !== p.uuid && e.action === "VOIDED"),
+        "the patient's clinical data was voided with it",
+      );
     });
 
     it("POST creates under a new uuid, DELETE voids", async function () {
       const { sim, url } = await startSim();
       sim.generate({ patients: 1, visitsPerPatient: 1 });
-      const p = [...sim.store.patients.values()][0]!;
+      const p = [...sim.store.patients.values()][0];
       const fhir = `${url}/ws/fhir2/R4`;
       const chosen = "33333333-3333-4333-8333-333333333333";
       const r = await fetch(`${fhir}/Encounter`, {
@@ -391,7 +403,7 @@ describe("OpenMRS simulator", function () {
     it("fhir2: false answers 404 everywhere under /ws/fhir2", async function () {
       const { sim, url } = await startSim({ fhir2: false });
       sim.generate({ patients: 1, visitsPerPatient: 0 });
-      const p = [...sim.store.patients.values()][0]!;
+      const p = [...sim.store.patients.values()][0];
       assert.equal((await fetch(`${url}/ws/fhir2/R4/metadata`)).status, 404);
       assert.equal((await fetch(`${url}/ws/fhir2/R4/Patient/${p.uuid}`, { headers: AUTH })).status, 404);
       assert.equal((await fetch(`${url}/ws/rest/v1/patient/${p.uuid}`, { headers: AUTH })).status, 200);
@@ -455,18 +467,18 @@ describe("OpenMRS simulator", function () {
       sim.faults.hugeFeed = 0;
 
       const entries = parsePage(normal).entries;
-      sim.faults.hideFeedEntries = [entries[1]!.id];
+      sim.faults.hideFeedEntries = [entries[1].id];
       const hidden = parsePage(await (await fetch(feed)).text()).entries;
       assert.deepEqual(
         hidden.map((e) => e.id),
-        [entries[0]!.id, entries[2]!.id],
+        [entries[0].id, entries[2].id],
       );
     });
 
     it("resetRate, slowMs and invalidFhir", async function () {
       const { sim, url } = await startSim();
       sim.generate({ patients: 1, visitsPerPatient: 0 });
-      const p = [...sim.store.patients.values()][0]!;
+      const p = [...sim.store.patients.values()][0];
       sim.faults.resetRate = 1;
       await assert.rejects(async () => {
         const r = await fetch(`${url}/ws/atomfeed/patient/recent`);
@@ -508,11 +520,11 @@ describe("OpenMRS simulator", function () {
       assert.deepEqual(compareSnapshots(parent.snapshot(), child.snapshot()), []);
       assert.deepEqual(parent.diff(child), []);
 
-      const target = [...child.store.patients.values()][0]!;
+      const target = [...child.store.patients.values()][0];
       child.store.updatePatient(target.uuid, { birthdate: "1901-01-01" });
       const diffs = compareSnapshots(parent.snapshot(), child.snapshot());
       assert.equal(diffs.length, 1);
-      assert.match(diffs[0]!, new RegExp(`patient ${target.uuid}: birthdate`));
+      assert.match(diffs[0], new RegExp(`patient ${target.uuid}: birthdate`));
 
       const admin = new URL(cu).origin;
       await createPatient(cu);
@@ -530,7 +542,7 @@ describe("OpenMRS simulator", function () {
       assert.equal(sim.store.patients.size, 2);
       await fetch(`${admin}/mutate`, { method: "POST", body: JSON.stringify({ n: 5 }) });
       const since = Date.now();
-      const p = [...sim.store.patients.values()][0]!;
+      const p = [...sim.store.patients.values()][0];
       await fetch(`${url}/ws/rest/v1/patient/${p.uuid}?v=full`, { headers: { ...AUTH, "x-sync-entry": "tag:atomfeed.ict4h.org:abc" } });
       await fetch(`${url}/ws/fhir2/R4/Patient/${p.uuid}`, { headers: AUTH });
       await fetch(`${url}/ws/atomfeed/patient/recent`);
@@ -568,9 +580,9 @@ describe("OpenMRS simulator", function () {
       const pageB = await (await fetch(`${urlB}/ws/atomfeed/patient/1`)).text();
       assert.deepEqual(parsePage(pageB).entries, parsePage(pageA).entries);
       // new events continue the id sequence
-      const lastId = b.store.events[b.store.events.length - 1]!.id;
+      const lastId = b.store.events[b.store.events.length - 1].id;
       b.mutate(1);
-      assert.ok(b.store.events[b.store.events.length - 1]!.id > lastId);
+      assert.ok(b.store.events[b.store.events.length - 1].id > lastId);
     });
 
     it("stops quickly while keep-alive connections are open", async function () {

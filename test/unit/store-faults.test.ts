@@ -75,11 +75,14 @@ describe("store faults", function () {
   it("fails every write of a batch another process keeps from committing (SQLITE_BUSY), then works again", async () => {
     const holder = await other(file);
     await exec(holder, "BEGIN IMMEDIATE; INSERT INTO store_meta VALUES ('holder', '1');");
-    const results = await Promise.allSettled([store.db.run("INSERT INTO store_meta VALUES ('x', '1')"), store.db.run("INSERT INTO store_meta VALUES ('y', '1')")]);
+    const results = await Promise.allSettled([
+      store.db.run("INSERT INTO store_meta VALUES ('x', '1')"),
+      store.db.run("INSERT INTO store_meta VALUES ('y', '1')"),
+    ]);
     for (const r of results) {
       assert.equal(r.status, "rejected");
-      assert.ok((r as PromiseRejectedResult).reason instanceof StoreError);
-      assert.equal(((r as PromiseRejectedResult).reason as StoreError).code, "SQLITE_BUSY");
+      assert.ok(r.reason instanceof StoreError);
+      assert.equal(r.reason.code, "SQLITE_BUSY");
     }
     await exec(holder, "ROLLBACK");
     await new Promise<void>((r) => holder.close(() => r()));
@@ -129,7 +132,12 @@ describe("store faults", function () {
       const oo = { resourceType: "OperationOutcome", issue: [{ severity: "error", code: "invalid", diagnostics: "x".repeat(200_000) }] };
       // The target refuses entry 0 for good and takes the others.
       const answer = (e: { entry: FeedEntry; ticket: Ticket }) =>
-        c.settle(e.ticket, e.entry.id === events[0].id ? { kind: "permanent", reason: "http-422", status: 422, message: "HTTP 422", operationOutcome: oo } : { kind: "ok", reason: "ok" });
+        c.settle(
+          e.ticket,
+          e.entry.id === events[0].id
+            ? { kind: "permanent", reason: "http-422", status: 422, message: "HTTP 422", operationOutcome: oo }
+            : { kind: "ok", reason: "ok" },
+        );
       const pages = (await store.db.get<{ page_count: number }>("PRAGMA page_count"))!.page_count;
       await store.db.exec(`PRAGMA max_page_count = ${pages}`);
       await c.poll();
