@@ -10,123 +10,17 @@
  * When it fails, every item of the batch goes back to `ready` as it is stored, and the gate closes on a
  * store fault until a probe's commit succeeds.
  */
-import { DEFAULT_BACKOFF, type BackoffPolicy } from "../backoff";
+import { DEFAULT_BACKOFF } from "../backoff";
 import { isSettledKind, type Outcome } from "../outcome";
-import type { AuditInput } from "../store/audit";
-import type { SqliteDb, Tx } from "../store/sqlite";
 import { WriteCombiner } from "../store/combiner";
 import { systemClock, Stamps, type Clock, type TimerHandle } from "./clock";
 import { Gate, type GateState } from "./gate";
-import { ItemHeap } from "./heap";
-import { nextState, type Destination, type ItemState, type RetryRules } from "./states";
+import { RecordOrder } from "./record-order";
+import { nextState, type RetryRules } from "./states";
 import type { SettleInfo, Ticket } from "./ticket";
+import type { Change, EngineOptions, EngineStats, Item, NewItem } from "./types";
 
-export interface Item<P> {
-  readonly id: string;
-  readonly key: string;
-  /** Delivery order: lower goes first (feed order, queue row order). */
-  readonly seq: number;
-  payload: P;
-  state: ItemState;
-  /** Failed attempts that counted, as stored. */
-  attempts: number;
-  /** Stamp of the first counted failure, as stored. */
-  firstFailedAt?: number;
-  lastError?: string;
-  serial: number;
-  /** Monotonic deadline of the current ticket. */
-  deadline: number;
-  /** Nodes working on the current ticket right now: no timeout while > 0. */
-  busy: number;
-  probe: boolean;
-  timer?: TimerHandle;
-  /** Where a ready item waits: in the delivery heap, or parked behind its record's active item. */
-  queued?: "heap" | "parked";
-}
-
-export interface NewItem<P> {
-  id: string;
-  key: string;
-  payload: P;
-  attempts?: number;
-  firstFailedAt?: number;
-  lastError?: string;
-  /** Monotonic time of the next attempt, when it is waiting for a retry. */
-  dueAt?: number;
-}
-
-/** A settlement to be committed. */
-export interface Change<P> {
-  item: Item<P>;
-  to: Destination;
-  outcome: Outcome;
-  /** Counted attempts before this change, and after it. */
-  attemptsBefore: number;
-  attempts: number;
-  firstFailedAt?: number;
-  /** For `waiting`: the stamp of the next attempt, and its monotonic time. */
-  nextAt?: number;
-  dueAt?: number;
-  audit?: AuditInput;
-  /** The settlement of the store-fault gate's probe: its commit is the test. */
-  probe?: boolean;
-}
-
-/** How a channel stores its items' changes. */
-export interface Ledger<P> {
-  /** Writes the changes (and anything else the channel wants stored with them) in the open transaction. */
-  persist(tx: Tx, changes: readonly Change<P>[]): Promise<void>;
-  /** After the commit: the channel's own bookkeeping (marker window, counters). */
-  committed(changes: readonly Change<P>[]): void;
-}
-
-export interface EngineEvents<P> {
-  deliver(item: Item<P>, ticket: Ticket): void;
-  gateChanged?(state: GateState, why?: string): void;
-  deadLettered?(item: Item<P>, outcome: Outcome, attempts: number): void;
-  /** Fewer ready items than the low-water mark (a queue loads more). */
-  hungry?(): void;
-  /** Nothing ready, out or being committed. */
-  idle?(): void;
-  /** Something visible changed (status lines); called often, debounce on the other side. */
-  changed?(): void;
-}
-
-export interface EngineOptions<P> {
-  /** Channel id: tickets name it as their source. */
-  id: string;
-  storeId: string;
-  db: SqliteDb;
-  ledger: Ledger<P>;
-  events: EngineEvents<P>;
-  /** Builds the audit row of one attempt, or none. */
-  audit(item: Item<P>, outcome: Outcome, info: SettleInfo, attempt: number): AuditInput | undefined;
-  /** Keep waiting items in memory with a timer (a feed), or forget them (a queue: its store has them). */
-  keepWaiting: boolean;
-  clock?: Clock;
-  maxInFlight?: number;
-  backoff?: BackoffPolicy;
-  maxAttempts?: number;
-  maxRetryAgeMs?: number;
-  ticketTimeoutMs?: number;
-  probeMs?: number;
-  probeCapMs?: number;
-}
-
-export interface EngineStats {
-  ready: number;
-  inFlight: number;
-  settling: number;
-  waiting: number;
-  ok: number;
-  filtered: number;
-  held: number;
-  dead: number;
-  delivered: number;
-  gate: GateState;
-  gateWhy?: string;
-  lastError?: string;
-}
+export type { Change, EngineEvents, EngineOptions, EngineStats, Item, Ledger, NewItem } from "./types";
 
 export class DeliveryEngine<P> {
   readonly clock: Clock;
@@ -136,18 +30,11 @@ export class DeliveryEngine<P> {
   private readonly ticketTimeoutMs: number;
   private readonly gate: Gate;
   private readonly items = new Map<string, Item<P>>();
-  private readonly heap = new ItemHeap<Item<P>>();
-  /** The item of a record that is out, being committed or waiting (feeds): its record's turn. */
-  private readonly active = new Map<string, Item<P>>();
-  /** The newest item of a record waiting for the active one. */
-  private readonly parked = new Map<string, Item<P>>();
-  /** The newest item of a record in the delivery heap. */
-  private readonly readyByKey = new Map<string, Item<P>>();
+  private readonly order = new RecordOrder<Item<P>>((item) => this.supersede(item));
   private readonly inflight = new Set<Item<P>>();
   private readonly combiner: WriteCombiner<Change<P>>;
   private settling = 0;
   private waiting = 0;
-  private readyCount = 0;
   private seq = 0;
   private serial = 0;
   private pumping = false;
@@ -228,9 +115,9 @@ export class DeliveryEngine<P> {
     this.items.set(item.id, item);
     if (n.dueAt !== undefined && n.dueAt > this.clock.now() && this.o.keepWaiting) {
       this.wait(item, n.dueAt);
-      if (!this.active.has(item.key)) this.active.set(item.key, item);
+      this.order.claimIfFree(item);
     } else {
-      this.makeReady(item);
+      this.order.makeReady(item);
     }
     this.pump();
     return item;
@@ -238,7 +125,7 @@ export class DeliveryEngine<P> {
 
   /** Whether the channel would deliver more if it had more ready items (a queue loads then). */
   wantsMore(): boolean {
-    return !this.stopped && this.readyCount + this.parked.size < this.maxInFlight * 4;
+    return !this.stopped && this.order.ready < this.maxInFlight * 4;
   }
 
   /**
@@ -246,38 +133,12 @@ export class DeliveryEngine<P> {
    * not out yet is not needed any more.
    */
   supersedeWaiting(key: string, newerId: string): void {
-    for (const item of [this.parked.get(key), this.readyByKey.get(key)]) {
-      if (item && item.id !== newerId && item.state === "ready") this.supersede(item, `superseded by a newer change of ${key}`);
-    }
+    for (const item of this.order.readyOf(key)) if (item.id !== newerId) this.supersede(item);
   }
 
   /** Asks for a ledger write even without changes (a feed marker passing entries settled earlier). */
   requestFlush(): void {
     this.combiner.flush(true);
-  }
-
-  private makeReady(item: Item<P>): void {
-    const owner = this.active.get(item.key);
-    item.state = "ready";
-    if (owner && owner !== item) {
-      // Behind the record's active item; of two waiting there, only the newer is needed.
-      const other = this.parked.get(item.key);
-      if (other && other.seq > item.seq) return this.supersede(item, `superseded by a newer change of ${item.key}`);
-      this.parked.set(item.key, item);
-      item.queued = "parked";
-      if (other) this.supersede(other, `superseded by a newer change of ${item.key}`);
-      return;
-    }
-    // Two changes of a record waiting to go out (read during a catch-up): only the newer is delivered.
-    const other = this.readyByKey.get(item.key);
-    if (other && other !== item && other.state === "ready") {
-      if (other.seq > item.seq) return this.supersede(item, `superseded by a newer change of ${item.key}`);
-      this.supersede(other, `superseded by a newer change of ${item.key}`);
-    }
-    this.readyCount++;
-    item.queued = "heap";
-    this.heap.push(item);
-    this.readyByKey.set(item.key, item);
   }
 
   private wait(item: Item<P>, dueAt: number): void {
@@ -291,11 +152,11 @@ export class DeliveryEngine<P> {
     item.timer = undefined;
     if (item.state !== "waiting" || this.stopped) return;
     this.waiting--;
-    if (this.parked.has(item.key)) {
+    if (this.order.hasParked(item.key)) {
       item.state = "ready";
-      this.supersede(item, `superseded by a newer change of ${item.key}`);
+      this.supersede(item);
     } else {
-      this.makeReady(item);
+      this.order.makeReady(item);
     }
     this.pump();
   }
@@ -313,7 +174,7 @@ export class DeliveryEngine<P> {
         this.pumpAgain = false;
         const maxSettling = Math.max(256, this.maxInFlight * 8);
         while (!this.stopped && this.settling < maxSettling && this.gate.allows(this.inflight.size, this.maxInFlight)) {
-          const item = this.nextReady();
+          const item = this.order.next();
           if (!item) break;
           this.dispatch(item);
         }
@@ -322,26 +183,8 @@ export class DeliveryEngine<P> {
       this.pumping = false;
     }
     if (this.stopped) return;
-    if (this.readyCount < this.maxInFlight * 4) this.o.events.hungry?.();
+    if (this.order.deliverable < this.maxInFlight * 4) this.o.events.hungry?.();
     if (this.isIdle()) this.o.events.idle?.();
-  }
-
-  private nextReady(): Item<P> | undefined {
-    for (;;) {
-      const item = this.heap.pop();
-      if (!item) return undefined;
-      if (item.state !== "ready" || item.queued !== "heap") continue;
-      item.queued = undefined;
-      this.readyCount--;
-      if (this.readyByKey.get(item.key) === item) this.readyByKey.delete(item.key);
-      const owner = this.active.get(item.key);
-      if (owner && owner !== item) {
-        // An older item of this record is out: wait behind it.
-        this.makeReady(item);
-        continue;
-      }
-      return item;
-    }
   }
 
   private dispatch(item: Item<P>): void {
@@ -350,7 +193,7 @@ export class DeliveryEngine<P> {
     item.deadline = this.clock.now() + this.ticketTimeoutMs;
     item.busy = 0;
     item.probe = this.gate.dispatched();
-    this.active.set(item.key, item);
+    this.order.claim(item);
     this.inflight.add(item);
     this.counts.delivered++;
     const ticket: Ticket = { store: this.o.storeId, source: this.o.id, entry: item.id, key: item.key, serial: item.serial, attempt: item.attempts + 1 };
@@ -417,22 +260,18 @@ export class DeliveryEngine<P> {
       this.waiting--;
       item.timer?.cancel();
       item.timer = undefined;
-    } else if (item.queued === "parked") {
-      if (this.parked.get(item.key) === item) this.parked.delete(item.key);
-    } else if (item.queued === "heap") {
-      this.readyCount--;
-      if (this.readyByKey.get(item.key) === item) this.readyByKey.delete(item.key);
+    } else {
+      this.order.leave(item);
     }
-    item.queued = undefined;
   }
 
   /** An older change of a record that is not needed any more (the newer one is delivered instead). */
-  private supersede(item: Item<P>, message: string): void {
+  private supersede(item: Item<P>): void {
     this.leave(item);
     this.enqueueChange({
       item,
       to: "done",
-      outcome: { kind: "filtered", reason: "superseded", message },
+      outcome: { kind: "filtered", reason: "superseded", message: `superseded by a newer change of ${item.key}` },
       attemptsBefore: item.attempts,
       attempts: item.attempts,
       firstFailedAt: item.firstFailedAt,
@@ -476,7 +315,7 @@ export class DeliveryEngine<P> {
           }
           break;
         case "ready":
-          this.makeReady(item);
+          this.order.makeReady(item);
           break;
       }
     }
@@ -490,15 +329,7 @@ export class DeliveryEngine<P> {
   /** Drops an item that left this channel (or lives on in the store only) and frees its record. */
   private forget(item: Item<P>): void {
     this.items.delete(item.id);
-    if (this.active.get(item.key) === item) {
-      this.active.delete(item.key);
-      const next = this.parked.get(item.key);
-      if (next) {
-        this.parked.delete(item.key);
-        next.queued = undefined;
-        this.makeReady(next);
-      }
-    }
+    this.order.release(item);
   }
 
   private commitFailed(batch: readonly Change<P>[], err: unknown): void {
@@ -507,7 +338,7 @@ export class DeliveryEngine<P> {
     for (const c of batch) {
       this.settling--;
       // As stored: not settled, attempts unchanged. It is delivered again once the store works.
-      this.makeReady(c.item);
+      this.order.makeReady(c.item);
     }
     this.gate.close("store-fault", message);
     if (batch.some((c) => c.probe)) this.gate.probeReturned();
@@ -527,14 +358,13 @@ export class DeliveryEngine<P> {
    * Drops every item that is not out or being committed (a feed's reset); those finish as they are.
    */
   clear(): void {
+    const dropped = (item: Item<P>) => item.state === "ready" || item.state === "waiting";
     for (const item of [...this.items.values()]) {
-      if (item.state !== "ready" && item.state !== "waiting") continue;
+      if (!dropped(item)) continue;
       this.leave(item);
       this.items.delete(item.id);
-      if (this.active.get(item.key) === item) this.active.delete(item.key);
     }
-    this.parked.clear();
-    this.readyByKey.clear();
+    this.order.clear((item) => !dropped(item));
     this.gate.open();
     this.changed();
   }
@@ -571,12 +401,12 @@ export class DeliveryEngine<P> {
   }
 
   isIdle(): boolean {
-    return this.readyCount === 0 && this.parked.size === 0 && this.inflight.size === 0 && this.settling === 0 && !this.combiner.busy;
+    return this.order.ready === 0 && this.inflight.size === 0 && this.settling === 0 && !this.combiner.busy;
   }
 
   stats(): EngineStats {
     return {
-      ready: this.readyCount + this.parked.size,
+      ready: this.order.ready,
       inFlight: this.inflight.size,
       settling: this.settling,
       waiting: this.waiting,
