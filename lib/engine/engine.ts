@@ -13,6 +13,7 @@
 import { DEFAULT_BACKOFF } from "../backoff";
 import { isSettledKind, type Outcome } from "../outcome";
 import { WriteCombiner } from "../store/combiner";
+import { drainWhileProgressing } from "../drain";
 import { systemClock, Stamps, type Clock, type TimerHandle } from "./clock";
 import { Gate, type GateState } from "./gate";
 import { RecordOrder } from "./record-order";
@@ -415,6 +416,16 @@ export class DeliveryEngine<P> {
       gateWhy: this.gate.why,
       lastError: this.lastError,
     };
+  }
+
+  /** For a graceful close: waits while items are out and still being settled (see drainWhileProgressing). */
+  drain(timeoutMs: number, idleMs = 1000): Promise<void> {
+    return drainWhileProgressing(
+      () => this.inflight.size,
+      () => this.counts.ok + this.counts.filtered + this.counts.held + this.counts.dead,
+      timeoutMs,
+      idleMs,
+    );
   }
 
   /** Resolves once every settlement made so far is committed (or failed). */

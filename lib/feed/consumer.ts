@@ -24,9 +24,9 @@ import type { Outcome } from "../outcome";
 import { discardDeadLetters, listDeadLetters, type DeadLetterRow } from "../store/dead-letters";
 import { SyncStore, type FeedMarker } from "../store/store";
 import { FeedLedger, requeuedId } from "./ledger";
+import { attemptAudit } from "../engine/records";
 import { FeedWalker, type ReadPosition } from "./walker";
 import { MarkerWindow } from "./window";
-import { drainWhileProgressing } from "../drain";
 
 export { MarkerNotFoundError } from "./walker";
 
@@ -133,20 +133,7 @@ export class FeedConsumer {
       audit: (item, outcome, info, attempt) =>
         !info.target && (outcome.kind === "filtered" || outcome.kind === "ok")
           ? undefined
-          : {
-              direction: info.direction ?? direction,
-              source: o.id,
-              entryId: item.payload.id,
-              recordKey: item.key,
-              action: info.action ?? item.payload.action,
-              target: info.target,
-              outcome: outcome.kind,
-              reason: outcome.reason,
-              httpStatus: outcome.status,
-              error: outcome.kind === "ok" ? undefined : outcome.message,
-              attempt,
-              durationMs: info.durationMs,
-            },
+          : attemptAudit({ id: o.id, direction }, item, { entryId: item.payload.id, action: item.payload.action }, outcome, info, attempt),
       events: {
         deliver: (item, ticket) => {
           if (o.filter && !o.filter(item.payload)) this.engine.settle(ticket, { kind: "filtered", reason: "filter", message: "left out by the feed's filter" });
@@ -398,15 +385,7 @@ export class FeedConsumer {
 
   /** For a graceful close (see drainWhileProgressing). */
   drain(timeoutMs: number, idleMs = 1000): Promise<void> {
-    return drainWhileProgressing(
-      () => this.engine.inFlightCount,
-      () => {
-        const s = this.engine.stats();
-        return s.ok + s.filtered + s.held + s.dead;
-      },
-      timeoutMs,
-      idleMs,
-    );
+    return this.engine.drain(timeoutMs, idleMs);
   }
 
   async stop(): Promise<void> {

@@ -6,6 +6,7 @@
  */
 import type { FeedEntry } from "../atom/entry";
 import type { Change, Ledger } from "../engine/engine";
+import { deadLetterOf } from "../engine/records";
 import { insertAudits, type AuditInput } from "../store/audit";
 import { insertDeadLetter, reviveDeadLetter, setDeadLetterState } from "../store/dead-letters";
 import type { Tx } from "../store/sqlite";
@@ -49,7 +50,7 @@ export class FeedLedger implements Ledger<FeedEntry> {
       }
       const we = this.window.get(c.item.id);
       if (!we) continue;
-      if (c.to === "dead") await insertDeadLetter(tx, this.deadLetter(c));
+      if (c.to === "dead") await insertDeadLetter(tx, deadLetterOf(c, { id: this.consumer, kind: "feed" }, c.item.payload.id, c.item.payload));
       if (c.to === "waiting") {
         await SyncStore.upsertRetry(tx, this.consumer, {
           entryId: c.item.id,
@@ -80,23 +81,6 @@ export class FeedLedger implements Ledger<FeedEntry> {
       if (we) we.retryRow = true;
     }
     this.onCommitted(changes);
-  }
-
-  private deadLetter(c: Change<FeedEntry>) {
-    const entry = c.item.payload;
-    return {
-      source: this.consumer,
-      sourceKind: "feed" as const,
-      recordKey: c.item.key,
-      entryId: entry.id,
-      entry,
-      reason: c.outcome.reason,
-      error: c.outcome.message,
-      httpStatus: c.outcome.status,
-      operationOutcome: c.outcome.operationOutcome,
-      attempts: c.attempts,
-      firstFailedAt: c.firstFailedAt ?? Date.now(),
-    };
   }
 
   private async persistRequeued(tx: Tx, id: number, c: Change<FeedEntry>): Promise<void> {

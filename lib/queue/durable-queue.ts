@@ -22,7 +22,6 @@ import type { SettleInfo, Ticket } from "../engine/ticket";
 import type { Outcome } from "../outcome";
 import { discardDeadLetters, listDeadLetters, type DeadLetterRow } from "../store/dead-letters";
 import type { SyncStore } from "../store/store";
-import { drainWhileProgressing } from "../drain";
 import { QueueLedger, queueAudit, type QueuedBody } from "./ledger";
 
 export { isChannelFailure } from "../outcome";
@@ -356,15 +355,7 @@ export class DurableQueue {
 
   /** For a graceful close (see drainWhileProgressing). */
   drain(timeoutMs: number, idleMs = 1000): Promise<void> {
-    return drainWhileProgressing(
-      () => this.engine.inFlightCount,
-      () => {
-        const s = this.engine.stats();
-        return s.ok + s.filtered + s.held + s.dead;
-      },
-      timeoutMs,
-      idleMs,
-    );
+    return this.engine.drain(timeoutMs, idleMs);
   }
 
   async stop(): Promise<void> {

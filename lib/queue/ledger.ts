@@ -5,6 +5,9 @@
  * is audited.
  */
 import type { Change, Ledger } from "../engine/engine";
+import { attemptAudit, deadLetterOf } from "../engine/records";
+import type { SettleInfo } from "../engine/ticket";
+import type { Outcome } from "../outcome";
 import { changeOf, entryIdOf, type SyncMessage } from "../message";
 import { insertAudits, type AuditInput } from "../store/audit";
 import { insertDeadLetter } from "../store/dead-letters";
@@ -35,19 +38,7 @@ export class QueueLedger implements Ledger<QueuedBody> {
       if (c.to === "done" || c.to === "held") ended.push([c.item.key, id]);
       else if (c.to === "dead") {
         const body = c.item.payload as SyncMessage;
-        const r = await insertDeadLetter(tx, {
-          source: this.queue,
-          sourceKind: "queue",
-          recordKey: c.item.key,
-          entryId: entryIdOf(body),
-          entry: body,
-          reason: c.outcome.reason,
-          error: c.outcome.message,
-          httpStatus: c.outcome.status,
-          operationOutcome: c.outcome.operationOutcome,
-          attempts: c.attempts,
-          firstFailedAt: c.firstFailedAt ?? Date.now(),
-        });
+        const r = await insertDeadLetter(tx, deadLetterOf(c, { id: this.queue, kind: "queue" }, entryIdOf(body), body));
         this.deadLetterIds.set(c.item.id, r.lastID);
         ended.push([c.item.key, id]);
       } else if (c.to === "waiting") {
@@ -84,24 +75,11 @@ export function queueAudit(
   direction: "push" | "pull",
   content: boolean,
   item: { key: string; payload: QueuedBody },
-  outcome: { kind: string; reason: string; status?: number; message?: string },
-  info: { action?: string; target?: string; durationMs?: number; direction?: "push" | "pull" },
+  outcome: Outcome,
+  info: SettleInfo,
   attempt: number,
 ): AuditInput {
   const body = item.payload as SyncMessage;
-  return {
-    direction: info.direction ?? direction,
-    source: queue,
-    entryId: entryIdOf(body),
-    recordKey: item.key,
-    action: info.action ?? changeOf(body),
-    target: info.target,
-    outcome: outcome.kind,
-    reason: outcome.reason,
-    httpStatus: outcome.status,
-    error: outcome.kind === "ok" ? undefined : outcome.message,
-    attempt,
-    durationMs: info.durationMs,
-    content: content ? JSON.stringify(body.payload ?? body) : undefined,
-  };
+  const facts = { entryId: entryIdOf(body), action: changeOf(body) };
+  return attemptAudit({ id: queue, direction }, item, facts, outcome, info, attempt, content ? JSON.stringify(body.payload ?? body) : undefined);
 }
