@@ -276,8 +276,9 @@ export class FeedConsumer {
     return s.ready >= this.readAhead || this.window.size >= this.readAhead * 20;
   }
 
-  private wakeWalker(): void {
-    if (!this.capacityWaiters.length || (this.full() && !this.stopped)) return;
+  /** Lets a walk waiting for room go on; `always`: also when there is none (it ends: stopped or reset). */
+  private wakeWalker(always = false): void {
+    if (!this.capacityWaiters.length || (this.full() && !always)) return;
     for (const w of this.capacityWaiters.splice(0)) w();
   }
 
@@ -348,7 +349,7 @@ export class FeedConsumer {
     if (startFrom) this.o.startFrom = startFrom;
     // A walk in progress ends at its next page and delivers nothing more.
     this.generation++;
-    this.wakeWalker();
+    this.wakeWalker(true);
     if (this.polling) await this.polling.catch(() => undefined);
     await this.o.store.deleteMarker(this.o.id);
     this.engine.clear();
@@ -390,7 +391,7 @@ export class FeedConsumer {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.wakeWalker();
+    this.wakeWalker(true);
     if (this.polling) await this.polling.catch(() => undefined);
     await this.engine.stop();
   }

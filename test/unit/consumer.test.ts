@@ -384,6 +384,34 @@ describe("FeedConsumer", function () {
     assert.equal((await again.c.deadLetters()).length, 0);
   });
 
+  it("a reset during a walk ends that walk: nothing from it is delivered after the reset", async () => {
+    feed.events = Array.from({ length: 30 }, () => makeEvent(CATEGORY));
+    // One entry out, one ready: the walk waits for room after the first page.
+    const { c, emitted } = consumer({ maxInFlight: 1, readAhead: 1 });
+    const walking = c.poll();
+    await until(() => emitted.length === 1);
+    await c.reset("beginning");
+    await walking;
+    assert.equal(emitted.length, 1, "the old walk delivered nothing more");
+    // The new walk delivers from page 1; the answer to the old delivery of entry 0 still counts.
+    let answered = 0;
+    const polling = c.poll();
+    await until(() => {
+      while (answered < emitted.length) ok(c, emitted[answered++]);
+      return c.stats().ok + c.stats().filtered === 30;
+    }, 10_000);
+    await polling;
+    await flushedAll();
+    const ids = emitted.map((e) => e.entry.id);
+    assert.equal(new Set(ids).size, ids.length, "each entry delivered once");
+    assert.deepEqual(
+      ids,
+      feed.events.map((e) => e.id),
+      "in feed order",
+    );
+    assert.equal((await store.getMarker("feed1"))?.entryId, feed.events[29].id);
+  });
+
   it("settles filtered entries without emitting them", async () => {
     feed.events = [makeEvent(CATEGORY), makeEvent("other")];
     const { c, emitted } = consumer({ filter: (e) => e.category === CATEGORY });
