@@ -27,6 +27,8 @@ const ROOT = path.resolve(__dirname, "..");
 const PATIENTS = numberArg("patients", 1000);
 const REPS = numberArg("reps", 3);
 const CONCURRENCY = numberArg("concurrency", 8);
+/** `--profile`: a CPU profile of each Node-RED run in bench/results/profiles/. */
+const PROFILE = process.argv.includes("--profile");
 const CATEGORIES = ["patient", "visit", "encounter", "observation"];
 const AUTH = "Basic " + Buffer.from("admin:Admin123").toString("base64");
 
@@ -295,6 +297,7 @@ async function main(): Promise<void> {
       const nr = new NodeRedProcess({
         userDir,
         flows,
+        nodeArgs: PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${path.join(ROOT, "bench/results/profiles")}`] : [],
         env: {
           OPENMRS_PARENT_URL: parent.url,
           OPENMRS_PARENT_USER: "admin",

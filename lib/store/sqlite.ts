@@ -1,28 +1,28 @@
 /**
- * One sqlite3 connection behind one executor. Every operation goes through it, in order:
+ * The store's database: a writer connection behind one executor, and a reader connection.
  *
- *  - reads run one after another, never inside an open write batch, so nobody reads what is not
- *    committed yet;
  *  - writes are group-committed: every write queued when a batch starts runs inside one
  *    BEGIN IMMEDIATE … COMMIT, each in its own SAVEPOINT. A write's promise resolves only after COMMIT
  *    returned (durable at the chosen synchronous level; with FULL, one fsync per batch);
  *  - a write function that throws is rolled back to its savepoint and rejects alone; the others commit;
  *  - a failed BEGIN or COMMIT (disk full, I/O error, the file locked by another process) rejects every
  *    write of the batch: nothing of it is stored, and callers keep their state as it was stored;
- *  - statements are prepared once and cached; one that fails is dropped from the cache and prepared
- *    again next time (a renamed table, a schema change); a prepare error rejects the operation only.
+ *  - reads go to the reader connection: in WAL mode it sees what is committed and nothing else, and it
+ *    never waits behind a commit (a read is not held up by an fsync);
+ *  - `exec` (schema, PRAGMAs of the writer) runs on the writer, between batches.
  *
- * Why one executor: node-sqlite3 runs Database#exec only while no statement is pending, so a steady
- * stream of reads from other code starved BEGIN and COMMIT for tens of seconds on a busy machine.
+ * Why one executor for the writer: node-sqlite3 runs Database#exec only while no statement is pending
+ * on that connection, so a stream of statements starved BEGIN and COMMIT for tens of seconds on a busy
+ * machine. Here the writer runs one thing at a time, and BEGIN/COMMIT are prepared statements.
  */
-import sqlite3 from "sqlite3";
+import { Connection, StoreError, type Params, type RunResult } from "./connection";
 
-export type SqlValue = string | number | bigint | null | Buffer;
-export type Params = SqlValue[] | Record<string, SqlValue>;
+export { StoreError };
+export type { Params, RunResult, SqlValue } from "./connection";
 
 /** What a write function may use: statements on the open transaction. */
 export interface Tx {
-  run(sql: string, params?: Params): Promise<{ changes: number; lastID: number }>;
+  run(sql: string, params?: Params): Promise<RunResult>;
   get<T = Record<string, unknown>>(sql: string, params?: Params): Promise<T | undefined>;
   all<T = Record<string, unknown>>(sql: string, params?: Params): Promise<T[]>;
 }
@@ -36,83 +36,62 @@ export interface SqliteOptions {
   readOnly?: boolean;
 }
 
-/** An error of the store, with the SQLite code (SQLITE_FULL, SQLITE_BUSY…) and the file it is about. */
-export class StoreError extends Error {
-  readonly code: string;
-  constructor(
-    readonly path: string,
-    cause: unknown,
-    what?: string,
-  ) {
-    const e = cause as { code?: unknown; message?: unknown } | undefined;
-    const code = typeof e?.code === "string" ? e.code : "SQLITE_ERROR";
-    const message = typeof e?.message === "string" ? e.message.replace(/^SQLITE_[A-Z_]+: /, "") : String(cause);
-    super(`store ${path}: ${code}: ${message}${what ? ` (${what})` : ""}`);
-    this.name = "StoreError";
-    this.code = code;
-  }
-}
-
-interface QueuedWrite {
-  fn: (tx: Tx) => unknown;
-  resolve(value: unknown): void;
-  reject(err: unknown): void;
-}
-
-type RunResult = { changes: number; lastID: number };
-
-const STATEMENT_CACHE_SIZE = 200;
+type Op = { kind: "write"; fn: (tx: Tx) => unknown; resolve(value: unknown): void; reject(err: unknown): void } | { kind: "exec"; run: () => Promise<void> };
 
 export class SqliteDb {
-  private reads: (() => Promise<void>)[] = [];
-  private writes: QueuedWrite[] = [];
+  private ops: Op[] = [];
   private running = false;
   private closed = false;
   private idle: (() => void)[] = [];
-  private readonly statements = new Map<string, Promise<sqlite3.Statement>>();
   private readonly tx: Tx;
   /** COMMITs so far and batches that failed (for tests, benchmarks and status). */
   commits = 0;
   failedBatches = 0;
 
   private constructor(
-    private readonly db: sqlite3.Database,
+    private readonly writer: Connection,
+    private readonly reader: Connection,
     readonly path: string,
   ) {
-    // An error event with no listener would take the process down; every operation reports its own.
-    db.on("error", () => undefined);
     this.tx = {
-      run: (sql, params) => this.runNow(sql, params),
-      get: async <T>(sql: string, params?: Params) => (await this.allNow<T>(sql, params))[0],
-      all: (sql, params) => this.allNow(sql, params),
+      run: (sql, params) => this.writer.run(sql, params),
+      get: async <T>(sql: string, params?: Params) => (await this.writer.all<T>(sql, params))[0],
+      all: (sql, params) => this.writer.all(sql, params),
     };
   }
 
-  static open(path: string, options: SqliteOptions = {}): Promise<SqliteDb> {
-    return new Promise((resolve, reject) => {
-      const mode = options.readOnly ? sqlite3.OPEN_READONLY : sqlite3.OPEN_READWRITE | sqlite3.OPEN_CREATE;
-      const db = new sqlite3.Database(path, mode, (err) => {
-        if (err) return reject(new StoreError(path, err, "opening"));
-        const wrapped = new SqliteDb(db, path);
-        const sync = options.synchronous === "NORMAL" ? "NORMAL" : "FULL";
-        const busy = `PRAGMA busy_timeout=${options.busyTimeoutMs ?? 5000};`;
-        const pragmas = options.readOnly ? busy : `PRAGMA journal_mode=WAL; PRAGMA synchronous=${sync}; ${busy} PRAGMA foreign_keys=ON;`;
-        db.exec(pragmas, (e) => {
-          if (!e) return resolve(wrapped);
-          db.close(() => reject(new StoreError(path, e, "opening")));
-        });
-      });
-    });
+  static async open(path: string, options: SqliteOptions = {}): Promise<SqliteDb> {
+    const busy = `PRAGMA busy_timeout=${options.busyTimeoutMs ?? 5000};`;
+    if (options.readOnly) {
+      const only = await Connection.open(path, true, busy);
+      return new SqliteDb(only, only, path);
+    }
+    const sync = options.synchronous === "NORMAL" ? "NORMAL" : "FULL";
+    const writer = await Connection.open(path, false, `PRAGMA journal_mode=WAL; PRAGMA synchronous=${sync}; ${busy} PRAGMA foreign_keys=ON;`);
+    // An in-memory database is one per connection: there, reads share the writer (and its executor).
+    if (path === ":memory:") return new SqliteDb(writer, writer, path);
+    try {
+      return new SqliteDb(writer, await Connection.open(path, true, busy), path);
+    } catch (err) {
+      await writer.close();
+      throw err;
+    }
   }
 
-  /** Runs SQL text with several statements (schema set-up); an ordinary operation of the executor. */
+  private get shared(): boolean {
+    return this.reader === this.writer;
+  }
+
+  /** Runs SQL text with several statements on the writer (schema set-up, PRAGMAs), between batches. */
   exec(sql: string): Promise<void> {
-    return this.read(() => new Promise<void>((resolve, reject) => this.db.exec(sql, (err) => (err ? reject(new StoreError(this.path, err)) : resolve()))));
+    return this.enqueue<void>((resolve, reject) => ({ kind: "exec", run: () => this.writer.exec(sql).then(resolve, reject) }));
   }
 
   /** A read of committed data. */
   all<T = Record<string, unknown>>(sql: string, params?: Params): Promise<T[]> {
-    return this.read(() => this.allNow<T>(sql, params));
+    if (this.closed) return Promise.reject(this.closedError());
+    if (!this.shared) return this.reader.all<T>(sql, params);
+    return this.enqueue<T[]>((resolve, reject) => ({ kind: "exec", run: () => this.writer.all<T>(sql, params).then(resolve, reject) }));
   }
 
   /** The first row of a read (use with single-row queries). */
@@ -125,11 +104,7 @@ export class SqliteDb {
    * wait on anything else. Resolves with fn's result once the transaction is committed.
    */
   write<T>(fn: (tx: Tx) => Promise<T> | T): Promise<T> {
-    if (this.closed) return Promise.reject(new StoreError(this.path, { code: "SQLITE_MISUSE", message: "the store is closed" }));
-    return new Promise<T>((resolve, reject) => {
-      this.writes.push({ fn, resolve: resolve, reject });
-      this.kick();
-    });
+    return this.enqueue<T>((resolve, reject) => ({ kind: "write", fn, resolve: resolve, reject }));
   }
 
   /** A single statement in its own transaction. */
@@ -137,67 +112,70 @@ export class SqliteDb {
     return this.write((tx) => tx.run(sql, params));
   }
 
-  private read<T>(op: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new StoreError(this.path, { code: "SQLITE_MISUSE", message: "the store is closed" }));
+  private closedError(): StoreError {
+    return new StoreError(this.path, { code: "SQLITE_MISUSE", message: "the store is closed" });
+  }
+
+  private enqueue<T>(make: (resolve: (v: T) => void, reject: (e: unknown) => void) => Op): Promise<T> {
+    if (this.closed) return Promise.reject(this.closedError());
     return new Promise<T>((resolve, reject) => {
-      this.reads.push(() => op().then(resolve, reject));
-      this.kick();
+      this.ops.push(make(resolve, reject));
+      if (this.running) return;
+      this.running = true;
+      // Writes queued in the same turn of the event loop go into one batch.
+      setImmediate(() => void this.loop());
     });
   }
 
-  private kick(): void {
-    if (this.running) return;
-    this.running = true;
-    // Writes queued in the same turn of the event loop go into one batch.
-    setImmediate(() => void this.loop());
-  }
-
   private async loop(): Promise<void> {
-    while (this.reads.length || this.writes.length) {
-      const reads = this.reads;
-      this.reads = [];
-      for (const r of reads) await r();
-      if (this.writes.length) {
-        const batch = this.writes;
-        this.writes = [];
-        await this.commitBatch(batch);
+    while (this.ops.length) {
+      const op = this.ops[0];
+      if (op.kind === "exec") {
+        this.ops.shift();
+        await op.run();
+        continue;
       }
+      // Every write queued up to the next exec goes into this batch.
+      const end = this.ops.findIndex((o) => o.kind !== "write");
+      const batch = this.ops.splice(0, end < 0 ? this.ops.length : end) as Extract<Op, { kind: "write" }>[];
+      await this.commitBatch(batch);
     }
     this.running = false;
     for (const w of this.idle.splice(0)) w();
   }
 
-  private async commitBatch(batch: QueuedWrite[]): Promise<void> {
+  private async commitBatch(batch: Extract<Op, { kind: "write" }>[]): Promise<void> {
     const fail = (err: unknown) => {
       this.failedBatches++;
       const e = err instanceof StoreError ? err : new StoreError(this.path, err);
       for (const w of batch) w.reject(e);
     };
+    const w = this.writer;
     try {
-      await this.runNow("BEGIN IMMEDIATE");
+      await w.run("BEGIN IMMEDIATE");
     } catch (err) {
       return fail(err);
     }
     const results: { ok: boolean; value: unknown }[] = [];
     const single = batch.length === 1;
     try {
-      for (const w of batch) {
-        if (!single) await this.runNow("SAVEPOINT w");
+      for (const op of batch) {
+        if (!single) await w.run("SAVEPOINT w");
         try {
-          const value = await w.fn(this.tx);
-          if (!single) await this.runNow("RELEASE w");
+          const value = await op.fn(this.tx);
+          if (!single) await w.run("RELEASE w");
           results.push({ ok: true, value });
         } catch (err) {
           // This write alone is undone; a failure of the savepoint commands themselves aborts the batch.
           if (single) throw err;
-          await this.runNow("ROLLBACK TO w");
-          await this.runNow("RELEASE w");
+          await w.run("ROLLBACK TO w");
+          await w.run("RELEASE w");
           results.push({ ok: false, value: err });
         }
       }
-      await this.runNow("COMMIT");
+      await w.run("COMMIT");
     } catch (err) {
-      await this.runNow("ROLLBACK").catch(() => undefined);
+      await w.run("ROLLBACK").catch(() => undefined);
       if (single && results.length === 0 && !(err instanceof StoreError)) {
         // The only write threw before COMMIT: its own error, not a store fault.
         this.failedBatches++;
@@ -207,64 +185,10 @@ export class SqliteDb {
       return fail(err);
     }
     this.commits++;
-    batch.forEach((w, i) => (results[i].ok ? w.resolve(results[i].value) : w.reject(results[i].value)));
+    batch.forEach((op, i) => (results[i].ok ? op.resolve(results[i].value) : op.reject(results[i].value)));
   }
 
-  // ---- statements (executor only) ---------------------------------------------------------------
-
-  private statement(sql: string): Promise<{ st: sqlite3.Statement; cached: boolean }> {
-    const hit = this.statements.get(sql);
-    if (hit) return hit.then((st) => ({ st, cached: true }));
-    const prepared = new Promise<sqlite3.Statement>((resolve, reject) => {
-      const st: sqlite3.Statement = this.db.prepare(sql, (err: Error | null) => (err ? reject(new StoreError(this.path, err, "prepare")) : resolve(st)));
-    });
-    const cached = this.statements.size < STATEMENT_CACHE_SIZE;
-    if (cached) {
-      this.statements.set(sql, prepared);
-      prepared.catch(() => this.forget(sql, prepared));
-    }
-    return prepared.then((st) => ({ st, cached }));
-  }
-
-  private forget(sql: string, p: Promise<sqlite3.Statement>): void {
-    if (this.statements.get(sql) !== p) return;
-    this.statements.delete(sql);
-    p.then(
-      (st) => st.finalize(),
-      () => undefined,
-    );
-  }
-
-  private async runNow(sql: string, params: Params = []): Promise<RunResult> {
-    const { st, cached } = await this.statement(sql);
-    try {
-      return await new Promise<RunResult>((resolve, reject) =>
-        st.run(params, function (this: sqlite3.RunResult, err: Error | null) {
-          if (err) reject(err);
-          else resolve({ changes: this.changes, lastID: this.lastID });
-        }),
-      );
-    } catch (err) {
-      if (cached) this.forget(sql, this.statements.get(sql)!);
-      throw new StoreError(this.path, err);
-    } finally {
-      if (!cached) st.finalize();
-    }
-  }
-
-  private async allNow<T>(sql: string, params: Params = []): Promise<T[]> {
-    const { st, cached } = await this.statement(sql);
-    try {
-      return await new Promise<T[]>((resolve, reject) => st.all(params, (err: Error | null, rows: unknown[]) => (err ? reject(err) : resolve(rows as T[]))));
-    } catch (err) {
-      if (cached) this.forget(sql, this.statements.get(sql)!);
-      throw new StoreError(this.path, err);
-    } finally {
-      if (!cached) st.finalize();
-    }
-  }
-
-  /** Resolves when nothing is queued or running (or after timeoutMs). */
+  /** Resolves when nothing is queued or running on the writer (or after timeoutMs). */
   drained(timeoutMs = 10_000): Promise<void> {
     if (!this.running) return Promise.resolve();
     return new Promise((resolve) => {
@@ -276,21 +200,12 @@ export class SqliteDb {
     });
   }
 
-  /** Lets queued work finish, then closes the connection. */
+  /** Lets queued work finish, then closes the connections. */
   async close(): Promise<void> {
     if (this.closed) return;
     await this.drained();
     this.closed = true;
-    const statements = [...this.statements.values()];
-    this.statements.clear();
-    await Promise.all(
-      statements.map((p) =>
-        p.then(
-          (st) => new Promise<void>((resolve) => st.finalize(() => resolve())),
-          () => undefined,
-        ),
-      ),
-    );
-    await new Promise<void>((resolve) => this.db.close(() => resolve()));
+    if (!this.shared) await this.reader.close();
+    await this.writer.close();
   }
 }

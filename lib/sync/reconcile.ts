@@ -106,15 +106,33 @@ function lastUpdatedMs(r: FhirResource): number {
   return Number.isNaN(t) ? 0 : t;
 }
 
+/** Per store: whether this store has ever pushed (a push decision was made, or a push baseline is stored). */
+const pushedByStore = new WeakMap<SyncStore, Promise<boolean>>();
+
+function pushedHere(store: SyncStore): Promise<boolean> {
+  let p = pushedByStore.get(store);
+  if (!p) {
+    p = store.db.get("SELECT 1 AS x FROM record_sync WHERE direction = 'push' LIMIT 1").then(
+      (row) => !!row,
+      () => true,
+    );
+    pushedByStore.set(store, p);
+  }
+  return p;
+}
+
 export async function decide(input: DecideInput): Promise<Decision> {
   const { store, key, source } = input;
   const hash = contentHash(source);
+  if (input.targetRole === "parent") pushedByStore.set(store, Promise.resolve(true));
+  // A pull of an entry the parent calls CREATED, on a store that never pushed: nothing here can be an
+  // echo, and the record was never synchronised: written without a lookup or a read of the target (keeps
+  // a catch-up into an empty child at 3 requests an entry). Where this child pushes, a record it pushed
+  // is CREATED at the parent too: the usual path below finds its baseline, or (when the pull is quicker
+  // than the push's baseline) the child's own copy, equal, and writes nothing back.
+  if (input.assumeNew && !(await pushedHere(store))) return { write: true, hash };
   const last = await store.db.get<SyncRow>("SELECT hash FROM record_sync WHERE record_key = ?", [key]);
   if (last && last.hash === hash) return { write: false, hash, reason: "unchanged" };
-  // A pull of an entry the parent calls CREATED, never synchronised here: no read of the target (keeps a
-  // catch-up into an empty child at 3 requests an entry). A record this child pushed has a baseline,
-  // so the parent's CREATED entry for it is not written back.
-  if (input.assumeNew && !last) return { write: true, hash };
   const target = await input.readTarget();
   if (!target) return { write: true, hash };
   const targetHash = contentHash(target);

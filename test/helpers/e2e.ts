@@ -65,7 +65,9 @@ export function feedNodes(flow: FlowNode[], server: string): { id: string; categ
 
 /** True when every feed's marker stands on the newest entry of its category at `sim`. */
 export async function feedsCaughtUp(db: string, sim: OpenmrsSim, feeds: { id: string; category: string }[]): Promise<boolean> {
-  const store = await SyncStore.open(db, { readOnly: true });
+  // Read-only, as a tool would look; not there yet (Node-RED still starting) is not caught up.
+  const store = await SyncStore.open(db, { readOnly: true }).catch(() => undefined);
+  if (!store) return false;
   try {
     for (const f of feeds) {
       const events = sim.store.categoryEvents(f.category);

@@ -42,7 +42,7 @@ describe("reconcile", () => {
 
   const read = (r: FhirResource | undefined) => () => Promise.resolve(r);
 
-  it("without a baseline: reads the target, skips an equal one, writes otherwise; assumeNew skips the read", async () => {
+  it("without a baseline: reads the target, skips an equal one, writes otherwise; assumeNew skips the read where nothing is pushed", async () => {
     let reads = 0;
     const counting = (r: FhirResource | undefined) => () => {
       reads++;
@@ -59,17 +59,21 @@ describe("reconcile", () => {
     assert.deepEqual([d1.write, !d1.write && d1.reason], [false, "already-equal"]);
     const d2 = await decide({ store, key: "Patient/p1", source: patient("Doe"), targetRole: "parent", policy: "parent-wins", readTarget: counting(undefined) });
     assert.equal(d2.write, true);
-    const d3 = await decide({
-      store,
-      key: "Patient/p1",
-      source: patient("Doe"),
-      targetRole: "child",
-      policy: "parent-wins",
-      readTarget: counting(undefined),
-      assumeNew: true,
-    });
-    assert.equal(d3.write, true);
     assert.equal(reads, 2);
+    // A pull of a CREATED entry: on a store that never pushed, written without a read; on one that
+    // pushes (two-way), the target is read, so a record the child pushed itself is not written back.
+    const pullOnly = await SyncStore.open(path.join(dir, "pull-only.db"));
+    try {
+      const created = { key: "Patient/p2", source: patient("Roe"), targetRole: "child" as const, policy: "parent-wins" as const, assumeNew: true };
+      const d3 = await decide({ ...created, store: pullOnly, readTarget: counting(patient("Roe")) });
+      assert.equal(d3.write, true);
+      assert.equal(reads, 2, "no read");
+      const d4 = await decide({ ...created, store, readTarget: counting(patient("Roe")) });
+      assert.deepEqual([d4.write, !d4.write && d4.reason], [false, "already-equal"]);
+      assert.equal(reads, 3);
+    } finally {
+      await pullOnly.close();
+    }
   });
 
   it("skips what is unchanged since the last sync (the echo) without reading the target", async () => {
