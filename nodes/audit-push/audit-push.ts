@@ -87,7 +87,8 @@ export = function (RED: NodeAPI): void {
       if (timer) clearInterval(timer);
       timer = undefined;
       status.cancel();
-      void Promise.resolve(running).finally(() => {
+      // A round still waiting for the store to open is not waited for: it ends when the store node closes.
+      void Promise.resolve(pusher ? running : undefined).finally(() => {
         storeNode.deregister(node);
         serverNode.deregister(node);
         done();
