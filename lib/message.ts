@@ -36,6 +36,24 @@ export function ticketOf(msg: SyncMessage): Ticket | undefined {
   return isTicket(msg.ticket) ? msg.ticket : undefined;
 }
 
+/** What atom-feed-in sends for one entry. */
+export function entryMessage(entry: FeedEntry, ticket: Ticket): SyncMessage & { topic: string } {
+  return { topic: ticket.key, payload: entry, ticket };
+}
+
+/** Turns an entry's message into the record's (fhir-fetch's output), in place: the ticket stays. */
+export function toRecordMessage(
+  msg: SyncMessage,
+  entry: FeedEntry,
+  rec: { action: "upsert" | "delete"; resourceType: string; id: string; resource?: FhirResource },
+): void {
+  msg.action = rec.action;
+  msg.payload = rec.resource ?? { resourceType: rec.resourceType, id: rec.id };
+  msg.topic = `${rec.resourceType}/${rec.id}`;
+  msg.entry = entry;
+  msg.restKind = entry.restResource;
+}
+
 /** A feed entry as atom-feed-in sends it. */
 export function isFeedEntry(v: unknown): v is FeedEntry {
   return !!v && typeof v === "object" && typeof (v as FeedEntry).id === "string" && typeof (v as FeedEntry).links === "object";

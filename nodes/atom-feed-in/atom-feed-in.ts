@@ -10,6 +10,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
 import { recentFeedUrl, FeedReader, rebasePageUrl, FeedHttpError } from "../../lib/atom/reader";
 import { FeedConsumer, MarkerNotFoundError, type PollSummary } from "../../lib/feed/consumer";
 import { hubFor } from "../../lib/settlement";
+import { entryMessage } from "../../lib/message";
 import { clip, debouncedStatus, errorText } from "../shared/status";
 import { control, gateAlerts, gateStatus, waitingForStoreStatus } from "../shared/channel";
 import type { OpenmrsServerConfigNode, SyncStoreConfigNode } from "../shared/types";
@@ -108,7 +109,7 @@ export = function (RED: NodeAPI): void {
         direction: config.direction === "push" ? "push" : "pull",
         events: {
           emit(entry, ticket) {
-            node.send([{ topic: ticket.key, payload: entry, ticket }, null]);
+            node.send([entryMessage(entry, ticket), null]);
           },
           walkError(err, url) {
             let text = err.message;

@@ -5,7 +5,7 @@
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
 import { fetchRecord } from "../../lib/openmrs/fetch-record";
-import { isFeedEntry, type SyncMessage } from "../../lib/message";
+import { isFeedEntry, toRecordMessage, type SyncMessage } from "../../lib/message";
 import { validateResource, warmUpValidator } from "../../lib/fhir/validate";
 import { outcomeOfError, PermanentError } from "../../lib/outcome";
 import { settleTicket, shouldReport, workOn } from "../../lib/settlement";
@@ -80,11 +80,7 @@ export = function (RED: NodeAPI): void {
         }
         if (rec.action === "delete") counts.deletes++;
         else counts.ok++;
-        m.action = rec.action;
-        m.payload = rec.resource ?? { resourceType: rec.resourceType, id: rec.id };
-        m.topic = `${rec.resourceType}/${rec.id}`;
-        m.entry = entry;
-        m.restKind = entry.restResource;
+        toRecordMessage(m, entry, rec);
         lastError = "";
         send(m);
       })
