@@ -65,14 +65,15 @@ export function feedNodes(flow: FlowNode[], server: string): { id: string; categ
 
 /** True when every feed's marker stands on the newest entry of its category at `sim`. */
 export async function feedsCaughtUp(db: string, sim: OpenmrsSim, feeds: { id: string; category: string }[]): Promise<boolean> {
-  // Read-only, as a tool would look; not there yet (Node-RED still starting) is not caught up.
+  // Read-only, as a tool would look. A store Node-RED has not opened or set up yet (no file, no
+  // tables) is not caught up.
   const store = await SyncStore.open(db, { readOnly: true }).catch(() => undefined);
   if (!store) return false;
   try {
     for (const f of feeds) {
       const events = sim.store.categoryEvents(f.category);
       if (!events.length) continue;
-      const marker = await store.getMarker(f.id);
+      const marker = await store.getMarker(f.id).catch(() => undefined);
       if (marker?.entryId !== ENTRY_ID_PREFIX + events[events.length - 1].uuid) return false;
     }
     return true;
