@@ -112,5 +112,6 @@ export function writeRequestOf(msg: SyncMessage): WriteRequest {
     restKind: typeof msg.restKind === "string" ? (msg.restKind as RestKind) : undefined,
     entryId: entryIdOf(msg),
     created: entry?.action === "CREATED",
+    attempt: ticketOf(msg)?.attempt,
   };
 }

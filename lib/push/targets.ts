@@ -32,6 +32,8 @@ export interface WriteRequest {
    * re-delivery), the create is refused and the update path follows.
    */
   created?: boolean;
+  /** Which delivery of the record this is (1 for the first), from its ticket. */
+  attempt?: number;
 }
 
 export interface WriteResult {
@@ -58,14 +60,25 @@ function restKindsOf(resourceType: string): RestKind[] {
 
 const REFUSALS = new Set([400, 404, 409, 412, 422]);
 
-function missingReferenceOutcome(req: WriteRequest, missing: string[], refusal: Outcome): Outcome {
-  return {
+/**
+ * The outcome of a refused write of a record that refers to others. While a referenced record is
+ * missing on the target, it is retried. When all are there, the refusal may still have been about one
+ * of them: records of separate feeds travel side by side, and the one referred to can arrive between
+ * the refusal and this check. So the first delivery is retried once more; a later refusal is the
+ * record's own (permanent).
+ */
+function refusalOutcome(req: WriteRequest, refusal: Outcome, references: number, missing: string[]): Outcome {
+  const retry = (message: string): Outcome => ({
     kind: "retry",
     reason: "missing-reference",
     status: refusal.status,
-    message: `${req.resourceType}/${req.id} refers to ${missing.join(", ")}, not on the target yet; will retry`,
+    message,
     operationOutcome: refusal.operationOutcome,
-  };
+  });
+  if (missing.length) return retry(`${req.resourceType}/${req.id} refers to ${missing.join(", ")}, not on the target yet; will retry`);
+  if (references > 0 && (req.attempt ?? 1) <= 1)
+    return retry(`${req.resourceType}/${req.id} was refused while a record it refers to may have been arriving; will retry once`);
+  return refusal;
 }
 
 export class OpenmrsTarget implements RecordTarget {
@@ -177,11 +190,12 @@ export class OpenmrsTarget implements RecordTarget {
   /** A refused write is retried when a record it refers to is missing on the target. */
   private async refusal(req: WriteRequest, outcome: Outcome, profile: ServerProfile): Promise<Outcome> {
     if (outcome.kind !== "permanent" || !outcome.status || !REFUSALS.has(outcome.status) || !req.resource) return outcome;
+    const references = fhirReferences(req.resource);
     const missing: string[] = [];
-    for (const ref of fhirReferences(req.resource)) {
+    for (const ref of references) {
       if (!(await this.exists(ref.resourceType, ref.id, profile))) missing.push(`${ref.resourceType}/${ref.id}`);
     }
-    return missing.length ? missingReferenceOutcome(req, missing, outcome) : outcome;
+    return refusalOutcome(req, outcome, references.length, missing);
   }
 
   private async exists(resourceType: string, id: string, profile: ServerProfile): Promise<boolean> {
@@ -233,12 +247,13 @@ export class FhirServerTarget implements RecordTarget {
     const res: FhirResponse = await this.fhir.update({ ...req.resource, id: req.id }, headers);
     let outcome = res.status >= 200 && res.status < 300 ? { ...OK, status: res.status } : httpOutcome("PUT", url, res.status, res.body, res.retryAfter);
     if (outcome.kind === "permanent" && outcome.status && REFUSALS.has(outcome.status)) {
+      const references = fhirReferences(req.resource);
       const missing: string[] = [];
-      for (const ref of fhirReferences(req.resource)) {
+      for (const ref of references) {
         const r = await this.fhir.read(ref.resourceType, ref.id);
         if (r.status === 404 || r.status === 410) missing.push(`${ref.resourceType}/${ref.id}`);
       }
-      if (missing.length) outcome = missingReferenceOutcome(req, missing, outcome);
+      outcome = refusalOutcome(req, outcome, references.length, missing);
     }
     return { outcome, method: "PUT", url, durationMs: Date.now() - started };
   }
