@@ -128,7 +128,10 @@ CREATE TABLE IF NOT EXISTS record_sync (
   hash         TEXT NOT NULL,
   last_updated TEXT,
   direction    TEXT NOT NULL,
-  synced_at    INTEGER NOT NULL
+  synced_at    INTEGER NOT NULL,
+  -- The version being written now (set before the write, cleared with the new hash after it): a
+  -- target found with it holds our own write, which a crash kept from being recorded.
+  pending_hash TEXT
 ) WITHOUT ROWID;
 
 -- Records changed on both sides since they were last synchronised, with both versions.
@@ -150,7 +153,10 @@ CREATE TABLE IF NOT EXISTS conflicts (
 `;
 
 /** Columns added after version 1 (ALTER TABLE for stores created earlier). */
-const ADDED_COLUMNS: [table: string, column: string, decl: string][] = [["audit", "content", "TEXT"]];
+const ADDED_COLUMNS: [table: string, column: string, decl: string][] = [
+  ["audit", "content", "TEXT"],
+  ["record_sync", "pending_hash", "TEXT"],
+];
 
 export async function createSchema(db: SqliteDb): Promise<void> {
   await db.exec(SCHEMA);

@@ -78,7 +78,8 @@ export async function deleteNeeded(store: SyncStore, key: string): Promise<boole
 }
 
 export type Decision =
-  | { write: true; hash: string; conflictId?: number }
+  /** `intent`: record the version with recordIntent before writing (the record has a baseline). */
+  | { write: true; hash: string; conflictId?: number; intent: boolean }
   | { write: false; hash: string; reason: "unchanged" | "already-equal" | "conflict-held" | "conflict-lost"; conflictId?: number };
 
 export interface DecideInput {
@@ -98,6 +99,7 @@ export interface DecideInput {
 
 interface SyncRow {
   hash: string;
+  pending_hash: string | null;
 }
 
 function lastUpdatedMs(r: FhirResource): number {
@@ -130,14 +132,17 @@ export async function decide(input: DecideInput): Promise<Decision> {
   // a catch-up into an empty child at 3 requests an entry). Where this child pushes, a record it pushed
   // is CREATED at the parent too: the usual path below finds its baseline, or (when the pull is quicker
   // than the push's baseline) the child's own copy, equal, and writes nothing back.
-  if (input.assumeNew && !(await pushedHere(store))) return { write: true, hash };
-  const last = await store.db.get<SyncRow>("SELECT hash FROM record_sync WHERE record_key = ?", [key]);
+  if (input.assumeNew && !(await pushedHere(store))) return { write: true, hash, intent: false };
+  const last = await store.db.get<SyncRow>("SELECT hash, pending_hash FROM record_sync WHERE record_key = ?", [key]);
   if (last && last.hash === hash) return { write: false, hash, reason: "unchanged" };
+  const intent = !!last && last.hash !== DELETED;
   const target = await input.readTarget();
-  if (!target) return { write: true, hash };
+  if (!target) return { write: true, hash, intent };
   const targetHash = contentHash(target);
   if (targetHash === hash) return { write: false, hash, reason: "already-equal" };
-  if (!last || targetHash === last.hash) return { write: true, hash };
+  // The target as last synchronised, or as we were writing it when a crash kept the baseline from
+  // being recorded: not changed by anyone else.
+  if (!last || targetHash === last.hash || targetHash === last.pending_hash) return { write: true, hash, intent };
 
   // Changed on both sides since the last sync.
   const sourceRole: Role = input.targetRole === "parent" ? "child" : "parent";
@@ -171,23 +176,36 @@ export async function decide(input: DecideInput): Promise<Decision> {
     return row?.id;
   });
   if (!winner) return { write: false, hash, reason: "conflict-held", conflictId };
-  if (winner === sourceRole) return { write: true, hash, conflictId };
+  if (winner === sourceRole) return { write: true, hash, conflictId, intent };
   return { write: false, hash, reason: "conflict-lost", conflictId };
 }
 
-type Baseline = [key: string, row: [hash: string, lastUpdated: string | null, direction: string, at: number]];
+/** A baseline to store: the version synchronised, or (`intent`) the version about to be written. */
+type Baseline =
+  { key: string; intent: true; hash: string } | { key: string; intent: false; row: [hash: string, lastUpdated: string | null, direction: string, at: number] };
 const baselinesByStore = new WeakMap<SyncStore, WriteCombiner<Baseline>>();
 
 async function writeBaselines(tx: Tx, batch: Baseline[]): Promise<void> {
   // The newest of several baselines of one record wins.
-  const rows = [...new Map(batch)];
-  for (let i = 0; i < rows.length; i += 100) {
-    const chunk = rows.slice(i, i + 100);
+  const latest = [...new Map(batch.map((b) => [b.key, b])).values()];
+  const synced = latest.filter((b): b is Extract<Baseline, { intent: false }> => !b.intent);
+  for (let i = 0; i < synced.length; i += 100) {
+    const chunk = synced.slice(i, i + 100);
     await tx.run(
-      `INSERT OR REPLACE INTO record_sync (record_key, hash, last_updated, direction, synced_at) VALUES ${chunk.map(() => "(?,?,?,?,?)").join(",")}`,
-      chunk.flatMap(([k, v]) => [k, ...v]),
+      `INSERT OR REPLACE INTO record_sync (record_key, hash, last_updated, direction, synced_at, pending_hash) VALUES ${chunk.map(() => "(?,?,?,?,?,NULL)").join(",")}`,
+      chunk.flatMap((b) => [b.key, ...b.row]),
     );
   }
+  for (const b of latest) if (b.intent) await tx.run("UPDATE record_sync SET pending_hash = ? WHERE record_key = ?", [b.hash, b.key]);
+}
+
+function baselines(store: SyncStore): WriteCombiner<Baseline> {
+  let combiner = baselinesByStore.get(store);
+  if (!combiner) {
+    combiner = new WriteCombiner<Baseline>({ db: store.db, write: writeBaselines });
+    baselinesByStore.set(store, combiner);
+  }
+  return combiner;
 }
 
 /**
@@ -199,12 +217,18 @@ async function writeBaselines(tx: Tx, batch: Baseline[]): Promise<void> {
  * target), and the next baseline goes in a write of its own.
  */
 export function recordSynced(store: SyncStore, key: string, hash: string | undefined, direction: string, resource?: FhirResource): Promise<void> {
-  let combiner = baselinesByStore.get(store);
-  if (!combiner) {
-    combiner = new WriteCombiner<Baseline>({ db: store.db, write: writeBaselines });
-    baselinesByStore.set(store, combiner);
-  }
-  return combiner.addAndWait([key, [hash ?? DELETED, (resource?.meta as { lastUpdated?: string } | undefined)?.lastUpdated ?? null, direction, Date.now()]]);
+  const lastUpdated = (resource?.meta as { lastUpdated?: string } | undefined)?.lastUpdated ?? null;
+  return baselines(store).addAndWait({ key, intent: false, row: [hash ?? DELETED, lastUpdated, direction, Date.now()] });
+}
+
+/**
+ * Records the version about to be written over a record that has a baseline (the decision says
+ * `intent`), committed before the write: if the process dies after the target took it but before
+ * recordSynced, the next comparison recognises the target's version as its own write instead of a
+ * change made by someone else (which would be taken for a conflict and could lose the newer change).
+ */
+export function recordIntent(store: SyncStore, key: string, hash: string): Promise<void> {
+  return baselines(store).addAndWait({ key, intent: true, hash });
 }
 
 export interface ConflictRow {

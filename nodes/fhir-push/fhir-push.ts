@@ -10,7 +10,7 @@ import { FhirServerTarget, OpenmrsTarget, type RecordTarget, type WriteRequest }
 import { outcomeOfError, type Outcome } from "../../lib/outcome";
 import { settleTicket, shouldReport, workOn } from "../../lib/settlement";
 import { writeRequestOf, type SyncMessage } from "../../lib/message";
-import { contentHash, decide, deleteNeeded, recordSynced, resolveConflict, type ConflictPolicy, type Role } from "../../lib/sync/reconcile";
+import { contentHash, decide, deleteNeeded, recordIntent, recordSynced, resolveConflict, type ConflictPolicy, type Role } from "../../lib/sync/reconcile";
 import type { FhirResource } from "../../lib/fhir/convert";
 import type { SyncStore } from "../../lib/store/store";
 import { clip, debouncedStatus, errorText } from "../shared/status";
@@ -123,6 +123,9 @@ export = function (RED: NodeAPI): void {
             settleTicket(m.ticket, outcome);
             return outcome;
           }
+          // Over a synchronised record: say what is being written before writing it (a crash between the
+          // write and its baseline must not make our own write look like someone else's change).
+          if (decision.intent) await recordIntent(store, key, decision.hash);
         }
         const result = await t.write(req, profile);
         if (store && result.outcome.kind === "ok")

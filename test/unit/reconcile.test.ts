@@ -3,7 +3,7 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { contentHash, conflicts, decide, recordSynced, resolveConflict } from "../../lib/sync/reconcile";
+import { contentHash, conflicts, decide, recordIntent, recordSynced, resolveConflict } from "../../lib/sync/reconcile";
 import { SyncStore } from "../../lib/store/store";
 import type { FhirResource } from "../../lib/fhir/convert";
 
@@ -87,6 +87,32 @@ describe("reconcile", () => {
       readTarget: () => Promise.reject(new Error("must not read")),
     });
     assert.deepEqual([d.write, !d.write && d.reason], [false, "unchanged"]);
+  });
+
+  it("takes its own write, whose baseline a crash kept from being recorded, for what it is, not for a conflict", async () => {
+    const key = "Patient/p1";
+    await recordSynced(store, key, contentHash(patient("V1")), "push");
+    // v2 goes out over a synchronised record: its intent is recorded first, then the process dies after
+    // the target took it, before its baseline was recorded.
+    const v2 = await decide({ store, key, source: patient("V2"), targetRole: "parent", policy: "parent-wins", readTarget: read(patient("V1")) });
+    assert.deepEqual([v2.write, v2.write && v2.intent], [true, true]);
+    await recordIntent(store, key, v2.hash);
+    // After the restart the child changed again: the target holds v2, ours.
+    const v3 = await decide({ store, key, source: patient("V3"), targetRole: "parent", policy: "parent-wins", readTarget: read(patient("V2")) });
+    assert.equal(v3.write, true, "the newer change is written");
+    assert.equal(v3.conflictId, undefined);
+    assert.deepEqual(await conflicts(store), []);
+    // Without the intent the same target is someone else's change: a conflict (the parent would win).
+    await recordSynced(store, "Patient/p9", contentHash(patient("V1")), "push");
+    const other = await decide({
+      store,
+      key: "Patient/p9",
+      source: patient("V3"),
+      targetRole: "parent",
+      policy: "parent-wins",
+      readTarget: read(patient("V2")),
+    });
+    assert.deepEqual([other.write, !other.write && other.reason], [false, "conflict-lost"]);
   });
 
   it("writes when only the source changed; records a conflict when both did, whatever the policy", async () => {
