@@ -57,6 +57,9 @@ export class DeliveryEngine<P> {
       (state, why) => {
         this.o.events.gateChanged?.(state, why);
         this.changed();
+        // Settlements held back while the store was failing go now (the admin may open the gate
+        // while nothing is ready to deliver, so no new settlement would take them along).
+        if (state === "open") this.schedule();
       },
       () => {
         this.schedule();
