@@ -11,6 +11,7 @@
  *
  *   npm run bench                     (10,000 entries, 3 repetitions)
  *   npx tsx bench/catchup.ts --patients 300 --reps 1
+ *   npx tsx bench/catchup.ts --patients 10000 --reps 1 --only ours,raw      (100,000 entries)
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
@@ -29,6 +30,11 @@ const REPS = numberArg("reps", 3);
 const CONCURRENCY = numberArg("concurrency", 8);
 /** `--profile`: a CPU profile of each Node-RED run in bench/results/profiles/. */
 const PROFILE = process.argv.includes("--profile");
+/** `--only ours,raw`: run only these contenders (the sequential loop takes long at 100,000 entries). */
+const ONLY = ((): string[] => {
+  const i = process.argv.indexOf("--only");
+  return i >= 0 ? process.argv[i + 1].split(",") : ["ours", "raw", "sync2"];
+})();
 const CATEGORIES = ["patient", "visit", "encounter", "observation"];
 const AUTH = "Basic " + Buffer.from("admin:Admin123").toString("base64");
 
@@ -290,9 +296,8 @@ async function main(): Promise<void> {
   const flows = JSON.parse(fs.readFileSync(path.join(ROOT, "flows/pull-from-parent.json"), "utf8")) as { type: string; maxInFlight?: number }[];
   for (const n of flows) if (n.type === "atom-feed-in") n.maxInFlight = CONCURRENCY;
 
-  const results: Result[] = [];
-  for (let rep = 1; rep <= REPS; rep++) {
-    const ours = await measure("ours", parent, entries, expected, async (child) => {
+  const contenders: Record<string, (child: SimProc, rep: number) => Promise<{ rss?: () => number; cpu?: () => number; stop?: () => Promise<void> }>> = {
+    ours: async (child, rep) => {
       const userDir = path.join(dir, `nr-${rep}`);
       const nr = new NodeRedProcess({
         userDir,
@@ -320,24 +325,28 @@ async function main(): Promise<void> {
           await nr.stop();
         },
       };
-    });
-    results.push(ours);
-    const cpu = (r: Result) => `CPU ${r.cpuSeconds?.toFixed(1)} s (sims ${r.simCpuSeconds?.toFixed(1)} s)`;
-    console.log(`  rep ${rep} ours:  ${ours.seconds.toFixed(1)} s, ${ours.entriesPerSecond.toFixed(0)} entries/s, peak RSS ${ours.peakRssMb} MB, ${cpu(ours)}`);
-    const raw = await measure("raw", parent, entries, expected, async (child) => {
+    },
+    raw: async (child) => {
       await rawClient(parent.url, child.url);
       return {};
-    });
-    results.push(raw);
-    console.log(`  rep ${rep} raw:   ${raw.seconds.toFixed(1)} s, ${raw.entriesPerSecond.toFixed(0)} entries/s, ${cpu(raw)}`);
-    const sync2 = await measure("sync2", parent, entries, expected, async (child) => {
+    },
+    sync2: async (child) => {
       await sync2Loop(parent.url, child.url);
       return {};
-    });
-    results.push(sync2);
-    console.log(`  rep ${rep} sync2: ${sync2.seconds.toFixed(1)} s, ${sync2.entriesPerSecond.toFixed(0)} entries/s, ${cpu(sync2)}`);
+    },
+  };
+  const cpu = (r: Result) => `CPU ${r.cpuSeconds?.toFixed(1)} s (sims ${r.simCpuSeconds?.toFixed(1)} s)`;
+  const results: Result[] = [];
+  for (let rep = 1; rep <= REPS; rep++) {
+    for (const name of ONLY) {
+      const r = await measure(name, parent, entries, expected, (child) => contenders[name](child, rep));
+      results.push(r);
+      const rss = r.peakRssMb !== undefined ? `, peak RSS ${r.peakRssMb} MB` : "";
+      console.log(`  rep ${rep} ${(name + ":").padEnd(6)} ${r.seconds.toFixed(1)} s, ${r.entriesPerSecond.toFixed(0)} entries/s${rss}, ${cpu(r)}`);
+    }
   }
   const median = (c: string) => {
+    if (!ONLY.includes(c)) return NaN;
     const v = results
       .filter((r) => r.contender === c)
       .map((r) => r.entriesPerSecond)
