@@ -12,6 +12,7 @@
  *   npm run bench                     (10,000 entries, 3 repetitions)
  *   npx tsx bench/catchup.ts --patients 300 --reps 1
  *   npx tsx bench/catchup.ts --patients 10000 --reps 1 --only ours,raw      (100,000 entries)
+ *   npx tsx bench/catchup.ts --patients 10000 --reps 1 --only ours --heap-mb 128
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
@@ -30,6 +31,11 @@ const REPS = numberArg("reps", 3);
 const CONCURRENCY = numberArg("concurrency", 8);
 /** `--profile`: a CPU profile of each Node-RED run in bench/results/profiles/. */
 const PROFILE = process.argv.includes("--profile");
+/**
+ * `--heap-mb N`: caps Node-RED's V8 old space at N MB. With the default heap V8 grows lazily, so peak
+ * RSS says little about what is kept; a run that finishes under a small cap shows the live set fits.
+ */
+const HEAP_MB = numberArg("heap-mb", 0);
 /** `--only ours,raw`: run only these contenders (the sequential loop takes long at 100,000 entries). */
 const ONLY = ((): string[] => {
   const i = process.argv.indexOf("--only");
@@ -302,7 +308,10 @@ async function main(): Promise<void> {
       const nr = new NodeRedProcess({
         userDir,
         flows,
-        nodeArgs: PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${path.join(ROOT, "bench/results/profiles")}`] : [],
+        nodeArgs: [
+          ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${path.join(ROOT, "bench/results/profiles")}`] : []),
+          ...(HEAP_MB ? [`--max-old-space-size=${HEAP_MB}`] : []),
+        ],
         env: {
           OPENMRS_PARENT_URL: parent.url,
           OPENMRS_PARENT_USER: "admin",
