@@ -184,6 +184,35 @@ describe("pull nodes in Node-RED", function () {
     assert.equal(parent.requests.length, after, "no request after close");
   });
 
+  it("closes cleanly while it is still starting, and the next deploy syncs everything (the store is released)", async () => {
+    parent.generate({ patients: 6, visitsPerPatient: 0 });
+    // Close at different points of start-up: store opening, consumer starting, first walk out.
+    for (const delay of [0, 1, 5, 20, 60]) {
+      await loadPull(pullFlow(parent.url, child.url, db, { interval: "0.05" }));
+      if (delay) await new Promise((r) => setTimeout(r, delay));
+      await helper.unload();
+      const after = parent.requests.length;
+      await new Promise((r) => setTimeout(r, 150));
+      assert.equal(parent.requests.length, after, `no request after a close ${delay} ms after deploy`);
+    }
+    // Close while the store cannot open (another process owns it): nothing takes the file afterwards.
+    const owner = await SyncStore.open(db, { exclusive: true });
+    await loadPull(pullFlow(parent.url, child.url, db, { interval: "0.05" }));
+    await until(() => calls(getNode("store"), "error").length > 0, 5000, "the store's open error");
+    await helper.unload();
+    await owner.close();
+    await new Promise((r) => setTimeout(r, 300));
+    const again = await SyncStore.open(db, { exclusive: true });
+    await again.close();
+    await loadPull(pullFlow(parent.url, child.url, db));
+    const caught = caughtErrors();
+    const done = caughtUp();
+    getNode("feed").receive({});
+    await done;
+    assert.deepEqual(parent.diff(child), []);
+    assert.deepEqual(caught, [], "the store was released by every close (no lock error)");
+  });
+
   it("refuses to start without its config and says why", async () => {
     const lonely: unknown[] = [{ id: "feed", type: "atom-feed-in", category: "patient" }];
     await helper.load(NODES, lonely as TestFlows);
