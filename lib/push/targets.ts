@@ -65,9 +65,13 @@ const REFUSALS = new Set([400, 404, 409, 412, 422]);
  * missing on the target, it is retried. When all are there, the refusal may still have been about one
  * of them: records of separate feeds travel side by side, and the one referred to can arrive between
  * the refusal and this check. So the first delivery is retried once more; a later refusal is the
- * record's own (permanent).
+ * record's own (permanent). `exists` asks the target whether it holds a record.
  */
-function refusalOutcome(req: WriteRequest, refusal: Outcome, references: number, missing: string[]): Outcome {
+async function refusalOutcome(req: WriteRequest, refusal: Outcome, exists: (resourceType: string, id: string) => Promise<boolean>): Promise<Outcome> {
+  if (refusal.kind !== "permanent" || !refusal.status || !REFUSALS.has(refusal.status) || !req.resource) return refusal;
+  const references = fhirReferences(req.resource);
+  const missing: string[] = [];
+  for (const ref of references) if (!(await exists(ref.resourceType, ref.id))) missing.push(`${ref.resourceType}/${ref.id}`);
   const retry = (message: string): Outcome => ({
     kind: "retry",
     reason: "missing-reference",
@@ -76,7 +80,7 @@ function refusalOutcome(req: WriteRequest, refusal: Outcome, references: number,
     operationOutcome: refusal.operationOutcome,
   });
   if (missing.length) return retry(`${req.resourceType}/${req.id} refers to ${missing.join(", ")}, not on the target yet; will retry`);
-  if (references > 0 && (req.attempt ?? 1) <= 1)
+  if (references.length > 0 && (req.attempt ?? 1) <= 1)
     return retry(`${req.resourceType}/${req.id} was refused while a record it refers to may have been arriving; will retry once`);
   return refusal;
 }
@@ -188,14 +192,8 @@ export class OpenmrsTarget implements RecordTarget {
   }
 
   /** A refused write is retried when a record it refers to is missing on the target. */
-  private async refusal(req: WriteRequest, outcome: Outcome, profile: ServerProfile): Promise<Outcome> {
-    if (outcome.kind !== "permanent" || !outcome.status || !REFUSALS.has(outcome.status) || !req.resource) return outcome;
-    const references = fhirReferences(req.resource);
-    const missing: string[] = [];
-    for (const ref of references) {
-      if (!(await this.exists(ref.resourceType, ref.id, profile))) missing.push(`${ref.resourceType}/${ref.id}`);
-    }
-    return refusalOutcome(req, outcome, references.length, missing);
+  private refusal(req: WriteRequest, outcome: Outcome, profile: ServerProfile): Promise<Outcome> {
+    return refusalOutcome(req, outcome, (resourceType, id) => this.exists(resourceType, id, profile));
   }
 
   private async exists(resourceType: string, id: string, profile: ServerProfile): Promise<boolean> {
@@ -245,16 +243,11 @@ export class FhirServerTarget implements RecordTarget {
     if (!req.resource)
       return { outcome: { kind: "permanent", reason: "no-resource", message: "upsert without a resource" }, method: "PUT", url, durationMs: 0 };
     const res: FhirResponse = await this.fhir.update({ ...req.resource, id: req.id }, headers);
-    let outcome = res.status >= 200 && res.status < 300 ? { ...OK, status: res.status } : httpOutcome("PUT", url, res.status, res.body, res.retryAfter);
-    if (outcome.kind === "permanent" && outcome.status && REFUSALS.has(outcome.status)) {
-      const references = fhirReferences(req.resource);
-      const missing: string[] = [];
-      for (const ref of references) {
-        const r = await this.fhir.read(ref.resourceType, ref.id);
-        if (r.status === 404 || r.status === 410) missing.push(`${ref.resourceType}/${ref.id}`);
-      }
-      outcome = refusalOutcome(req, outcome, references.length, missing);
-    }
+    const written = res.status >= 200 && res.status < 300 ? { ...OK, status: res.status } : httpOutcome("PUT", url, res.status, res.body, res.retryAfter);
+    const outcome = await refusalOutcome(req, written, async (resourceType, id) => {
+      const r = await this.fhir.read(resourceType, id);
+      return r.status !== 404 && r.status !== 410;
+    });
     return { outcome, method: "PUT", url, durationMs: Date.now() - started };
   }
 }
