@@ -186,9 +186,18 @@ type Baseline =
 const baselinesByStore = new WeakMap<SyncStore, WriteCombiner<Baseline>>();
 
 async function writeBaselines(tx: Tx, batch: Baseline[]): Promise<void> {
-  // The newest of several baselines of one record wins.
-  const latest = [...new Map(batch.map((b) => [b.key, b])).values()];
-  const synced = latest.filter((b): b is Extract<Baseline, { intent: false }> => !b.intent);
+  // In batch order, per record: the newest synchronised baseline wins (and clears an earlier intent);
+  // an intent that comes after it is written over it.
+  const syncedByKey = new Map<string, Extract<Baseline, { intent: false }>>();
+  const intents = new Map<string, string>();
+  for (const b of batch) {
+    if (b.intent) intents.set(b.key, b.hash);
+    else {
+      syncedByKey.set(b.key, b);
+      intents.delete(b.key);
+    }
+  }
+  const synced = [...syncedByKey.values()];
   for (let i = 0; i < synced.length; i += 100) {
     const chunk = synced.slice(i, i + 100);
     await tx.run(
@@ -196,7 +205,7 @@ async function writeBaselines(tx: Tx, batch: Baseline[]): Promise<void> {
       chunk.flatMap((b) => [b.key, ...b.row]),
     );
   }
-  for (const b of latest) if (b.intent) await tx.run("UPDATE record_sync SET pending_hash = ? WHERE record_key = ?", [b.hash, b.key]);
+  for (const [key, hash] of intents) await tx.run("UPDATE record_sync SET pending_hash = ? WHERE record_key = ?", [hash, key]);
 }
 
 function baselines(store: SyncStore): WriteCombiner<Baseline> {

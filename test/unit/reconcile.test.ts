@@ -115,6 +115,16 @@ describe("reconcile", () => {
     assert.deepEqual([other.write, !other.write && other.reason], [false, "conflict-lost"]);
   });
 
+  it("keeps a baseline and the intent that follows it when both are stored in one write", async () => {
+    const key = "Patient/p1";
+    const v1 = contentHash(patient("V1"));
+    const v2 = contentHash(patient("V2"));
+    // The baseline of v1 is not awaited (as fhir-push stores it) when v2's intent is recorded.
+    await Promise.all([recordSynced(store, key, v1, "push"), recordIntent(store, key, v2)]);
+    const row = await store.db.get<{ hash: string; pending_hash: string | null }>("SELECT hash, pending_hash FROM record_sync WHERE record_key = ?", [key]);
+    assert.deepEqual(row, { hash: v1, pending_hash: v2 });
+  });
+
   it("writes when only the source changed; records a conflict when both did, whatever the policy", async () => {
     await recordSynced(store, "Patient/p1", contentHash(patient("Base")), "pull");
     const onlySource = await decide({
