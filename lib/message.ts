@@ -12,7 +12,7 @@
  */
 import type { FeedEntry } from "./atom/entry";
 import type { FhirResource, RestKind } from "./fhir/convert";
-import { OutcomeError } from "./outcome";
+import { OutcomeError, shownValue } from "./outcome";
 import type { WriteRequest } from "./push/targets";
 import { isTicket, type Ticket } from "./engine/ticket";
 
@@ -93,7 +93,7 @@ export function changeOf(msg: SyncMessage): string | undefined {
 export function writeRequestOf(msg: SyncMessage): WriteRequest {
   const action = msg.action ?? "upsert";
   if (action !== "upsert" && action !== "delete") {
-    throw new OutcomeError({ kind: "permanent", reason: "bad-action", message: `msg.action must be "upsert" or "delete" (got ${JSON.stringify(action)})` });
+    throw new OutcomeError({ kind: "permanent", reason: "bad-action", message: `msg.action must be "upsert" or "delete" (got ${shownValue(action)})` });
   }
   const p = msg.payload as Partial<FhirResource> | undefined;
   if (!p || typeof p !== "object" || typeof p.resourceType !== "string" || typeof p.id !== "string" || !p.id) {

@@ -10,6 +10,7 @@
  * channel wait for its target and probe, without using up the record's attempts.
  */
 import { NetworkError } from "./http";
+import { OriginError, redactUrl } from "./origin";
 
 export type OutcomeKind = "ok" | "filtered" | "held" | "retry" | "permanent" | "auth";
 
@@ -52,23 +53,48 @@ export function classifyStatus(status: number, retryAfter?: string | string[]): 
   if (status === 408 || status === 425 || status === 429 || status >= 500) {
     return { kind: "retry", reason, status, retryAfterMs: parseRetryAfter(retryAfter), message: `HTTP ${status}` };
   }
+  if (status >= 300 && status < 400) {
+    return { kind: "permanent", reason, status, message: `HTTP ${status}: redirect not followed (credentials stay with their origin)` };
+  }
   return { kind: "permanent", reason, status, message: `HTTP ${status}` };
 }
 
-/** A short, content-free summary of an error body: OperationOutcome diagnostics or a REST error message. */
+/**
+ * A value from a server or a message, safe to put in an error text: ids, codes and type names are shown;
+ * anything else (it may be clinical content) only as its length.
+ */
+export function shownValue(v: unknown): string {
+  if (typeof v === "string" && CODE.test(v)) return `"${v}"`;
+  if (typeof v === "string") return `(a text of ${v.length} characters)`;
+  return `(${v === null ? "null" : typeof v})`;
+}
+
+/** Codes and field names only: a word of letters, digits and . _ [ ] - (no spaces, so no sentences). */
+const CODE = /^[A-Za-z0-9_.[\]-]{1,80}$/;
+
+/**
+ * A content-free summary of an error body: the OperationOutcome's issue codes, or a REST error's code and
+ * the names of the fields it rejects. Never the server's text: OpenMRS validation messages quote names,
+ * dates and values. The whole body stays in the dead letter's stored OperationOutcome.
+ */
 export function errorSummary(body: unknown): string | undefined {
   if (!body || typeof body !== "object") return undefined;
-  const b = body as { resourceType?: string; issue?: { diagnostics?: string; details?: { text?: string }; code?: string }[]; error?: { message?: string } };
-  let text: string | undefined;
+  const b = body as {
+    resourceType?: string;
+    issue?: { code?: unknown; severity?: unknown }[];
+    error?: { code?: unknown; fieldErrors?: { field?: unknown }[] };
+  };
+  const words: string[] = [];
+  const add = (v: unknown) => {
+    if (typeof v === "string" && CODE.test(v) && !words.includes(v) && words.length < 8) words.push(v);
+  };
   if (b.resourceType === "OperationOutcome" && Array.isArray(b.issue)) {
-    text = b.issue
-      .map((i) => i.diagnostics ?? i.details?.text ?? i.code)
-      .filter(Boolean)
-      .join("; ");
-  } else if (b.error?.message) {
-    text = b.error.message;
+    for (const i of b.issue) add(i?.code);
+  } else if (b.error && typeof b.error === "object") {
+    add(b.error.code);
+    if (Array.isArray(b.error.fieldErrors)) for (const f of b.error.fieldErrors) add(f?.field);
   }
-  return text ? text.slice(0, 300) : undefined;
+  return words.length ? words.join(", ") : undefined;
 }
 
 export function httpOutcome(method: string, url: string, status: number, body: unknown, retryAfter?: string | string[]): Outcome {
@@ -77,7 +103,7 @@ export function httpOutcome(method: string, url: string, status: number, body: u
   const summary = errorSummary(body);
   return {
     ...outcome,
-    message: `${method} ${url}: HTTP ${status}${summary ? ` (${summary})` : ""}`,
+    message: `${method} ${redactUrl(url)}: HTTP ${status}${summary ? ` (${summary})` : ""}`,
     operationOutcome: body && typeof body === "object" ? body : undefined,
   };
 }
@@ -111,8 +137,10 @@ export function outcomeOfError(err: unknown): Outcome {
   if (err instanceof OutcomeError) return err.outcome;
   if (err instanceof NetworkError) {
     if (err.code === "TOO_LARGE") return { kind: "permanent", reason: "too-large", message: err.message };
+    if (err.code === "INVALID") return { kind: "permanent", reason: "invalid-request", message: err.message };
     return { kind: "retry", reason: err.code.toLowerCase(), message: err.message };
   }
+  if (err instanceof OriginError) return { kind: "permanent", reason: "foreign-origin", message: err.message };
   if (err instanceof PermanentError) {
     return { kind: "permanent", reason: err.reason, message: err.message, operationOutcome: err.details };
   }

@@ -38,6 +38,8 @@ export interface FeedEntry {
   uuid?: string;
   /** Canonical URL of the feed page the entry was read from. */
   page: string;
+  /** The entry's link names a record id that is not safe in a URL path ("..", "/"): refused, never fetched. */
+  unsafeId?: boolean;
 }
 
 /** The record an entry is about, as "Type/uuid" (the ordering and coalescing key). */
@@ -67,6 +69,20 @@ export const REST_TO_FHIR_TYPE: Record<string, string> = {
 export const CATEGORY_TO_REST: Record<string, string> = { observation: "obs" };
 
 const UUIDISH = /^[0-9A-Za-z-]{30,40}$/;
+
+/**
+ * A record id we put into a URL path: letters, digits, "-", "_" and "." (FHIR's id alphabet), at most 64,
+ * never "." or ".." segments. Anything else in a feed ("../../admin", "%2e%2e", a slash) is refused.
+ */
+const SAFE_ID = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/;
+export function isSafeId(id: string): boolean {
+  return SAFE_ID.test(id) && !id.includes("..");
+}
+
+/** A lookup in one of the tables below that never reaches Object.prototype ("__proto__", "constructor"). */
+function own(table: Record<string, string>, key: string): string | undefined {
+  return Object.prototype.hasOwnProperty.call(table, key) ? table[key] : undefined;
+}
 
 /** Finds resource name and uuid in a REST path such as /openmrs/ws/rest/v1/person/<p>/name/<uuid>?v=full. */
 export function parseRestLink(link: string): { resource: string; uuid: string } | undefined {
@@ -143,8 +159,10 @@ export function describeEntry(raw: {
   };
   const rest = links.rest ? parseRestLink(links.rest) : undefined;
   const fhir = links.fhir ? parseFhirLink(links.fhir) : undefined;
-  entry.restResource = rest?.resource ?? (category ? (CATEGORY_TO_REST[category.toLowerCase()] ?? category.toLowerCase()) : undefined);
-  entry.uuid = fhir?.uuid ?? rest?.uuid;
-  entry.resourceType = fhir?.resourceType ?? (entry.restResource ? REST_TO_FHIR_TYPE[entry.restResource] : undefined);
+  entry.restResource = rest?.resource ?? (category ? (own(CATEGORY_TO_REST, category.toLowerCase()) ?? category.toLowerCase()) : undefined);
+  const uuid = fhir?.uuid ?? rest?.uuid;
+  if (uuid !== undefined && !isSafeId(uuid)) entry.unsafeId = true;
+  else entry.uuid = uuid;
+  entry.resourceType = fhir?.resourceType ?? (entry.restResource ? own(REST_TO_FHIR_TYPE, entry.restResource) : undefined);
   return entry;
 }

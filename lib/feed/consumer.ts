@@ -55,6 +55,10 @@ export interface FeedConsumerOptions {
   fetchPage(url: string): Promise<FeedPage>;
   /** Maps a link from a page onto the configured base URL. */
   rebase?(url: string): string;
+  /** Pages one walk reads before it starts again from its position (see FeedWalker). */
+  maxPagesPerWalk?: number;
+  /** Pages in a row without a new entry that stop a walk with an error (see FeedWalker). */
+  maxEmptyPages?: number;
   /** First run without a marker: the whole history, or only what happens from now on. */
   startFrom?: "beginning" | "now";
   maxInFlight?: number;
@@ -113,7 +117,13 @@ export class FeedConsumer {
   constructor(private readonly o: FeedConsumerOptions) {
     this.readAhead = o.readAhead ?? 500;
     this.window = new MarkerWindow(o.id, o.feedUri);
-    this.walker = new FeedWalker({ feedUri: o.feedUri, fetchPage: (url) => o.fetchPage(url), rebase: (url) => this.rebase(url) });
+    this.walker = new FeedWalker({
+      feedUri: o.feedUri,
+      fetchPage: (url) => o.fetchPage(url),
+      rebase: (url) => this.rebase(url),
+      maxPages: o.maxPagesPerWalk,
+      maxEmptyPages: o.maxEmptyPages,
+    });
     const direction = o.direction ?? "pull";
     this.engine = new DeliveryEngine<FeedEntry>({
       id: o.id,
@@ -217,6 +227,8 @@ export class FeedConsumer {
         );
         if (generation !== this.generation) return;
         this.readPos = pos ?? this.readPos;
+        // A walk that stopped at its page bound goes on from where it stands, as a new walk.
+        if (this.walker.bounded) this.pollAgain = true;
       }
       if (this.walkFailed) {
         this.walkFailed = undefined;
@@ -241,14 +253,14 @@ export class FeedConsumer {
     this.readPos = pos;
   }
 
-  /** Takes a newly read entry into the window. */
-  private accept(entry: FeedEntry, generation: number): void {
-    if (generation !== this.generation || this.window.has(entry.id)) return;
+  /** Takes a newly read entry into the window; false when it was not new (already read in this window). */
+  private accept(entry: FeedEntry, generation: number): boolean {
+    if (generation !== this.generation || this.window.has(entry.id)) return false;
     if (this.settledBefore.delete(entry.id)) {
       // Settled before a restart: never delivered again, only counted for the marker.
       this.window.append(entry, true);
       if (this.window.headSettled) this.engine.requestFlush();
-      return;
+      return true;
     }
     const retry = this.retryRows.get(entry.id);
     if (retry) this.retryRows.delete(entry.id);
@@ -262,6 +274,7 @@ export class FeedConsumer {
       lastError: retry?.lastError ?? undefined,
       dueAt: retry ? this.engine.stamps.toMono(retry.nextAt, this.engine.maxDelayMs) : undefined,
     });
+    return true;
   }
 
   /** Waits while the window is full; false when the walk should end (stopped, reset). */

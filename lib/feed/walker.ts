@@ -2,7 +2,9 @@
  * Walks an ICT4H feed: from a position (a page and the last entry handled on it) forward along
  * next-archive to the newest page, handing every entry after the position to the consumer. A first run
  * starts at the oldest page; "start from now" stands after the newest entry. A walk never follows a
- * link back to a page it has already read (a page linking to itself or a cycle is an error, not a spin).
+ * link back to a page it has already read (a page linking to itself or a cycle is an error, not a spin),
+ * stops with an error after `maxEmptyPages` pages in a row that bring nothing new (an endless chain of
+ * fresh links), and reads at most `maxPages` pages before it hands back its position (`bounded`).
  */
 import type { FeedEntry } from "../atom/entry";
 import { FeedFormatError, type FeedPage } from "../atom/parse";
@@ -33,11 +35,25 @@ export interface WalkerOptions {
   fetchPage(url: string): Promise<FeedPage>;
   /** Maps a link from a page onto the configured base URL. */
   rebase?(url: string): string;
+  /** Pages one walk reads at most before it returns its position (default 2000: 10,000 entries). */
+  maxPages?: number;
+  /** Pages in a row without a new entry after which the walk stops with an error (default 100). */
+  maxEmptyPages?: number;
+}
+
+/** The feed keeps serving pages that bring nothing new: a runaway chain of links. */
+export class RunawayFeedError extends FeedFormatError {
+  constructor(pages: number, url: string) {
+    super(`feed read stopped: ${pages} pages in a row brought no new entry (a runaway chain of links, last ${url})`, url);
+    this.name = "RunawayFeedError";
+  }
 }
 
 export class FeedWalker {
   /** Page GETs so far. */
   pages = 0;
+  /** The last walk stopped at maxPages with more to read. */
+  bounded = false;
 
   constructor(private readonly o: WalkerOptions) {}
 
@@ -70,7 +86,12 @@ export class FeedWalker {
    * `capacity` is awaited before each next page (the consumer's window). Returns where the next walk
    * continues, or undefined when the feed is empty.
    */
-  async walk(from: ReadPosition | undefined, accept: (entry: FeedEntry) => void, capacity: () => Promise<boolean>): Promise<ReadPosition | undefined> {
+  async walk(from: ReadPosition | undefined, accept: (entry: FeedEntry) => boolean, capacity: () => Promise<boolean>): Promise<ReadPosition | undefined> {
+    const maxPages = this.o.maxPages ?? 2000;
+    const maxEmpty = this.o.maxEmptyPages ?? 100;
+    this.bounded = false;
+    let read = 0;
+    let empty = 0;
     let page: FeedPage | undefined;
     let url: string;
     let after: string | undefined;
@@ -82,6 +103,7 @@ export class FeedWalker {
       url = page.url;
     }
     const seen = new Set<string>();
+    const ids = new Set<string>();
     let position: ReadPosition | undefined;
     for (;;) {
       if (seen.has(url)) throw new FeedFormatError(`feed page ${url} links back to a page already read in this walk (a cycle)`, url);
@@ -93,7 +115,16 @@ export class FeedWalker {
         if (idx < 0) throw new MarkerNotFoundError(after, url);
         start = idx + 1;
       }
-      for (let i = start; i < page.entries.length; i++) accept(page.entries[i]);
+      let fresh = 0;
+      for (let i = start; i < page.entries.length; i++) {
+        const entry = page.entries[i];
+        // An entry repeated within one walk (a page served twice under two links) is handed out once.
+        if (ids.has(entry.id)) continue;
+        ids.add(entry.id);
+        if (accept(entry)) fresh++;
+      }
+      read++;
+      empty = fresh ? 0 : empty + 1;
       const canonical = page.links.via ? this.rebase(page.links.via) : url;
       const lastId = page.entries.length ? page.entries[page.entries.length - 1].id : after;
       position = lastId ? { url: canonical, after: lastId } : position;
@@ -101,6 +132,11 @@ export class FeedWalker {
       url = this.rebase(page.links.nextArchive);
       after = undefined;
       page = undefined;
+      if (empty >= maxEmpty) throw new RunawayFeedError(empty, url);
+      if (read >= maxPages) {
+        this.bounded = true;
+        return position;
+      }
       if (!(await capacity())) return position;
     }
   }

@@ -9,7 +9,7 @@
  * Output never holds empty arrays, empty strings, nulls or undefined values. Voided sub-items
  * (names, identifiers, addresses) are skipped. Input that cannot be converted throws PermanentError.
  */
-import { PermanentError } from "../outcome";
+import { PermanentError, shownValue } from "../outcome";
 import { fhirToOpenmrsDateTime, instantMillis, openmrsToFhirDate, openmrsToFhirDateTime } from "./dates";
 
 export type RestKind = "patient" | "visit" | "encounter" | "obs";
@@ -29,8 +29,8 @@ export const VISIT_TYPE_SYSTEM = "http://fhir.openmrs.org/code-system/visit-type
 export const ENCOUNTER_TYPE_SYSTEM = "http://fhir.openmrs.org/code-system/encounter-type";
 const ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
 
-const GENDER_TO_FHIR: Record<string, string> = { M: "male", F: "female", O: "other", U: "unknown" };
-const GENDER_TO_REST: Record<string, string> = { male: "M", female: "F", other: "O", unknown: "U" };
+const GENDER_TO_FHIR = new Map(Object.entries({ M: "male", F: "female", O: "other", U: "unknown" }));
+const GENDER_TO_REST = new Map(Object.entries({ male: "M", female: "F", other: "O", unknown: "U" }));
 
 /** FHIR `id` datatype. OpenMRS uuids (36 characters) fit. */
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -275,14 +275,14 @@ function unconvertible(message: string, details?: unknown): PermanentError {
 function requireUuid(rep: Json, what: string): string {
   const uuid = str(rep.uuid);
   if (!uuid) throw unconvertible(`${what} has no uuid`);
-  if (!FHIR_ID.test(uuid)) throw unconvertible(`${what} uuid ${JSON.stringify(uuid)} is not a valid FHIR id`);
+  if (!FHIR_ID.test(uuid)) throw unconvertible(`${what} uuid ${shownValue(uuid)} is not a valid FHIR id`);
   return uuid;
 }
 
 function requireRef(v: unknown, what: string, field: string): string {
   const uuid = refUuid(v);
   if (!uuid) throw unconvertible(`${what} has no ${field}`);
-  if (!FHIR_ID.test(uuid)) throw unconvertible(`${what} ${field} ${JSON.stringify(uuid)} is not a valid FHIR id`);
+  if (!FHIR_ID.test(uuid)) throw unconvertible(`${what} ${field} ${shownValue(uuid)} is not a valid FHIR id`);
   return uuid;
 }
 
@@ -382,7 +382,7 @@ export function restToFhir(kind: RestKind, rep: unknown): FhirResource {
     case "obs":
       return obsToFhir(o);
     default:
-      throw new PermanentError(`unsupported REST kind ${JSON.stringify(kind)}`, "unsupported-type");
+      throw new PermanentError(`unsupported REST kind ${shownValue(kind)}`, "unsupported-type");
   }
 }
 
@@ -448,7 +448,7 @@ function patientToFhir(rep: RestPatient & Json): FhirResource {
     active: rep.voided !== true,
     identifier,
     name,
-    gender: gender ? GENDER_TO_FHIR[gender.toUpperCase()] : undefined,
+    gender: gender ? GENDER_TO_FHIR.get(gender.toUpperCase()) : undefined,
     birthDate: birthdate ? openmrsToFhirDate(birthdate) : undefined,
     deceasedDateTime: deathDate ? openmrsToFhirDateTime(deathDate) : undefined,
     deceasedBoolean: !deathDate && typeof person.dead === "boolean" ? person.dead : undefined,
@@ -617,7 +617,7 @@ export function fhirToRestCreate(resource: FhirResource): { kind: RestKind; body
     case "obs":
       return { kind, body: obsToRest(r) };
     default:
-      throw new PermanentError(`unsupported FHIR resource type ${JSON.stringify(r.resourceType)}`, "unsupported-type");
+      throw new PermanentError(`unsupported FHIR resource type ${shownValue(r.resourceType)}`, "unsupported-type");
   }
 }
 
@@ -667,7 +667,7 @@ function patientToRest(r: FhirInput): Record<string, unknown> {
   const dead = deathDate ? true : typeof r.deceasedBoolean === "boolean" ? r.deceasedBoolean : undefined;
   const person = compact({
     uuid,
-    gender: gender ? GENDER_TO_REST[gender] : undefined,
+    gender: gender ? GENDER_TO_REST.get(gender) : undefined,
     birthdate: birthDate ? fhirToOpenmrsDateTime(birthDate) : undefined,
     dead,
     deathDate,

@@ -7,6 +7,11 @@
  */
 import { PermanentError } from "../outcome";
 
+/** A date value in an error text: its length only (a birth date is clinical content). */
+function shownLength(s: unknown): string {
+  return typeof s === "string" ? `a text of ${s.length} characters` : `a ${typeof s}`;
+}
+
 /**
  * date, optional time (seconds and fraction optional), optional offset.
  * Groups: 1 date, 2 HH:mm, 3 :ss, 4 .fraction, 5 offset (Z | ±HH | ±HHmm | ±HH:mm).
@@ -23,10 +28,10 @@ interface DateParts {
 
 function parse(s: string): DateParts {
   const m = DATE_TIME.exec(typeof s === "string" ? s.trim() : "");
-  if (!m) throw new PermanentError(`not a date: ${JSON.stringify(s)}`, "unconvertible");
+  if (!m) throw new PermanentError(`not a date: ${shownLength(s)}`, "unconvertible");
   const [, date, hm, sec, fraction, offset] = m;
   if (offset !== undefined && hm === undefined) {
-    throw new PermanentError(`not a date: ${JSON.stringify(s)} (offset without a time)`, "unconvertible");
+    throw new PermanentError(`not a date: ${shownLength(s)} has an offset without a time`, "unconvertible");
   }
   return { date, hm, sec, fraction, offset };
 }
@@ -56,7 +61,7 @@ export function openmrsToFhirDateTime(s: string): string {
   const p = parse(s);
   if (p.hm === undefined) return p.date;
   if (p.offset === undefined) {
-    throw new PermanentError(`date-time without a timezone: ${JSON.stringify(s)}`, "unconvertible");
+    throw new PermanentError(`date-time without a timezone: ${shownLength(s)}`, "unconvertible");
   }
   return `${p.date}T${p.hm}${p.sec ?? ":00"}${p.fraction ?? ""}${fhirOffset(p.offset)}`;
 }
@@ -92,6 +97,6 @@ export function instantMillis(s: string): number {
   const millis = (p.fraction ?? ".").slice(1).padEnd(3, "0").slice(0, 3);
   const iso = p.hm === undefined ? `${date}T00:00:00.000Z` : `${date}T${p.hm}${p.sec ?? ":00"}.${millis}${fhirOffset(p.offset ?? "Z")}`;
   const ms = Date.parse(iso);
-  if (Number.isNaN(ms)) throw new PermanentError(`not a date: ${JSON.stringify(s)}`, "unconvertible");
+  if (Number.isNaN(ms)) throw new PermanentError(`not a date: ${shownLength(s)}`, "unconvertible");
   return ms;
 }

@@ -10,7 +10,8 @@
  * HTTP failures become OutcomeErrors (retry / permanent / auth) for the caller to settle.
  */
 import { DELETE_ACTIONS, type FeedEntry } from "../atom/entry";
-import { httpFailure, OutcomeError, PermanentError } from "../outcome";
+import { httpFailure, OutcomeError, PermanentError, shownValue } from "../outcome";
+import { redactUrl } from "../origin";
 import { isVoidedRest, restKindOf, restToFhir, type FhirResource } from "../fhir/convert";
 import { viaFhir2, type OpenmrsServer, type ServerProfile } from "./server";
 
@@ -30,25 +31,29 @@ export interface FetchedRecord {
 }
 
 export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile, entry: FeedEntry): Promise<FetchedRecord> {
+  if (entry.unsafeId) {
+    throw new PermanentError(`feed entry ${shownValue(entry.id)} links to a record id that is not safe in a URL (refused, nothing fetched)`, "unsafe-id");
+  }
   const uuid = entry.uuid;
   const resourceType = entry.resourceType;
   if (!uuid || !resourceType) {
-    throw new PermanentError(`feed entry ${entry.id} has no record link I understand (content: ${entry.content.slice(0, 200)})`, "no-record-link");
+    throw new PermanentError(`feed entry ${entry.id} has no record link I understand (its content is not shown)`, "no-record-link");
   }
   if (entry.action && DELETE_ACTIONS.includes(entry.action)) {
     return { action: "delete", resourceType, id: uuid, via: "action" };
   }
-  const headers = { "x-sync-entry": entry.id };
+  // Tells the server's logs which feed entry asked; encoded, so a CR/LF in an id cannot split the header.
+  const headers = { "x-sync-entry": headerSafe(entry.id) };
   let fhir2Missing = false;
 
   if (viaFhir2(profile, resourceType)) {
-    const url = `${server.fhir.baseUrl}/${resourceType}/${uuid}`;
+    const url = `${server.fhir.baseUrl}/${resourceType}/${encodeURIComponent(uuid)}`;
     const res = await server.fhirRead(resourceType, uuid, headers);
     if (res.status === 200) {
       const resource = res.body as FhirResource | undefined;
       if (!resource || resource.resourceType !== resourceType || resource.id !== uuid) {
         throw new PermanentError(
-          `GET ${url} returned ${resource?.resourceType ?? "nothing"}/${resource?.id ?? "?"} instead of ${resourceType}/${uuid}`,
+          `GET ${url} returned ${shownValue(resource?.resourceType)}/${shownValue(resource?.id)} instead of ${resourceType}/${uuid}`,
           "wrong-resource",
         );
       }
@@ -74,7 +79,16 @@ export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile,
   if (res.status === 410) return { action: "delete", resourceType, id: uuid, via: "rest", sourceUrl: url };
   if (res.status !== 200) throw httpFailure("GET", url, res.status, res.json, res.headers["retry-after"]);
   if (res.json === undefined) throw new OutcomeError({ kind: "retry", reason: "bad-json", message: `GET ${url}: response is not JSON` });
+  const bodyUuid = (res.json as { uuid?: unknown } | null)?.uuid;
+  if (bodyUuid !== uuid) {
+    throw new PermanentError(`GET ${redactUrl(url)} returned a record with uuid ${shownValue(bodyUuid)} instead of ${uuid}`, "wrong-resource");
+  }
   if (isVoidedRest(res.json)) return { action: "delete", resourceType, id: uuid, via: "rest", sourceUrl: url };
   const resource = restToFhir(kind, res.json);
   return { action: "upsert", resourceType: resource.resourceType, id: resource.id ?? uuid, resource, via: "rest", sourceUrl: url };
+}
+
+/** Printable ASCII only (anything else as %xx of its UTF-16 unit): a header value that cannot break the request. */
+function headerSafe(text: string): string {
+  return text.replace(/[^\x21-\x7e]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }

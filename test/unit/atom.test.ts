@@ -141,6 +141,7 @@ describe("atom feed parsing", () => {
       rebasePageUrl("https://real:8443/openmrs", "patient", "http://internal:8080/openmrs/ws/atomfeed/patient/31"),
       "https://real:8443/openmrs/ws/atomfeed/patient/31",
     );
+    // Not a feed page path: left as it is, and refused when requested (test/unit/origin.test.ts).
     assert.equal(rebasePageUrl("http://h/openmrs", "patient", "http://other/feed?page=2"), "http://other/feed?page=2");
     assert.equal(pageNumber("http://h/openmrs/ws/atomfeed/patient/31"), 31);
     assert.equal(pageNumber("http://h/openmrs/ws/atomfeed/patient/recent"), undefined);

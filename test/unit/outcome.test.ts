@@ -58,9 +58,10 @@ describe("outcome classification", () => {
     assert.equal(shouldReport({ kind: "retry", reason: "x" }, undefined), true);
     assert.equal(shouldReport({ kind: "retry", reason: "missing-reference" }, t1), false, "waiting for a referenced record is normal");
   });
-  it("summarises OperationOutcome and REST errors without the body", () => {
-    assert.equal(errorSummary({ resourceType: "OperationOutcome", issue: [{ diagnostics: "Patient/x not found" }] }), "Patient/x not found");
-    assert.equal(errorSummary({ error: { message: "[Invalid Submission]" } }), "[Invalid Submission]");
+  it("summarises OperationOutcome and REST errors by their codes, without the server's text", () => {
+    assert.equal(errorSummary({ resourceType: "OperationOutcome", issue: [{ code: "not-found", diagnostics: "Patient/x not found" }] }), "not-found");
+    assert.equal(errorSummary({ error: { message: "[Invalid Submission]" } }), undefined);
+    assert.equal(errorSummary({ error: { code: "a sentence with spaces", message: "x" } }), undefined);
     assert.equal(errorSummary("text"), undefined);
   });
 });
