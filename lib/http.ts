@@ -5,6 +5,7 @@
  */
 import * as http from "node:http";
 import * as https from "node:https";
+import { connectOptions, type TlsOptions } from "./tls";
 
 export interface HttpClientOptions {
   username?: string;
@@ -15,8 +16,10 @@ export interface HttpClientOptions {
   maxBodyBytes?: number;
   /** Upper bound of parallel sockets per origin. */
   maxSockets?: number;
-  /** Accept self-signed certificates (test servers only). */
+  /** false: accept any certificate (prefer tls.rejectUnauthorized; tls wins when both are given). */
   rejectUnauthorized?: boolean;
+  /** CA, client certificate and key, minimum version, verification (lib/tls.ts). */
+  tls?: TlsOptions;
   userAgent?: string;
 }
 
@@ -85,7 +88,7 @@ export class HttpClient {
       keepAlive: true,
       maxSockets,
       maxFreeSockets: maxSockets,
-      rejectUnauthorized: options.rejectUnauthorized ?? true,
+      ...connectOptions({ rejectUnauthorized: options.rejectUnauthorized, ...options.tls }),
     });
     if (options.username) {
       this.authHeader = "Basic " + Buffer.from(`${options.username}:${options.password ?? ""}`).toString("base64");

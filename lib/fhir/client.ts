@@ -3,9 +3,18 @@
  * module=node16 keeps as a real import()). This wrapper adds a per-request timeout and turns
  * fhir-kit's thrown errors into plain results: an HTTP status with the server's body, or a
  * NetworkError, so callers classify outcomes in one place.
+ *
+ * fhir-kit calls the global fetch with the `requestOptions` we give it spread into every request.
+ * We give it an undici Agent of our own (the `dispatcher`, honoured by Node's bundled fetch): this
+ * server's TLS settings, a cap on the response size, header and body timeouts, keep-alive, a bound
+ * on connections. And `redirect: "manual"`: a 3xx answer is never followed (the Authorization header
+ * stays with its origin) and becomes a permanent failure that says so.
  */
 import type { Client } from "fhir-kit-client" with { "resolution-mode": "import" };
-import { NetworkError, networkCodeOf } from "../http";
+import { Agent } from "undici";
+import { NetworkError, networkCodeOf, redactUrl } from "../http";
+import { OutcomeError } from "../outcome";
+import { connectOptions, describeTlsError, isTlsCode, type TlsOptions } from "../tls";
 
 export interface FhirResponse {
   status: number;
@@ -20,7 +29,16 @@ export interface FhirClientOptions {
   /** Value of the Authorization header (Basic ... or Bearer ...). */
   authorization?: string;
   timeoutMs?: number;
+  /** Responses larger than this are refused with a NetworkError "TOO_LARGE" (default 20 MiB, as HttpClient). */
+  maxBodyBytes?: number;
+  /** Most parallel connections to the server (default 16). */
+  maxSockets?: number;
+  /** CA, client certificate and key, minimum version, verification (lib/tls.ts). */
+  tls?: TlsOptions;
 }
+
+/** The default response cap, the same as HttpClient's. */
+export const DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024;
 
 let fhirKit: Promise<typeof import("fhir-kit-client", { with: { "resolution-mode": "import" } })> | undefined;
 
@@ -32,19 +50,55 @@ function loadFhirKit() {
 interface FhirKitError {
   response?: { status?: number; data?: unknown };
   config?: { headers?: { get?(name: string): string | null } };
-  cause?: { code?: string; message?: string };
+  cause?: unknown;
   name?: string;
   message?: string;
+}
+
+/**
+ * The code that explains an error best along its cause chain (fetch wraps undici's errors, which
+ * wrap OpenSSL's): a TLS code wherever it is, else the first code, else the first cause's message.
+ */
+function causeOf(err: unknown): { code?: string; message?: string } {
+  let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined;
+  let first: { code?: string; message?: string } | undefined;
+  let firstMessage: string | undefined;
+  for (let depth = 0; e && typeof e === "object" && depth < 6; depth++) {
+    const message = typeof e.message === "string" ? e.message : undefined;
+    if (typeof e.code === "string") {
+      if (isTlsCode(e.code)) return { code: e.code, message };
+      first ??= { code: e.code, message };
+    } else if (depth > 0) firstMessage ??= message;
+    e = e.cause as typeof e;
+  }
+  return first ?? { message: firstMessage };
 }
 
 export class FhirClient {
   private client?: Client;
   readonly baseUrl: string;
   private readonly timeoutMs: number;
+  readonly maxBodyBytes: number;
+  private readonly agent: Agent;
 
   constructor(private readonly options: FhirClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
     this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.agent = new Agent({
+      connect: { ...connectOptions(options.tls), timeout: this.timeoutMs },
+      connections: options.maxSockets ?? 16,
+      maxResponseSize: this.maxBodyBytes,
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: this.timeoutMs,
+      keepAliveTimeout: 10_000,
+      keepAliveMaxTimeout: 60_000,
+    });
+  }
+
+  /** Closes this client's connections; calls after it fail. */
+  close(): void {
+    this.agent.destroy().catch(() => undefined);
   }
 
   private async kit(): Promise<Client> {
@@ -52,12 +106,13 @@ export class FhirClient {
       const { Client } = await loadFhirKit();
       const customHeaders: Record<string, string> = {};
       if (this.options.authorization) customHeaders.authorization = this.options.authorization;
-      this.client = new Client({ baseUrl: this.baseUrl, customHeaders });
+      this.client = new Client({ baseUrl: this.baseUrl, customHeaders, requestOptions: { dispatcher: this.agent, redirect: "manual" } });
     }
     return this.client;
   }
 
   private async call(
+    method: string,
     what: string,
     fn: (client: Client, options: { signal: AbortSignal; headers: Record<string, string> }) => Promise<unknown>,
     headers: Record<string, string> = {},
@@ -69,39 +124,67 @@ export class FhirClient {
       return { status: statusOf(body) ?? 200, body: stripEmpty(body), durationMs: Date.now() - started };
     } catch (e) {
       const err = e as FhirKitError;
-      if (err.response?.status) {
+      const shown = redactUrl(`${this.baseUrl}/${what}`);
+      const status = err.response?.status;
+      if (status && status >= 300 && status < 400) {
+        // Never followed (redirect: "manual"): a redirect would carry the Authorization header elsewhere.
+        throw new OutcomeError({
+          kind: "permanent",
+          reason: "redirect",
+          status,
+          message: `${method} ${shown}: HTTP ${status}${redirectTarget(err, this.baseUrl)}, not followed: redirects are never followed, so credentials stay with their origin`,
+        });
+      }
+      if (status) {
         return {
-          status: err.response.status,
-          body: err.response.data,
+          status,
+          body: err.response?.data,
           retryAfter: err.config?.headers?.get?.("retry-after") ?? undefined,
           durationMs: Date.now() - started,
         };
       }
-      const code = err.name === "TimeoutError" || err.name === "AbortError" ? "TIMEOUT" : networkCodeOf(err.cause?.code);
-      const detail = err.cause?.code ?? err.cause?.message ?? err.message ?? String(e);
-      throw new NetworkError(
-        code,
-        `${this.baseUrl}/${what}`,
-        `${code === "TIMEOUT" ? `timed out after ${this.timeoutMs} ms` : detail} (${this.baseUrl}/${what})`,
-      );
+      const cause = causeOf(e);
+      if (cause.code === "UND_ERR_RES_EXCEEDED_MAX_SIZE") {
+        throw new NetworkError("TOO_LARGE", shown, `response larger than ${this.maxBodyBytes} bytes (${method} ${shown})`);
+      }
+      const code = err.name === "TimeoutError" || err.name === "AbortError" ? "TIMEOUT" : networkCodeOf(cause.code);
+      const socketText = cause.code === "UND_ERR_SOCKET" && cause.message ? `${cause.message} (${cause.code})` : undefined;
+      const detail = describeTlsError(cause.code, cause.message) ?? socketText ?? cause.code ?? cause.message ?? err.message ?? String(e);
+      throw new NetworkError(code, shown, `${code === "TIMEOUT" ? `timed out after ${this.timeoutMs} ms` : detail} (${method} ${shown})`);
     }
   }
 
   read(resourceType: string, id: string, headers?: Record<string, string>): Promise<FhirResponse> {
-    return this.call(`${resourceType}/${id}`, (c, options) => c.read({ resourceType, id, options }), headers);
+    return this.call("GET", `${resourceType}/${id}`, (c, options) => c.read({ resourceType, id, options }), headers);
   }
 
   update(resource: { resourceType: string; id?: string }, headers?: Record<string, string>): Promise<FhirResponse> {
     const id = resource.id ?? "";
-    return this.call(`${resource.resourceType}/${id}`, (c, options) => c.update({ resourceType: resource.resourceType, id, body: resource, options }), headers);
+    return this.call(
+      "PUT",
+      `${resource.resourceType}/${id}`,
+      (c, options) => c.update({ resourceType: resource.resourceType, id, body: resource, options }),
+      headers,
+    );
   }
 
   delete(resourceType: string, id: string, headers?: Record<string, string>): Promise<FhirResponse> {
-    return this.call(`${resourceType}/${id}`, (c, options) => c.delete({ resourceType, id, options }), headers);
+    return this.call("DELETE", `${resourceType}/${id}`, (c, options) => c.delete({ resourceType, id, options }), headers);
   }
 
   capabilities(): Promise<FhirResponse> {
-    return this.call("metadata", (c, options) => c.capabilityStatement(options));
+    return this.call("GET", "metadata", (c, options) => c.capabilityStatement(options));
+  }
+}
+
+/** " to <origin>" from a 3xx answer's Location header (its origin only: a path or query may carry ids). */
+function redirectTarget(err: FhirKitError, base: string): string {
+  const location = err.config?.headers?.get?.("location");
+  if (!location) return "";
+  try {
+    return ` to ${new URL(location, base).origin}`;
+  } catch {
+    return " to an invalid location";
   }
 }
 

@@ -4,6 +4,7 @@
  */
 import { HttpClient, parseJsonBody, type HttpResponse } from "../http";
 import { FhirClient, type FhirResponse } from "../fhir/client";
+import type { TlsOptions } from "../tls";
 
 export type FhirMode = "auto" | "fhir2" | "rest";
 
@@ -31,7 +32,10 @@ export interface OpenmrsServerOptions {
   /** auto: use fhir2 when the server has it (probed once); fhir2: always; rest: never. */
   fhirMode?: FhirMode;
   maxSockets?: number;
+  /** false: accept any certificate (prefer tls.rejectUnauthorized; tls wins when both are given). */
   rejectUnauthorized?: boolean;
+  /** CA, client certificate and key, minimum version, verification: for feed, REST and fhir2 calls alike. */
+  tls?: TlsOptions;
 }
 
 /** FHIR types the fhir2 module serves that we read and write. */
@@ -70,8 +74,16 @@ export class OpenmrsServer {
       timeoutMs: options.timeoutMs,
       maxSockets: options.maxSockets,
       rejectUnauthorized: options.rejectUnauthorized,
+      tls: options.tls,
     });
-    this.fhir = new FhirClient({ baseUrl: `${this.baseUrl}/ws/fhir2/R4`, authorization: this.http.authorization, timeoutMs: options.timeoutMs });
+    this.fhir = new FhirClient({
+      baseUrl: `${this.baseUrl}/ws/fhir2/R4`,
+      authorization: this.http.authorization,
+      timeoutMs: options.timeoutMs,
+      maxBodyBytes: this.http.maxBodyBytes,
+      maxSockets: options.maxSockets,
+      tls: { rejectUnauthorized: options.rejectUnauthorized, ...options.tls },
+    });
     this.fhirMode = options.fhirMode ?? "auto";
   }
 
@@ -146,5 +158,6 @@ export class OpenmrsServer {
 
   close(): void {
     this.http.close();
+    this.fhir.close();
   }
 }

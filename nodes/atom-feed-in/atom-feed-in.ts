@@ -11,7 +11,7 @@ import { recentFeedUrl, FeedReader, rebasePageUrl, FeedHttpError } from "../../l
 import { FeedConsumer, MarkerNotFoundError, type PollSummary } from "../../lib/feed/consumer";
 import { hubFor } from "../../lib/settlement";
 import { entryMessage } from "../../lib/message";
-import { clip, debouncedStatus, errorText } from "../shared/status";
+import { clip, errorText, serverStatus } from "../shared/status";
 import { control, gateAlerts, gateStatus, waitingForStoreStatus } from "../shared/channel";
 import type { OpenmrsServerConfigNode, SyncStoreConfigNode } from "../shared/types";
 
@@ -59,7 +59,7 @@ export = function (RED: NodeAPI): void {
     let caughtUpAt = 0;
     let fatal: string | undefined;
 
-    const status = debouncedStatus(node, () => {
+    const status = serverStatus(node, serverNode, () => {
       if (fatal) return { fill: "red", shape: "ring", text: clip(fatal) };
       if (!consumer) return waitingForStoreStatus(RED, "atom-feed-in", storeNode.lastError);
       const s = consumer.stats();

@@ -5,7 +5,7 @@
 import * as os from "node:os";
 import type { Node, NodeAPI, NodeDef } from "node-red";
 import { AuditPusher } from "../../lib/audit/push";
-import { clip, debouncedStatus, errorText } from "../shared/status";
+import { clip, errorText, serverStatus } from "../shared/status";
 import type { OpenmrsServerConfigNode, SyncStoreConfigNode } from "../shared/types";
 
 interface AuditPushDef extends NodeDef {
@@ -38,7 +38,7 @@ export = function (RED: NodeAPI): void {
     let problem: string | undefined;
     let reported = "";
 
-    const status = debouncedStatus(node, () =>
+    const status = serverStatus(node, serverNode, () =>
       problem
         ? { fill: "yellow", shape: "ring", text: clip(RED._("audit-push.status.waiting", { pending, error: problem })) }
         : { fill: pending ? "blue" : "green", shape: "dot", text: RED._("audit-push.status.counts", { sent, pending }) },

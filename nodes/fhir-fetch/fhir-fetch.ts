@@ -9,7 +9,7 @@ import { isFeedEntry, toRecordMessage, type SyncMessage } from "../../lib/messag
 import { validateResource, warmUpValidator } from "../../lib/fhir/validate";
 import { outcomeOfError, PermanentError } from "../../lib/outcome";
 import { settleTicket, shouldReport, workOn } from "../../lib/settlement";
-import { clip, debouncedStatus, errorText } from "../shared/status";
+import { clip, errorText, serverStatus } from "../shared/status";
 import type { OpenmrsServerConfigNode } from "../shared/types";
 
 interface FhirFetchDef extends NodeDef {
@@ -31,7 +31,7 @@ export = function (RED: NodeAPI): void {
     const validate = config.validate !== false;
     const counts = { ok: 0, deletes: 0, failed: 0, inFlight: 0 };
     let lastError = "";
-    const status = debouncedStatus(node, () => {
+    const status = serverStatus(node, serverNode, () => {
       const text = RED._("fhir-fetch.status.counts", counts);
       if (lastError) return { fill: "red", shape: counts.inFlight ? "ring" : "dot", text: clip(`${text} · ${lastError}`) };
       return { fill: counts.inFlight ? "blue" : "green", shape: counts.inFlight ? "ring" : "dot", text };

@@ -13,7 +13,7 @@ import { writeRequestOf, type SyncMessage } from "../../lib/message";
 import { contentHash, decide, deleteNeeded, recordIntent, recordSynced, resolveConflict, type ConflictPolicy, type Role } from "../../lib/sync/reconcile";
 import type { FhirResource } from "../../lib/fhir/convert";
 import type { SyncStore } from "../../lib/store/store";
-import { clip, debouncedStatus, errorText } from "../shared/status";
+import { clip, errorText, serverStatus } from "../shared/status";
 import type { FhirServerConfigNode, OpenmrsServerConfigNode, SyncStoreConfigNode, UsersConfigNode } from "../shared/types";
 
 interface FhirPushDef extends NodeDef {
@@ -59,7 +59,7 @@ export = function (RED: NodeAPI): void {
     const counts = { ok: 0, skipped: 0, retrying: 0, failed: 0, inFlight: 0, conflicts: 0 };
     const pending = new Set<Promise<void>>();
     let lastError = "";
-    const status = debouncedStatus(node, () => {
+    const status = serverStatus(node, configNode, () => {
       const text = RED._("fhir-push.status.counts", counts);
       if (lastError) return { fill: counts.failed ? "red" : "yellow", shape: counts.inFlight ? "ring" : "dot", text: clip(`${text} · ${lastError}`) };
       return { fill: counts.inFlight ? "blue" : "green", shape: counts.inFlight ? "ring" : "dot", text };

@@ -3,10 +3,12 @@
  * (only in Node-RED's encrypted credentials file), timeouts, fhir2 use, and a shared keep-alive agent.
  * With an environment prefix such as OPENMRS_PARENT, the variables OPENMRS_PARENT_URL, _USER and
  * _PASSWORD override the fields, so one flow can be pointed at different servers without editing it.
+ * TLS: a core tls-config node (CA, client certificate and key, verification) and a minimum version.
  */
 import type { NodeAPI, NodeDef } from "node-red";
 import { OpenmrsServer, type FhirMode } from "../../lib/openmrs/server";
 import { trackUsers, usersGone } from "../shared/users";
+import { tlsSettings } from "../shared/tls";
 import type { OpenmrsServerConfigNode } from "../shared/types";
 
 interface OpenmrsServerDef extends NodeDef {
@@ -15,6 +17,9 @@ interface OpenmrsServerDef extends NodeDef {
   timeout?: string | number;
   fhirMode?: FhirMode;
   maxSockets?: string | number;
+  /** Id of a core tls-config node. */
+  tls?: string;
+  tlsMinVersion?: string;
 }
 
 interface OpenmrsServerCredentials {
@@ -30,11 +35,14 @@ export = function (RED: NodeAPI): void {
     const prefix = (config.envPrefix ?? "").trim();
     const env = (suffix: string) => (prefix ? process.env[`${prefix}_${suffix}`] : undefined) || undefined;
     const url = (env("URL") ?? config.url ?? "").trim();
+    const tls = tlsSettings(RED, node, "openmrs-server", config, url);
+    node.tlsNote = tls.unverified ? RED._("openmrs-server.status.tls-unverified") : undefined;
     let connection: OpenmrsServer | undefined;
 
     node.server = () => {
       if (!connection) {
         if (!url) throw new Error(RED._("openmrs-server.errors.no-url", { env: prefix ? `${prefix}_URL` : "" }));
+        if (tls.problem) throw new Error(tls.problem);
         connection = new OpenmrsServer({
           url,
           username: env("USER") ?? creds.username,
@@ -42,6 +50,7 @@ export = function (RED: NodeAPI): void {
           timeoutMs: (Number(config.timeout) || 30) * 1000,
           fhirMode: config.fhirMode ?? "auto",
           maxSockets: Number(config.maxSockets) || 16,
+          tls: tls.tls,
         });
       }
       return connection;

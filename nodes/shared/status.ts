@@ -39,3 +39,28 @@ export function errorText(err: unknown): string {
 export function clip(text: string, max = 60): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
+
+/**
+ * A user of a server whose certificate verification is off shows it in every status line: yellow
+ * (red stays red) and the config node's note in front of the text.
+ */
+export function withTlsNote(server: { tlsNote?: string } | null | undefined, compute: () => NodeStatus): () => NodeStatus {
+  const note = server?.tlsNote;
+  if (!note) return compute;
+  return () => {
+    const s = compute();
+    return { fill: s.fill === "red" ? "red" : "yellow", shape: s.shape ?? "ring", text: s.text ? `${note} · ${String(s.text)}` : note };
+  };
+}
+
+/** debouncedStatus for a node that uses a server: with its TLS note, shown from the start when there is one. */
+export function serverStatus(
+  node: Node,
+  server: { tlsNote?: string } | null | undefined,
+  compute: () => NodeStatus,
+  ms = 250,
+): { update(): void; now(): void; cancel(): void } {
+  const status = debouncedStatus(node, withTlsNote(server, compute), ms);
+  if (server?.tlsNote) status.update();
+  return status;
+}

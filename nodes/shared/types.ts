@@ -11,12 +11,18 @@ export interface UsersConfigNode extends Node {
   deregister(user: Node): void;
 }
 
-export interface OpenmrsServerConfigNode extends UsersConfigNode {
+/** A server config node with TLS settings (openmrs-server, fhir-server). */
+export interface TlsConfigured {
+  /** Set (translated) when certificate verification is off for an https server: users show it in their status. */
+  tlsNote?: string;
+}
+
+export interface OpenmrsServerConfigNode extends UsersConfigNode, TlsConfigured {
   /** The connection; throws with a clear message when the URL is missing or invalid. */
   server(): OpenmrsServer;
 }
 
-export interface FhirServerConfigNode extends UsersConfigNode {
+export interface FhirServerConfigNode extends UsersConfigNode, TlsConfigured {
   client(): FhirClient;
 }
 
