@@ -100,6 +100,8 @@ export class AuditPusher {
   async pushOnce(limit = 200): Promise<AuditPushResult> {
     const from = await this.watermark();
     const rows = await this.store.db.all<AuditRow>("SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?", [from, limit]);
+    // Content (only when the admin switched it on) is encrypted at rest.
+    for (const r of rows) r.content = this.store.db.cipher.open(r.content);
     const url = `${this.server.baseUrl}/ws/rest/sync2/messages`;
     let last = from;
     let failure: Outcome | undefined;

@@ -149,15 +149,17 @@ export class DurableQueue {
     const json = JSON.stringify(m.body);
     const now = this.engine.stamps.stamp();
     const res = await this.o.store.db.write(async (tx) => {
+      // Clinical content: encrypted at rest (../store/encryption.ts).
+      const sealed = tx.cipher.seal(json);
       const newest = await tx.get<{ id: number }>("SELECT id FROM queue_items WHERE queue = ? AND record_key = ? ORDER BY id DESC LIMIT 1", [this.o.id, m.key]);
       if (newest && !this.engine.has(String(newest.id))) {
-        await tx.run("UPDATE queue_items SET message = ?, coalesced = coalesced + 1 WHERE id = ?", [json, newest.id]);
+        await tx.run("UPDATE queue_items SET message = ?, coalesced = coalesced + 1 WHERE id = ?", [sealed, newest.id]);
         return { id: newest.id, coalesced: true };
       }
       const r = await tx.run("INSERT INTO queue_items (queue, record_key, message, enqueued_at, next_at) VALUES (?,?,?,?,?)", [
         this.o.id,
         m.key,
-        json,
+        sealed,
         Date.now(),
         now,
       ]);
@@ -202,7 +204,7 @@ export class DurableQueue {
           this.engine.add({
             id,
             key: r.record_key,
-            payload: JSON.parse(r.message) as QueuedBody,
+            payload: JSON.parse(this.o.store.db.cipher.open(r.message)) as QueuedBody,
             attempts: r.attempts,
             firstFailedAt: r.first_failed_at ?? undefined,
           });
@@ -311,7 +313,7 @@ export class DurableQueue {
           await tx.run("INSERT INTO queue_items (queue, record_key, message, enqueued_at, next_at) VALUES (?,?,?,?,?)", [
             this.o.id,
             key,
-            row.entry ?? "{}",
+            tx.cipher.seal(row.entry ?? "{}"),
             Date.now(),
             now,
           ]);

@@ -1,7 +1,7 @@
 /**
  * The audit log: one row per attempt (time, feed entry, record, direction, target, outcome, HTTP
- * status, error, attempt, duration). Clinical content only when an admin switched it on. Retention
- * prunes this table only: queued items, dead letters and held conflicts live elsewhere.
+ * status, error, attempt, duration). Clinical content only when an admin switched it on, and then
+ * encrypted at rest (encryption.ts). Retention (retention.ts) prunes old rows.
  */
 import type { SqliteDb, Tx } from "./sqlite";
 
@@ -29,7 +29,7 @@ const HEAD =
 const ROW = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 const PER_STATEMENT = 50;
 
-function params(a: AuditInput, now: number): (string | number | null)[] {
+function params(a: AuditInput, now: number, tx: Tx): (string | number | null)[] {
   return [
     a.at ?? now,
     a.direction,
@@ -44,7 +44,7 @@ function params(a: AuditInput, now: number): (string | number | null)[] {
     a.error ?? null,
     a.attempt ?? null,
     a.durationMs ?? null,
-    a.content ?? null,
+    a.content === undefined ? null : tx.cipher.seal(a.content),
   ];
 }
 
@@ -55,7 +55,7 @@ export async function insertAudits(tx: Tx, rows: readonly AuditInput[]): Promise
     const chunk = rows.slice(i, i + PER_STATEMENT);
     await tx.run(
       HEAD + chunk.map(() => ROW).join(","),
-      chunk.flatMap((a) => params(a, now)),
+      chunk.flatMap((a) => params(a, now, tx)),
     );
   }
 }
@@ -67,7 +67,11 @@ export async function pruneAudit(db: SqliteDb, olderThanMs: number): Promise<num
   return r.changes;
 }
 
-export function auditRows(db: SqliteDb, filter: { recordKey?: string; limit?: number } = {}): Promise<Record<string, unknown>[]> {
-  if (filter.recordKey) return db.all("SELECT * FROM audit WHERE record_key = ? ORDER BY id DESC LIMIT ?", [filter.recordKey, filter.limit ?? 100]);
-  return db.all("SELECT * FROM audit ORDER BY id DESC LIMIT ?", [filter.limit ?? 100]);
+/** Audit rows, newest first, content decrypted. */
+export async function auditRows(db: SqliteDb, filter: { recordKey?: string; limit?: number } = {}): Promise<Record<string, unknown>[]> {
+  const rows = filter.recordKey
+    ? await db.all("SELECT * FROM audit WHERE record_key = ? ORDER BY id DESC LIMIT ?", [filter.recordKey, filter.limit ?? 100])
+    : await db.all("SELECT * FROM audit ORDER BY id DESC LIMIT ?", [filter.limit ?? 100]);
+  for (const r of rows) if (typeof r.content === "string") r.content = db.cipher.open(r.content);
+  return rows;
 }

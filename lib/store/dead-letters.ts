@@ -1,8 +1,9 @@
 /**
  * The dead letter: what could not succeed, with why (the server's OperationOutcome, the HTTP status,
- * the attempts). Rows are never deleted by the pack: an admin retries them (state `requeued` while a
+ * the attempts). An admin retries them (state `requeued` while a
  * feed entry is delivered again, `retried` once it is back in custody or delivered) or discards them
- * (`discarded`, kept for the record).
+ * (`discarded`, kept for the record) until retention removes the finished ones (retention.ts). The
+ * entry and the OperationOutcome are encrypted at rest (encryption.ts); the error text is not.
  */
 import type { SqliteDb, Tx } from "./sqlite";
 
@@ -55,11 +56,11 @@ export function insertDeadLetter(tx: Tx, d: DeadLetterInput): Promise<{ lastID: 
       d.sourceKind,
       d.recordKey ?? null,
       d.entryId ?? null,
-      d.entry === undefined ? null : JSON.stringify(d.entry),
+      d.entry === undefined ? null : tx.cipher.seal(JSON.stringify(d.entry)),
       d.reason ?? null,
       d.error ?? null,
       d.httpStatus ?? null,
-      d.operationOutcome === undefined ? null : JSON.stringify(d.operationOutcome),
+      d.operationOutcome === undefined ? null : tx.cipher.seal(JSON.stringify(d.operationOutcome)),
       d.attempts,
       d.firstFailedAt,
       Date.now(),
@@ -79,7 +80,7 @@ export function reviveDeadLetter(
       d.reason ?? null,
       d.error ?? null,
       d.httpStatus ?? null,
-      d.operationOutcome === undefined ? null : JSON.stringify(d.operationOutcome),
+      d.operationOutcome === undefined ? null : tx.cipher.seal(JSON.stringify(d.operationOutcome)),
       d.attempts,
       Date.now(),
       id,
@@ -105,9 +106,15 @@ function where(filter: DeadLetterFilter): { sql: string; params: (string | numbe
   return { sql: clauses.join(" AND "), params };
 }
 
-export function listDeadLetters(db: SqliteDb | Tx, filter: DeadLetterFilter = {}): Promise<DeadLetterRow[]> {
+/** Dead letters as stored, decrypted (entry and operation_outcome are encrypted at rest). */
+export async function listDeadLetters(db: SqliteDb | Tx, filter: DeadLetterFilter = {}): Promise<DeadLetterRow[]> {
   const w = where(filter);
-  return db.all<DeadLetterRow>(`SELECT * FROM dead_letters WHERE ${w.sql} ORDER BY id LIMIT ?`, [...w.params, filter.limit ?? 100]);
+  const rows = await db.all<DeadLetterRow>(`SELECT * FROM dead_letters WHERE ${w.sql} ORDER BY id LIMIT ?`, [...w.params, filter.limit ?? 100]);
+  for (const r of rows) {
+    r.entry = db.cipher.open(r.entry);
+    r.operation_outcome = db.cipher.open(r.operation_outcome);
+  }
+  return rows;
 }
 
 /** Marks dead letters of one source as discarded (kept for the record, never delivered). Returns how many. */

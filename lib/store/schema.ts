@@ -4,7 +4,8 @@
  */
 import type { SqliteDb } from "./sqlite";
 
-export const SCHEMA_VERSION = 3;
+/** 4: clinical content encrypted at rest, stores of version 3 encrypted in place on open (encryption.ts). */
+export const SCHEMA_VERSION = 4;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT);
@@ -40,6 +41,7 @@ CREATE TABLE IF NOT EXISTS feed_retries (
 
 -- What could not succeed, with why. state: dead (waiting for an admin) | requeued (a feed entry being
 -- delivered again) | retried (back in custody, or delivered again successfully) | discarded.
+-- entry and operation_outcome are encrypted (encryption.ts); error texts are not.
 CREATE TABLE IF NOT EXISTS dead_letters (
   id                INTEGER PRIMARY KEY,
   source            TEXT NOT NULL,
@@ -59,7 +61,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 CREATE INDEX IF NOT EXISTS dead_letters_state ON dead_letters (state, id);
 CREATE INDEX IF NOT EXISTS dead_letters_source ON dead_letters (source, state, id);
 
--- Every attempt: ids and outcomes, no clinical content.
+-- Every attempt: ids and outcomes; content (clinical, encrypted: encryption.ts) only when the admin switched it on.
 CREATE TABLE IF NOT EXISTS audit (
   id          INTEGER PRIMARY KEY,
   at          INTEGER NOT NULL,
@@ -83,7 +85,7 @@ CREATE INDEX IF NOT EXISTS audit_record ON audit (record_key);
 -- retry-queue custody: one row per pending message (queued or waiting for a retry). In-flight is
 -- in memory only: after a crash every row is simply delivered again. The newest row of a record is
 -- the one delivered; settling it deletes it and every older row of the record. Dead ones move to
--- dead_letters.
+-- dead_letters. message is encrypted (encryption.ts).
 CREATE TABLE IF NOT EXISTS queue_items (
   id              INTEGER PRIMARY KEY,
   queue           TEXT NOT NULL,
@@ -134,7 +136,7 @@ CREATE TABLE IF NOT EXISTS record_sync (
   pending_hash TEXT
 ) WITHOUT ROWID;
 
--- Records changed on both sides since they were last synchronised, with both versions.
+-- Records changed on both sides since they were last synchronised, with both versions (encrypted).
 CREATE TABLE IF NOT EXISTS conflicts (
   id             INTEGER PRIMARY KEY,
   record_key     TEXT NOT NULL,

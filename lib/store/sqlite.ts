@@ -16,6 +16,7 @@
  * machine. Here the writer runs one thing at a time, and BEGIN/COMMIT are prepared statements.
  */
 import { Connection, StoreError, type Params, type RunResult } from "./connection";
+import { StoreCipher } from "./cipher";
 
 export { StoreError };
 export type { Params, RunResult, SqlValue } from "./connection";
@@ -25,6 +26,8 @@ export interface Tx {
   run(sql: string, params?: Params): Promise<RunResult>;
   get<T = Record<string, unknown>>(sql: string, params?: Params): Promise<T | undefined>;
   all<T = Record<string, unknown>>(sql: string, params?: Params): Promise<T[]>;
+  /** Seals and opens the columns that hold clinical content (cipher.ts). */
+  readonly cipher: StoreCipher;
 }
 
 export interface SqliteOptions {
@@ -47,16 +50,22 @@ export class SqliteDb {
   /** COMMITs so far and batches that failed (for tests, benchmarks and status). */
   commits = 0;
   failedBatches = 0;
+  /** Seals and opens clinical content; set by the store once the key is checked (crypto.ts). */
+  cipher: StoreCipher = StoreCipher.none;
 
   private constructor(
     private readonly writer: Connection,
     private readonly reader: Connection,
     readonly path: string,
   ) {
+    const db = this;
     this.tx = {
       run: (sql, params) => this.writer.run(sql, params),
       get: async <T>(sql: string, params?: Params) => (await this.writer.all<T>(sql, params))[0],
       all: (sql, params) => this.writer.all(sql, params),
+      get cipher() {
+        return db.cipher;
+      },
     };
   }
 

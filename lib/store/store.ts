@@ -13,10 +13,15 @@ import { createSchema } from "./schema";
 import { StoreLock, type LockHolder } from "./lock";
 import { auditRows, pruneAudit } from "./audit";
 import { listDeadLetters, type DeadLetterFilter, type DeadLetterRow } from "./dead-letters";
+import { sealPass, setUpEncryption, type EncryptionOptions, type PassResult } from "./encryption";
+import { resolveKeys } from "./key-source";
+import { Retention, type PruneCounts, type RetentionDays } from "./retention";
 
 export { SCHEMA_VERSION } from "./schema";
 export type { AuditInput } from "./audit";
 export type { DeadLetterInput, DeadLetterRow, DeadLetterState } from "./dead-letters";
+export type { EncryptionOptions, PassResult } from "./encryption";
+export type { PruneCounts, RetentionDays } from "./retention";
 
 export interface FeedMarker {
   consumer: string;
@@ -38,11 +43,26 @@ export interface RetryRow {
 export interface OpenOptions extends SqliteOptions {
   /** Take the store's owner lock (the sync-store node does; tools and tests reading the file do not). */
   exclusive?: boolean;
+  /**
+   * Clinical content at rest (encryption.ts). Omitted (tools, tests): the store is kept as it is, with
+   * keys found in SYNC_STORE_KEY or the key file next to it (key-source.ts) when it is encrypted.
+   */
+  encryption?: EncryptionOptions;
+  /** Called once the pass that brings stored values to the current key (or to plain) ends. */
+  onSealed?(err: Error | undefined, result?: PassResult): void;
+  /** Prune finished rows at open and hourly (retention.ts); omitted: never pruned. */
+  retention?: RetentionDays;
+  onPruned?(err: Error | undefined, counts?: PruneCounts): void;
 }
 
 const OWNER_KEY = "owner";
 
 export class SyncStore {
+  /** The pass that re-encrypts stored values (resolves at once when none is needed). */
+  sealing: Promise<PassResult | undefined> = Promise.resolve(undefined);
+  private retention?: Retention;
+  private closing = false;
+
   private constructor(
     readonly db: SqliteDb,
     private readonly lock?: StoreLock,
@@ -57,7 +77,27 @@ export class SyncStore {
       db = await SqliteDb.open(file, options);
       if (!options.readOnly) await createSchema(db);
       if (lock) await db.run("INSERT OR REPLACE INTO store_meta (key, value) VALUES (?, ?)", [OWNER_KEY, JSON.stringify(lock.holder)]);
-      return new SyncStore(db, lock);
+      const found = options.encryption ? { key: undefined, older: [] } : resolveKeys(file);
+      const crypt = await setUpEncryption(db, options.encryption, [...(found.key ? [found.key] : []), ...found.older], !!options.readOnly);
+      db.cipher = crypt.cipher;
+      const store = new SyncStore(db, lock);
+      if (crypt.passNeeded) {
+        store.sealing = sealPass(db, crypt.cipher, () => store.closing, crypt.wasPlain).then(
+          (r) => {
+            options.onSealed?.(undefined, r);
+            return r;
+          },
+          (err: Error) => {
+            if (!store.closing) options.onSealed?.(err);
+            return undefined;
+          },
+        );
+      }
+      if (options.retention && !options.readOnly) {
+        store.retention = new Retention(db, options.retention, (err, counts) => options.onPruned?.(err, counts));
+        store.retention.start();
+      }
+      return store;
     } catch (err) {
       await db?.close().catch(() => undefined);
       await lock?.release();
@@ -82,6 +122,8 @@ export class SyncStore {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all([this.sealing, this.retention?.stop()]);
     await this.db.close();
     await this.lock?.release();
   }

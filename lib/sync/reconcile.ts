@@ -161,8 +161,9 @@ export async function decide(input: DecideInput): Promise<Decision> {
         input.policy,
         byRole.parent.h,
         byRole.child.h,
-        JSON.stringify(byRole.parent.r),
-        JSON.stringify(byRole.child.r),
+        // Clinical content: encrypted at rest (../store/encryption.ts).
+        tx.cipher.seal(JSON.stringify(byRole.parent.r)),
+        tx.cipher.seal(JSON.stringify(byRole.child.r)),
         state,
         winner ?? null,
         winner ? Date.now() : null,
@@ -250,16 +251,23 @@ export interface ConflictRow {
   child_version: string;
 }
 
-export function conflicts(store: SyncStore, state?: "held" | "resolved"): Promise<ConflictRow[]> {
-  return state
-    ? store.db.all<ConflictRow>("SELECT * FROM conflicts WHERE state = ? ORDER BY id", [state])
-    : store.db.all<ConflictRow>("SELECT * FROM conflicts ORDER BY id");
+/** Conflicts with both versions decrypted. */
+export async function conflicts(store: SyncStore, state?: "held" | "resolved"): Promise<ConflictRow[]> {
+  const rows = state
+    ? await store.db.all<ConflictRow>("SELECT * FROM conflicts WHERE state = ? ORDER BY id", [state])
+    : await store.db.all<ConflictRow>("SELECT * FROM conflicts ORDER BY id");
+  return rows.map((r) => openConflict(store, r));
+}
+
+function openConflict(store: SyncStore, r: ConflictRow): ConflictRow {
+  return { ...r, parent_version: store.db.cipher.open(r.parent_version), child_version: store.db.cipher.open(r.child_version) };
 }
 
 /** Marks a held conflict resolved with the chosen side; returns the version to write to the other side. */
 export async function resolveConflict(store: SyncStore, id: number, use: Role | FhirResource): Promise<{ key: string; resource: FhirResource } | undefined> {
-  const row = await store.db.get<ConflictRow>("SELECT * FROM conflicts WHERE id = ?", [id]);
-  if (!row) return undefined;
+  const stored = await store.db.get<ConflictRow>("SELECT * FROM conflicts WHERE id = ?", [id]);
+  if (!stored) return undefined;
+  const row = openConflict(store, stored);
   const resource = typeof use === "string" ? (JSON.parse(use === "parent" ? row.parent_version : row.child_version) as FhirResource) : use;
   await store.db.write((tx) =>
     tx.run("UPDATE conflicts SET state = 'resolved', resolution = ?, resolved_at = ? WHERE id = ?", [typeof use === "string" ? use : "merged", Date.now(), id]),

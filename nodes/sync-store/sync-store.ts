@@ -4,10 +4,16 @@
  * (a second process on the same file is refused with an error naming the first). A store that cannot
  * be opened (a corrupt file, a full disk, another owner) is tried again with backoff until it opens, so
  * work resumes by itself once the fault is cleared. Closed when the last user has finished closing.
+ *
+ * Clinical content is encrypted at rest (lib/store/encryption.ts) unless switched off; the key is the
+ * credential `key`, else SYNC_STORE_KEY, else the key file next to the store, created when none exists
+ * (lib/store/key-source.ts). A wrong key is an open error like any other: the users show it, nothing is
+ * read or written. Finished rows are pruned by the retention settings (lib/store/retention.ts).
  */
 import * as path from "node:path";
 import type { NodeAPI, NodeDef } from "node-red";
-import { SyncStore } from "../../lib/store/store";
+import { SyncStore, type EncryptionOptions } from "../../lib/store/store";
+import { resolveKeys } from "../../lib/store/key-source";
 import { trackUsers, usersGone } from "../shared/users";
 import { errorText } from "../shared/status";
 import type { SyncStoreConfigNode } from "../shared/types";
@@ -17,6 +23,22 @@ interface SyncStoreDef extends NodeDef {
   synchronous?: "FULL" | "NORMAL";
   auditContent?: boolean;
   auditDays?: string | number;
+  deadLetterDays?: string | number;
+  conflictDays?: string | number;
+  /** Encrypt clinical content at rest (default on; absent in flows made before it existed: on). */
+  encrypt?: boolean;
+}
+
+interface SyncStoreCredentials {
+  key?: string;
+  previousKey?: string;
+}
+
+/** Days from the editor: empty or invalid is the default; 0 keeps for ever. */
+function days(value: string | number | undefined, fallback: number): number {
+  if (value === undefined || value === "") return fallback;
+  const n = Number(value);
+  return Number.isFinite(n) && n >= 0 ? n : fallback;
 }
 
 const RETRY_FIRST_MS = 1_000;
@@ -31,12 +53,13 @@ export = function (RED: NodeAPI): void {
     const settings = node as { filePath: string; auditContent: boolean; lastError?: string };
     settings.filePath = path.resolve(userDir, file);
     settings.auditContent = config.auditContent === true;
-    const auditDays = Number(config.auditDays) || 30;
+    const retention = { audit: days(config.auditDays, 90), deadLetters: days(config.deadLetterDays, 30), conflicts: days(config.conflictDays, 90) };
+    const encrypt = config.encrypt !== false;
+    const credentials = (this.credentials ?? {}) as SyncStoreCredentials;
     let opening: Promise<SyncStore> | undefined;
     let store: SyncStore | undefined;
     let closed = false;
     let wakeRetry: (() => void) | undefined;
-    let pruneTimer: NodeJS.Timeout | undefined;
     let reported = "";
 
     const openOnce = async (): Promise<SyncStore> => {
@@ -44,7 +67,24 @@ export = function (RED: NodeAPI): void {
       for (;;) {
         if (closed) throw new Error(RED._("sync-store.errors.closed"));
         try {
-          const s = await SyncStore.open(settings.filePath, { synchronous: config.synchronous === "NORMAL" ? "NORMAL" : "FULL", exclusive: true });
+          // Off: written plain, and what an earlier run encrypted is decrypted with any key still found.
+          const keys = resolveKeys(settings.filePath, { key: credentials.key, previousKey: credentials.previousKey, generate: encrypt });
+          const encryption: EncryptionOptions = { mode: encrypt ? "on" : "off", key: keys.key, older: keys.older };
+          if (keys.source === "generated") node.log(RED._("sync-store.log.key-generated", { path: `${settings.filePath}.key` }));
+          const s = await SyncStore.open(settings.filePath, {
+            synchronous: config.synchronous === "NORMAL" ? "NORMAL" : "FULL",
+            exclusive: true,
+            encryption,
+            onSealed: (err, r) => {
+              if (err) node.warn(RED._("sync-store.errors.seal", { error: err.message }));
+              else if (r?.damaged) node.warn(RED._("sync-store.errors.damaged", { count: r.damaged }));
+              else if (r?.rewritten) node.log(RED._("sync-store.log.sealed", { count: r.rewritten }));
+            },
+            retention,
+            onPruned: (err) => {
+              if (err) node.warn(RED._("sync-store.errors.prune", { error: err.message }));
+            },
+          });
           if (closed) {
             await s.close();
             throw new Error(RED._("sync-store.errors.closed"));
@@ -74,17 +114,8 @@ export = function (RED: NodeAPI): void {
     };
 
     node.open = () => {
-      opening ??= openOnce().then((s) => {
-        store = s;
-        // Audit retention: rows older than auditDays go, hourly. Queue items, dead letters and
-        // conflicts are other tables and never pruned here.
-        const prune = () =>
-          void s.pruneAudit(auditDays * 86_400_000).catch((err: Error) => node.warn(RED._("sync-store.errors.prune", { error: err.message })));
-        pruneTimer = setInterval(prune, 3_600_000);
-        pruneTimer.unref?.();
-        prune();
-        return s;
-      });
+      // Retention (pruning at open and hourly) runs inside the store and stops when it closes.
+      opening ??= openOnce().then((s) => (store = s));
       return opening;
     };
 
@@ -94,7 +125,6 @@ export = function (RED: NodeAPI): void {
         .then(async () => {
           closed = true;
           wakeRetry?.();
-          if (pruneTimer) clearInterval(pruneTimer);
           await opening?.catch(() => undefined);
           await store?.close();
         })
@@ -103,5 +133,7 @@ export = function (RED: NodeAPI): void {
     });
   }
 
-  RED.nodes.registerType("sync-store", SyncStoreNode);
+  RED.nodes.registerType<SyncStoreConfigNode, SyncStoreDef, object, SyncStoreCredentials>("sync-store", SyncStoreNode, {
+    credentials: { key: { type: "password" }, previousKey: { type: "password" } },
+  });
 };

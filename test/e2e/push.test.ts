@@ -8,6 +8,7 @@ import sqlite3 from "sqlite3";
 import { OpenmrsSim, ENTRY_ID_PREFIX } from "../../sim";
 import { NodeRedProcess } from "../../scripts/node-red-process";
 import { SyncStore } from "../../lib/store/store";
+import { conflicts as storedConflicts } from "../../lib/sync/reconcile";
 import { converged, env, feedNodes, feedsCaughtUp, inject, shippedFlow, until, useE2E, writesAt, type FlowNode } from "../helpers/e2e";
 
 const PUSH_FLOW = shippedFlow("push-to-parent");
@@ -188,9 +189,8 @@ describe("push end to end (Node-RED + child sim -> parent sim)", function () {
           .map((n) => n.family)
           .join();
       const store = await SyncStore.open(db);
-      const conflicts = await store.db.all<{ id: number; state: string; resolution: string | null; parent_version: string; child_version: string }>(
-        "SELECT * FROM conflicts",
-      );
+      // Both versions are encrypted at rest: read through the store (the key file beside it).
+      const conflicts = await storedConflicts(store);
       await store.close();
       assert.equal(conflicts.length, 1, "detected once");
       assert.match(conflicts[0].parent_version, /ParentSide/);
