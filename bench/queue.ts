@@ -7,6 +7,10 @@
  *     vs a raw concurrent node:http client doing the same requests (same concurrency): the ratio.
  *
  *   npm run bench:queue   (= node --expose-gc -r tsx/cjs bench/queue.ts [--items 100000] [--drain 10000] [--concurrency 16])
+ *
+ * Clinical content is stored plain here unless `--encrypt 1` (AES-256-GCM, as the sync-store node
+ * does by default). `--compare-encryption <reps>` runs only 1.–2., without and with encryption
+ * interleaved, reps times each, and prints the medians (the cost of encryption at rest).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
@@ -16,7 +20,8 @@ import * as path from "node:path";
 import { numberArg } from "./args";
 import { DurableQueue } from "../lib/queue/durable-queue";
 import type { Ticket } from "../lib/engine/ticket";
-import { SyncStore } from "../lib/store/store";
+import { SyncStore, type EncryptionOptions } from "../lib/store/store";
+import { generateKey, parseKey } from "../lib/store/cipher";
 import { OpenmrsServer } from "../lib/openmrs/server";
 import { OpenmrsTarget } from "../lib/push/targets";
 import { fhirToRestCreate, type FhirResource } from "../lib/fhir/convert";
@@ -30,6 +35,10 @@ function settledCount(q: DurableQueue): number {
 const ITEMS = numberArg("items", 100_000);
 const DRAIN = numberArg("drain", 10_000);
 const CONCURRENCY = numberArg("concurrency", 16);
+const ENCRYPT = numberArg("encrypt", 0) === 1;
+const COMPARE = numberArg("compare-encryption", 0);
+const KEY = parseKey(generateKey());
+const encryption = (on: boolean): EncryptionOptions => (on ? { mode: "on", key: KEY } : { mode: "off" });
 const ROOT = path.resolve(__dirname, "..");
 
 /** RSS after a full GC when run with --expose-gc (npm run bench:queue does), so garbage is not counted as backlog. */
@@ -71,12 +80,14 @@ function patient(i: number): FhirResource {
   };
 }
 
-async function measureQueue(dir: string): Promise<void> {
-  const store = await SyncStore.open(path.join(dir, "queue.db"), { synchronous: "FULL" });
+async function measureQueue(dir: string, encrypt: boolean): Promise<{ enqueuePerSec: number; claimSettlePerSec: number }> {
+  const file = path.join(dir, `queue-${Date.now()}.db`);
+  const store = await SyncStore.open(file, { synchronous: "FULL", encryption: encryption(encrypt) });
+  await store.sealing;
   const settings = await store.db.all<Record<string, unknown>>("PRAGMA journal_mode");
   const sync = await store.db.get<{ synchronous: number }>("PRAGMA synchronous");
   console.log(
-    `SQLite ${(await store.db.get<{ v: string }>("SELECT sqlite_version() AS v"))!.v}: journal_mode=${String(settings[0]?.journal_mode)}, synchronous=${sync?.synchronous} (2 = FULL), group commit`,
+    `SQLite ${(await store.db.get<{ v: string }>("SELECT sqlite_version() AS v"))!.v}: journal_mode=${String(settings[0]?.journal_mode)}, synchronous=${sync?.synchronous} (2 = FULL), group commit; encryption ${encrypt ? "on" : "off"}`,
   );
   const rss0 = rssMb();
   let delivered: Ticket[] = [];
@@ -141,6 +152,29 @@ async function measureQueue(dir: string): Promise<void> {
   );
   await queue.stop();
   await store.close();
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) fs.rmSync(f, { force: true });
+  return { enqueuePerSec: ITEMS / enqueueSec, claimSettlePerSec: ITEMS / drainSec };
+}
+
+/** 1.–2. without and with encryption, interleaved; medians. */
+async function compareEncryption(dir: string, reps: number): Promise<void> {
+  const runs: Record<"off" | "on", { enqueuePerSec: number; claimSettlePerSec: number }[]> = { off: [], on: [] };
+  for (let rep = 0; rep < reps; rep++) {
+    for (const mode of ["off", "on"] as const) runs[mode].push(await measureQueue(dir, mode === "on"));
+  }
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  };
+  for (const mode of ["off", "on"] as const) {
+    const r = runs[mode];
+    console.log(
+      `encryption ${mode}: median claim+settle ${Math.round(median(r.map((x) => x.claimSettlePerSec)))}/s (runs ${r.map((x) => Math.round(x.claimSettlePerSec)).join(", ")}); ` +
+        `median durable enqueue ${Math.round(median(r.map((x) => x.enqueuePerSec)))}/s (runs ${r.map((x) => Math.round(x.enqueuePerSec)).join(", ")})`,
+    );
+  }
+  const ratio = median(runs.on.map((x) => x.claimSettlePerSec)) / median(runs.off.map((x) => x.claimSettlePerSec));
+  console.log(`claim+settle with encryption / without: ${ratio.toFixed(2)} (${reps} interleaved reps, ${ITEMS} items each)`);
 }
 
 // ---- 4. drain into a simulated parent vs the raw client --------------------------------------
@@ -202,7 +236,7 @@ async function rawDrain(url: string, resources: FhirResource[]): Promise<void> {
 }
 
 async function queueDrain(dir: string, url: string, resources: FhirResource[]): Promise<number> {
-  const store = await SyncStore.open(path.join(dir, `drain-${Date.now()}.db`));
+  const store = await SyncStore.open(path.join(dir, `drain-${Date.now()}.db`), { encryption: encryption(ENCRYPT) });
   const target = new OpenmrsTarget(new OpenmrsServer({ url, username: "admin", password: "Admin123" }));
   const queue: DurableQueue = new DurableQueue({
     id: "drain",
@@ -264,8 +298,11 @@ async function main(): Promise<void> {
     `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; concurrency ${CONCURRENCY}`,
   );
   try {
-    await measureQueue(dir);
-    await measureDrain(dir);
+    if (COMPARE > 0) await compareEncryption(dir, COMPARE);
+    else {
+      await measureQueue(dir, ENCRYPT);
+      await measureDrain(dir);
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
