@@ -5,7 +5,8 @@
  */
 import * as http from "node:http";
 import * as https from "node:https";
-import { connectOptions, type TlsOptions } from "./tls";
+import { connectOptions, describeTlsError, type TlsOptions } from "./tls";
+import { OriginError, redactUrl, type OriginPolicy } from "./origin";
 
 export interface HttpClientOptions {
   username?: string;
@@ -21,6 +22,8 @@ export interface HttpClientOptions {
   /** CA, client certificate and key, minimum version, verification (lib/tls.ts). */
   tls?: TlsOptions;
   userAgent?: string;
+  /** Where the credentials may go (the server's own origin); without it they go wherever asked. */
+  originPolicy?: OriginPolicy;
 }
 
 export interface HttpResponse {
@@ -32,9 +35,9 @@ export interface HttpResponse {
   durationMs: number;
 }
 
-export type NetworkErrorCode = "TIMEOUT" | "TOO_LARGE" | "RESET" | "REFUSED" | "DNS" | "NETWORK";
+export type NetworkErrorCode = "TIMEOUT" | "TOO_LARGE" | "RESET" | "REFUSED" | "DNS" | "NETWORK" | "INVALID";
 
-/** A request that got no complete HTTP response. Always transient unless the body was too large. */
+/** A request that got no complete HTTP response. Transient unless the body was too large or the request could not be made (INVALID). */
 export class NetworkError extends Error {
   constructor(
     readonly code: NetworkErrorCode,
@@ -69,10 +72,7 @@ export function networkCodeOf(code: string | undefined): NetworkErrorCode {
   }
 }
 
-/** Removes user:password@ from a URL before it appears in any message. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/[^/@]*@/, "//");
-}
+export { redactUrl };
 
 export class HttpClient {
   private readonly httpAgent: http.Agent;
@@ -104,16 +104,28 @@ export class HttpClient {
 
   request(method: string, url: string, opts: { headers?: Record<string, string>; body?: string; timeoutMs?: number } = {}): Promise<HttpResponse> {
     const started = Date.now();
-    const target = new URL(url);
+    const shownUrl = redactUrl(url);
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      return Promise.reject(new OriginError(shownUrl, `refused ${shownUrl}: not a valid URL`));
+    }
     const isHttps = target.protocol === "https:";
     const headers: Record<string, string> = {
       "user-agent": this.options.userAgent ?? "node-red-contrib-openmrs-sync",
       ...opts.headers,
     };
-    if (this.authHeader && !headers.authorization) headers.authorization = this.authHeader;
+    let own: boolean;
+    try {
+      own = this.options.originPolicy ? this.options.originPolicy.credentialsFor(target) : true;
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    if (!own) delete headers.authorization;
+    else if (this.authHeader && !headers.authorization) headers.authorization = this.authHeader;
     if (opts.body !== undefined) headers["content-length"] = String(Buffer.byteLength(opts.body));
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
-    const shownUrl = redactUrl(url);
 
     return new Promise<HttpResponse>((resolve, reject) => {
       let settled = false;
@@ -124,7 +136,7 @@ export class HttpClient {
         req.destroy();
         reject(err);
       };
-      const req = (isHttps ? https : http).request(target, { method, headers, agent: isHttps ? this.httpsAgent : this.httpAgent }, (res) => {
+      const onResponse = (res: http.IncomingMessage): void => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on("data", (chunk: Buffer) => {
@@ -149,10 +161,21 @@ export class HttpClient {
             durationMs: Date.now() - started,
           });
         });
-      });
+      };
+      let req: http.ClientRequest;
+      try {
+        req = (isHttps ? https : http).request(target, { method, headers, agent: isHttps ? this.httpsAgent : this.httpAgent }, onResponse);
+      } catch (err) {
+        // Node refuses a request it cannot write (a header with CR/LF, say): nothing was sent.
+        settled = true;
+        reject(new NetworkError("INVALID", shownUrl, `request not sent: ${(err as NodeJS.ErrnoException).code ?? "invalid request"} (${method} ${shownUrl})`));
+        return;
+      }
       const timer = setTimeout(() => fail(new NetworkError("TIMEOUT", shownUrl, `timed out after ${timeoutMs} ms (${method} ${shownUrl})`)), timeoutMs);
       req.on("error", (err: NodeJS.ErrnoException) =>
-        fail(new NetworkError(networkCodeOf(err.code), shownUrl, `${err.code ?? err.message} (${method} ${shownUrl})`)),
+        fail(
+          new NetworkError(networkCodeOf(err.code), shownUrl, `${describeTlsError(err.code, err.message) ?? err.code ?? err.message} (${method} ${shownUrl})`),
+        ),
       );
       if (opts.body !== undefined) req.write(opts.body);
       req.end();

@@ -89,3 +89,12 @@ export class OriginPolicy {
     return `${baseUrl.replace(/\/+$/, "")}${u.pathname.slice(at)}${u.search}`;
   }
 }
+
+/**
+ * The x-sync-entry header that tells a server's logs which feed entry a request is for: printable ASCII
+ * only (anything else as %xx of its UTF-16 unit), so an entry id with CR/LF cannot split the request.
+ */
+export function entryHeader(entryId: string | undefined): Record<string, string> {
+  if (!entryId) return {};
+  return { "x-sync-entry": entryId.replace(/[^\x21-\x7e]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`) };
+}

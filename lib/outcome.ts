@@ -103,7 +103,7 @@ export function httpOutcome(method: string, url: string, status: number, body: u
   const summary = errorSummary(body);
   return {
     ...outcome,
-    message: `${method} ${redactUrl(url)}: HTTP ${status}${summary ? ` (${summary})` : ""}`,
+    message: `${method} ${redactUrl(url)}: ${outcome.message ?? `HTTP ${status}`}${summary ? ` (${summary})` : ""}`,
     operationOutcome: body && typeof body === "object" ? body : undefined,
   };
 }

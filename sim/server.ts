@@ -381,7 +381,8 @@ export class OpenmrsSim {
       const rejected = f.rejectWrites.length > 0 && (c.kind === "rest-write" || c.kind === "fhir-write") ? this.rejectedUuid(c.uuid, body) : undefined;
       if (rejected) {
         entry.fault = "rejectWrites";
-        const msg = `Simulated validation failure: record ${rejected} refused`;
+        // As OpenMRS validators do, the message quotes what it refuses: names and dates of the record.
+        const msg = `Simulated validation failure: record ${rejected} refused${quotedValues(body)}`;
         reply = c.area === "fhir" ? outcome(422, "processing", msg) : restError(422, msg);
       } else reply = this.route(req, c, query, body, rawUrl, entry);
     }
@@ -634,4 +635,20 @@ export class OpenmrsSim {
       return json(400, { error: e instanceof Error ? e.message : String(e) });
     }
   }
+}
+
+/** Names and a birth date found in a write's body, quoted the way OpenMRS validation messages quote them. */
+function quotedValues(body: string): string {
+  const found: string[] = [];
+  const walk = (v: unknown, key = ""): void => {
+    if (typeof v === "string" && /^(given|family|givenName|familyName|birthDate|birthdate|text|display)$/.test(key)) found.push(v);
+    else if (Array.isArray(v)) for (const x of v) walk(x, key);
+    else if (v && typeof v === "object") for (const [k, x] of Object.entries(v)) walk(x, k);
+  };
+  try {
+    walk(JSON.parse(body));
+  } catch {
+    return "";
+  }
+  return found.length ? `: value(s) "${found.slice(0, 6).join('", "')}" failed validation` : "";
 }

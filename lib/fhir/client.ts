@@ -143,6 +143,10 @@ export class FhirClient {
           durationMs: Date.now() - started,
         };
       }
+      if (e instanceof TypeError && !(e as { cause?: unknown }).cause) {
+        // Thrown while building the request (a header fetch refuses, say): nothing was sent, a retry cannot help.
+        throw new NetworkError("INVALID", shown, `request not sent: ${e.message.slice(0, 80)} (${method} ${shown})`);
+      }
       const cause = causeOf(e);
       if (cause.code === "UND_ERR_RES_EXCEEDED_MAX_SIZE") {
         throw new NetworkError("TOO_LARGE", shown, `response larger than ${this.maxBodyBytes} bytes (${method} ${shown})`);

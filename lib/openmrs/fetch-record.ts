@@ -11,7 +11,7 @@
  */
 import { DELETE_ACTIONS, type FeedEntry } from "../atom/entry";
 import { httpFailure, OutcomeError, PermanentError, shownValue } from "../outcome";
-import { redactUrl } from "../origin";
+import { entryHeader, redactUrl } from "../origin";
 import { isVoidedRest, restKindOf, restToFhir, type FhirResource } from "../fhir/convert";
 import { viaFhir2, type OpenmrsServer, type ServerProfile } from "./server";
 
@@ -43,7 +43,7 @@ export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile,
     return { action: "delete", resourceType, id: uuid, via: "action" };
   }
   // Tells the server's logs which feed entry asked; encoded, so a CR/LF in an id cannot split the header.
-  const headers = { "x-sync-entry": headerSafe(entry.id) };
+  const headers = entryHeader(entry.id);
   let fhir2Missing = false;
 
   if (viaFhir2(profile, resourceType)) {
@@ -79,16 +79,11 @@ export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile,
   if (res.status === 410) return { action: "delete", resourceType, id: uuid, via: "rest", sourceUrl: url };
   if (res.status !== 200) throw httpFailure("GET", url, res.status, res.json, res.headers["retry-after"]);
   if (res.json === undefined) throw new OutcomeError({ kind: "retry", reason: "bad-json", message: `GET ${url}: response is not JSON` });
-  const bodyUuid = (res.json as { uuid?: unknown } | null)?.uuid;
+  const bodyUuid = typeof res.json === "object" && res.json !== null && "uuid" in res.json ? res.json.uuid : undefined;
   if (bodyUuid !== uuid) {
     throw new PermanentError(`GET ${redactUrl(url)} returned a record with uuid ${shownValue(bodyUuid)} instead of ${uuid}`, "wrong-resource");
   }
   if (isVoidedRest(res.json)) return { action: "delete", resourceType, id: uuid, via: "rest", sourceUrl: url };
   const resource = restToFhir(kind, res.json);
   return { action: "upsert", resourceType: resource.resourceType, id: resource.id ?? uuid, resource, via: "rest", sourceUrl: url };
-}
-
-/** Printable ASCII only (anything else as %xx of its UTF-16 unit): a header value that cannot break the request. */
-function headerSafe(text: string): string {
-  return text.replace(/[^\x21-\x7e]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }

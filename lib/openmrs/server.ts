@@ -5,6 +5,7 @@
 import { HttpClient, parseJsonBody, type HttpResponse } from "../http";
 import { FhirClient, type FhirResponse } from "../fhir/client";
 import type { TlsOptions } from "../tls";
+import { checkBaseUrl, OriginPolicy, type ForeignLinks } from "../origin";
 
 export type FhirMode = "auto" | "fhir2" | "rest";
 
@@ -36,6 +37,8 @@ export interface OpenmrsServerOptions {
   rejectUnauthorized?: boolean;
   /** CA, client certificate and key, minimum version, verification: for feed, REST and fhir2 calls alike. */
   tls?: TlsOptions;
+  /** Links to another origin: refused (default), or followed without credentials. */
+  foreignLinks?: ForeignLinks;
 }
 
 /** FHIR types the fhir2 module serves that we read and write. */
@@ -61,13 +64,16 @@ export class OpenmrsServer {
   readonly http: HttpClient;
   readonly fhir: FhirClient;
   readonly fhirMode: FhirMode;
+  /** Credentials go only to this server's origin. */
+  readonly originPolicy: OriginPolicy;
   private profileProbe?: Promise<ServerProfile>;
   private profiledAt = 0;
   private profileFailed = false;
 
   constructor(readonly options: OpenmrsServerOptions) {
-    if (!/^https?:\/\//.test(options.url)) throw new Error(`OpenMRS URL must start with http:// or https:// (got "${options.url}")`);
+    checkBaseUrl(options.url, "OpenMRS URL");
     this.baseUrl = options.url.replace(/\/+$/, "");
+    this.originPolicy = new OriginPolicy(this.baseUrl, options.foreignLinks);
     this.http = new HttpClient({
       username: options.username,
       password: options.password,
@@ -75,6 +81,7 @@ export class OpenmrsServer {
       maxSockets: options.maxSockets,
       rejectUnauthorized: options.rejectUnauthorized,
       tls: options.tls,
+      originPolicy: this.originPolicy,
     });
     this.fhir = new FhirClient({
       baseUrl: `${this.baseUrl}/ws/fhir2/R4`,
@@ -99,10 +106,12 @@ export class OpenmrsServer {
 
   /**
    * Resolves a link from a feed entry. Bahmni links carry the context path ("/openmrs/ws/rest/..."),
-   * Sync 2.0 links are relative to the base URL ("/ws/rest/..."); absolute links are used as they are.
+   * Sync 2.0 links are relative to the base URL ("/ws/rest/..."); an absolute link to one of the
+   * server's API paths elsewhere is rebased onto this server, other absolute links are used as they are
+   * (and refused when requested if they leave the server's origin).
    */
   resolveLink(link: string): string {
-    if (/^https?:\/\//.test(link)) return link;
+    if (/^[a-z][a-z0-9+.-]*:/i.test(link)) return this.originPolicy.rebase(this.baseUrl, link);
     const path = link.startsWith("/") ? link : `/${link}`;
     const ctx = this.contextPath;
     if (ctx && (path === ctx || path.startsWith(`${ctx}/`))) return this.origin + path;

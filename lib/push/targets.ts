@@ -16,6 +16,7 @@ import { httpFailure, httpOutcome, OK, type Outcome } from "../outcome";
 import { fhirReferences, fhirToRestCreate, isVoidedRest, restKindOfFhir, restToFhir, type FhirResource, type RestKind } from "../fhir/convert";
 import type { FhirClient, FhirResponse } from "../fhir/client";
 import { viaFhir2, type OpenmrsServer, type ServerProfile } from "../openmrs/server";
+import { entryHeader } from "../origin";
 
 export interface WriteRequest {
   action: "upsert" | "delete";
@@ -104,7 +105,7 @@ export class OpenmrsTarget implements RecordTarget {
   }
 
   private headers(req: WriteRequest): Record<string, string> {
-    return req.entryId ? { "x-sync-entry": req.entryId } : {};
+    return entryHeader(req.entryId);
   }
 
   private restKind(req: WriteRequest): RestKind | undefined {
@@ -231,7 +232,7 @@ export class FhirServerTarget implements RecordTarget {
   async write(req: WriteRequest): Promise<WriteResult> {
     const started = Date.now();
     const url = `${this.fhir.baseUrl}/${req.resourceType}/${req.id}`;
-    const headers: Record<string, string> = req.entryId ? { "x-sync-entry": req.entryId } : {};
+    const headers: Record<string, string> = entryHeader(req.entryId);
     if (req.action === "delete") {
       const res = await this.fhir.delete(req.resourceType, req.id, headers);
       const outcome =

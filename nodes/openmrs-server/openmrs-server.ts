@@ -20,6 +20,8 @@ interface OpenmrsServerDef extends NodeDef {
   /** Id of a core tls-config node. */
   tls?: string;
   tlsMinVersion?: string;
+  /** Links to other hosts: "refuse" (default) or "anonymous" (followed without credentials). */
+  foreignLinks?: "refuse" | "anonymous";
 }
 
 interface OpenmrsServerCredentials {
@@ -51,6 +53,7 @@ export = function (RED: NodeAPI): void {
           fhirMode: config.fhirMode ?? "auto",
           maxSockets: Number(config.maxSockets) || 16,
           tls: tls.tls,
+          foreignLinks: config.foreignLinks === "anonymous" ? "anonymous" : "refuse",
         });
       }
       return connection;

@@ -197,7 +197,11 @@ describe("a walk cannot spin", () => {
   it("stops at a page that links to itself", async () => {
     const { w, fetched } = walker((n, xml) => (n === "2" ? xml.replace(/patient\/3" \/>/, 'patient/2" />') : xml));
     await assert.rejects(
-      w.walk(undefined, () => true, async () => true),
+      w.walk(
+        undefined,
+        () => true,
+        () => Promise.resolve(true),
+      ),
       /cycle/,
     );
     assert.ok(fetched.length <= 4, fetched.join(" "));
@@ -214,24 +218,34 @@ describe("a walk cannot spin", () => {
       { maxEmptyPages: 20 },
     );
     await assert.rejects(
-      w.walk(undefined, () => true, async () => true),
+      w.walk(
+        undefined,
+        () => true,
+        () => Promise.resolve(true),
+      ),
       (err: Error) => err instanceof RunawayFeedError,
     );
     assert.ok(fetched.length < 30, `${fetched.length} pages read`);
   });
 
   it("hands an entry repeated within a walk out once, and yields at its page bound", async () => {
-    const { w } = walker((n, xml) => (n === "3" ? xml.replace("</feed>", feedPage(base, "patient", events, 1).split("<updated>2018-04-26T10:56:10Z</updated>")[1]) : xml));
+    const { w } = walker((n, xml) =>
+      n === "3" ? xml.replace("</feed>", feedPage(base, "patient", events, 1).split("<updated>2018-04-26T10:56:10Z</updated>")[1]) : xml,
+    );
     const got: string[] = [];
     await w.walk(
       undefined,
       (e) => (got.push(e.id), true),
-      async () => true,
+      () => Promise.resolve(true),
     );
     assert.equal(got.length, 12);
     assert.equal(new Set(got).size, 12);
     const bounded = walker((_n, xml) => xml, { maxPages: 2 }).w;
-    const pos = await bounded.walk(undefined, () => true, async () => true);
+    const pos = await bounded.walk(
+      undefined,
+      () => true,
+      () => Promise.resolve(true),
+    );
     assert.equal(bounded.bounded, true);
     assert.match(pos?.url ?? "", /\/2$/);
   });
