@@ -13,6 +13,7 @@
  *   npx tsx bench/catchup.ts --patients 300 --reps 1
  *   npx tsx bench/catchup.ts --patients 10000 --reps 1 --only ours,raw      (100,000 entries)
  *   npx tsx bench/catchup.ts --patients 10000 --reps 1 --only ours --heap-mb 128
+ *   npx tsx bench/catchup.ts --reps 1 --only ours --encrypt off               (store without encryption)
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
@@ -36,6 +37,8 @@ const PROFILE = process.argv.includes("--profile");
  * RSS says little about what is kept; a run that finishes under a small cap shows the live set fits.
  */
 const HEAP_MB = numberArg("heap-mb", 0);
+/** `--encrypt off`: Node-RED's store without encryption at rest (default on, as shipped). */
+const ENCRYPT_OFF = process.argv.includes("--encrypt") && process.argv[process.argv.indexOf("--encrypt") + 1] === "off";
 /** `--only ours,raw`: run only these contenders (the sequential loop takes long at 100,000 entries). */
 const ONLY = ((): string[] => {
   const i = process.argv.indexOf("--only");
@@ -301,6 +304,8 @@ async function main(): Promise<void> {
 
   const flows = JSON.parse(fs.readFileSync(path.join(ROOT, "flows/pull-from-parent.json"), "utf8")) as { type: string; maxInFlight?: number }[];
   for (const n of flows) if (n.type === "atom-feed-in") n.maxInFlight = CONCURRENCY;
+  // `--encrypt off`: the store keeps clinical content plain (to measure what encryption at rest costs).
+  for (const n of flows as { type: string; encrypt?: boolean }[]) if (n.type === "sync-store" && ENCRYPT_OFF) n.encrypt = false;
 
   const contenders: Record<string, (child: SimProc, rep: number) => Promise<{ rss?: () => number; cpu?: () => number; stop?: () => Promise<void> }>> = {
     ours: async (child, rep) => {

@@ -98,3 +98,12 @@ export function entryHeader(entryId: string | undefined): Record<string, string>
   if (!entryId) return {};
   return { "x-sync-entry": entryId.replace(/[^\x21-\x7e]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`) };
 }
+
+/**
+ * A record id that may go into a URL path: letters, digits, "-", "_" and "." (FHIR's id alphabet), at
+ * most 64, never "." or ".." segments. Anything else ("../../admin", "%2e%2e", a slash) is refused.
+ */
+const SAFE_ID = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/;
+export function isSafeId(id: string): boolean {
+  return SAFE_ID.test(id) && !id.includes("..");
+}

@@ -6,6 +6,8 @@
  *    OpenMRS base URL ({"rest": "/ws/rest/v1/...", "fhir": "/ws/fhir2/R4/..."}), and the
  *    categories also carry the action (CREATED, UPDATED, VOIDED...) and feed-filter XML terms.
  */
+import { isSafeId } from "../origin";
+
 export type FeedDialect = "bahmni" | "sync2";
 
 export const EVENT_ACTIONS = ["CREATED", "UPDATED", "RETIRED", "UNRETIRED", "VOIDED", "UNVOIDED", "DELETED"] as const;
@@ -70,14 +72,7 @@ export const CATEGORY_TO_REST: Record<string, string> = { observation: "obs" };
 
 const UUIDISH = /^[0-9A-Za-z-]{30,40}$/;
 
-/**
- * A record id we put into a URL path: letters, digits, "-", "_" and "." (FHIR's id alphabet), at most 64,
- * never "." or ".." segments. Anything else in a feed ("../../admin", "%2e%2e", a slash) is refused.
- */
-const SAFE_ID = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/;
-export function isSafeId(id: string): boolean {
-  return SAFE_ID.test(id) && !id.includes("..");
-}
+export { isSafeId };
 
 /** A lookup in one of the tables below that never reaches Object.prototype ("__proto__", "constructor"). */
 function own(table: Record<string, string>, key: string): string | undefined {

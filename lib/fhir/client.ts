@@ -13,6 +13,7 @@
 import type { Client } from "fhir-kit-client" with { "resolution-mode": "import" };
 import { Agent } from "undici";
 import { NetworkError, networkCodeOf, redactUrl } from "../http";
+import { isSafeId } from "../origin";
 import { OutcomeError } from "../outcome";
 import { connectOptions, describeTlsError, isTlsCode, type TlsOptions } from "../tls";
 
@@ -117,6 +118,15 @@ export class FhirClient {
     fn: (client: Client, options: { signal: AbortSignal; headers: Record<string, string> }) => Promise<unknown>,
     headers: Record<string, string> = {},
   ): Promise<FhirResponse> {
+    const id = what.slice(what.indexOf("/") + 1);
+    if (what.includes("/") && !isSafeId(id)) {
+      // A FHIR id from a message goes into the URL path: "..", "/" or "%2e" could walk it elsewhere.
+      throw new NetworkError(
+        "INVALID",
+        redactUrl(this.baseUrl),
+        `request not sent: the id of ${what.slice(0, what.indexOf("/"))} is not a valid FHIR id (${method})`,
+      );
+    }
     const client = await this.kit();
     const started = Date.now();
     try {

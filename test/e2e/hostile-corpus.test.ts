@@ -18,6 +18,7 @@ import { ENTRY_ID_PREFIX, OpenmrsSim } from "../../sim";
 import { NodeRedProcess } from "../../scripts/node-red-process";
 import { SyncStore, type FeedMarker } from "../../lib/store/store";
 import { inject, until } from "../helpers/e2e";
+import { makeCerts, type Certs } from "../helpers/certs";
 import { Collector, ForeignServer, HostileProxy, setFeedLink, viaOf, type ProxiedRequest, type ProxyReply } from "../helpers/hostile-peers";
 
 const USER = "admin";
@@ -431,7 +432,15 @@ describe("hostile corpus (one Node-RED process, a hostile parent per case)", fun
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  function flow(n: number, child: OpenmrsSim, db: string, server: Record<string, unknown> = {}): unknown[] {
+  /** The case's flow; `parentUrl` and `tls` (a core tls-config node's properties) for the https cases. */
+  function flow(
+    n: number | string,
+    child: OpenmrsSim,
+    db: string,
+    server: Record<string, unknown> = {},
+    parentUrl = proxy.url,
+    tls?: Record<string, unknown>,
+  ): unknown[] {
     const id = (s: string) => `c${n}_${s}`;
     const post = (name: string, to: string) => ({
       id: id(name),
@@ -447,7 +456,16 @@ describe("hostile corpus (one Node-RED process, a hostile parent per case)", fun
     const fn = (name: string, code: string, to: string) => ({ id: id(name), type: "function", z: id("tab"), func: code, outputs: 1, wires: [[id(to)]] });
     return [
       { id: id("tab"), type: "tab", label: `case ${n}` },
-      { id: id("parent"), type: "openmrs-server", url: proxy.url, timeout: 2, credentials: { username: USER, password: PASSWORD }, ...server },
+      {
+        id: id("parent"),
+        type: "openmrs-server",
+        url: parentUrl,
+        timeout: 2,
+        credentials: { username: USER, password: PASSWORD },
+        ...(tls ? { tls: id("tls") } : {}),
+        ...server,
+      },
+      ...(tls ? [{ id: id("tls"), type: "tls-config", cert: "", key: "", ca: "", verifyservercert: true, ...tls }] : []),
       { id: id("child"), type: "openmrs-server", url: child.url, timeout: 2, credentials: { username: USER, password: PASSWORD } },
       { id: id("store"), type: "sync-store", path: db },
       { id: id("poll"), type: "inject", z: id("tab"), props: [{ p: "payload" }], payload: "", payloadType: "str", wires: [[id("feed")]] },
@@ -503,12 +521,12 @@ describe("hostile corpus (one Node-RED process, a hostile parent per case)", fun
 
   const patientDiff = (child: OpenmrsSim) => parent.diff(child).filter((d) => d.startsWith("patient"));
 
-  async function poll(n: number): Promise<void> {
+  async function poll(n: number | string): Promise<void> {
     await inject(nodeRed, `c${n}_poll`);
   }
 
   /** Polls (and with `retry`, retries dead letters: they may still be settling) until the child equals the parent. */
-  async function syncedAfter(n: number, child: OpenmrsSim, ms: number, what: string, retry = false): Promise<void> {
+  async function syncedAfter(n: number | string, child: OpenmrsSim, ms: number, what: string, retry = false): Promise<void> {
     await until(
       async () => {
         if (patientDiff(child).length === 0) return true;
@@ -595,6 +613,99 @@ describe("hostile corpus (one Node-RED process, a hostile parent per case)", fun
       if (recover === "reset") await inject(nodeRed, `c${n}_reset`);
       await syncedAfter(n, child, 30_000, "the child equal to the parent after the fault", recover === "retry");
       noAuthAt(ctx);
+    });
+  });
+
+  describe("TLS", () => {
+    let certs: Certs;
+    let tlsProxy: HostileProxy | undefined;
+    before(() => {
+      certs = makeCerts();
+      for (const [name, pem] of Object.entries({ selfSigned: certs.selfSignedCert, client: certs.clientCert, clientKey: certs.clientKey })) {
+        fs.writeFileSync(path.join(certs.dir, `${name}.pem`), pem);
+      }
+    });
+    afterEach(async () => {
+      await tlsProxy?.stop();
+      tlsProxy = undefined;
+    });
+    after(() => certs?.remove());
+
+    /** Deploys case `n` against an https proxy; expects one clear error at Catch from the feed, nothing at the proxy. */
+    async function refusedThenAccepted(
+      n: string,
+      serverTls: Record<string, unknown>,
+      refusal: Record<string, unknown> | undefined,
+      accepted: Record<string, unknown>,
+      expect: RegExp,
+    ) {
+      tlsProxy = new HostileProxy();
+      await tlsProxy.start(parent.url, serverTls);
+      const child = new OpenmrsSim({ name: `child${n}`, seed: 500 });
+      children.push(child);
+      await child.start();
+      const db = path.join(dir, `case${n}.db`);
+      dbs.push(db);
+      const mark = collector.got.length;
+      await nodeRed.deploy(flow(n, child, db, {}, tlsProxy.url, refusal));
+      await poll(n);
+      await until(() => collector.since(mark, "error").some((e) => expect.test(e.body.message ?? "")), 15_000, `an error matching ${expect}`).catch(
+        (err: Error) => {
+          throw new Error(`${err.message}; got: ${JSON.stringify(collector.since(mark, "error").map((e) => e.body))}`);
+        },
+      );
+      assert.ok(collector.since(mark, "error").every((e) => e.body.source === `c${n}_feed`));
+      assert.equal(tlsProxy.requests.length, 0, "no request got through the handshake");
+      assert.equal((await marker(db, `c${n}_feed`).catch(() => undefined))?.entryId ?? null, null, "no marker");
+      await nodeRed.deploy(flow(n, child, db, {}, tlsProxy.url, accepted));
+      await syncedAfter(n, child, 20_000, "the sync once the TLS settings are right");
+      assert.ok(
+        tlsProxy.requests.every((r) => r.authorization),
+        "everything went to the parent over TLS",
+      );
+    }
+
+    it(`${CASES.length + 1}. a self-signed certificate: refused without its CA, accepted with it`, async () => {
+      await refusedThenAccepted(
+        "tls1",
+        { key: certs.selfSignedKey, cert: certs.selfSignedCert },
+        undefined,
+        { ca: path.join(certs.dir, "selfSigned.pem") },
+        /certificate/,
+      );
+    });
+
+    it(`${CASES.length + 2}. mutual TLS: refused without our client certificate, accepted with it`, async () => {
+      await refusedThenAccepted(
+        "tls2",
+        { key: certs.serverKey, cert: certs.serverCert, ca: certs.ca, requestCert: true, rejectUnauthorized: true },
+        { ca: certs.caPath },
+        { ca: certs.caPath, cert: path.join(certs.dir, "client.pem"), key: path.join(certs.dir, "clientKey.pem") },
+        /TLS|socket|reset|certificate/i,
+      );
+    });
+
+    it(`${CASES.length + 3}. an https parent's link to plain http is refused, even to the same host (no downgrade)`, async () => {
+      tlsProxy = new HostileProxy();
+      await tlsProxy.start(parent.url, { key: certs.serverKey, cert: certs.serverCert });
+      const child = new OpenmrsSim({ name: "childtls3", seed: 501 });
+      children.push(child);
+      await child.start();
+      const db = path.join(dir, "casetls3.db");
+      dbs.push(db);
+      await nodeRed.deploy(flow("tls3", child, db, { foreignLinks: "anonymous" }, tlsProxy.url, { ca: certs.caPath }));
+      await syncedAfter("tls3", child, 20_000, "the first sync over TLS");
+      const mark = collector.got.length;
+      const plain = `${foreign.url}/feed`;
+      const foreignBefore = foreign.requests.length;
+      const p = tlsProxy;
+      p.tamper = feedOnly((_q, r) => ({ ...r, body: setFeedLink(r.body, "next-archive", plain) }));
+      parent.mutate(2);
+      await poll("tls3");
+      await until(() => collector.since(mark, "error").some((e) => /no downgrade/.test(e.body.message ?? "")), 15_000, "the downgrade refused");
+      assert.equal(foreign.requests.length, foreignBefore, "nothing sent over plain http");
+      p.clear();
+      await syncedAfter("tls3", child, 20_000, "the sync once the link is gone");
     });
   });
 

@@ -10,6 +10,7 @@ import { HttpClient } from "../../lib/http";
 import { OriginError, OriginPolicy, redactUrl } from "../../lib/origin";
 import { OpenmrsServer } from "../../lib/openmrs/server";
 import { fetchRecord } from "../../lib/openmrs/fetch-record";
+import { FhirClient } from "../../lib/fhir/client";
 import { describeEntry, isSafeId } from "../../lib/atom/entry";
 import { parseFeedPage, type FeedPage } from "../../lib/atom/parse";
 import { FeedWalker, RunawayFeedError } from "../../lib/feed/walker";
@@ -132,6 +133,21 @@ describe("ids from a feed", () => {
       await assert.rejects(fetchRecord(s, { fhir2: false }, e), /not safe in a URL/);
       assert.equal(target.seen.length, 0);
       s.close();
+    } finally {
+      await target.close();
+    }
+  });
+
+  it("a FHIR id from a message cannot walk the fhir2 URL either", async () => {
+    const target = await server((_req, res) => res.end("{}"));
+    try {
+      const fhir = new FhirClient({ baseUrl: `${target.url}/ws/fhir2/R4` });
+      for (const id of ["..", "../../x", "a/b", ""]) {
+        await assert.rejects(fhir.update({ resourceType: "Patient", id }), /not a valid FHIR id/);
+        await assert.rejects(fhir.read("Patient", id), /not a valid FHIR id/);
+      }
+      assert.equal(target.seen.length, 0);
+      fhir.close();
     } finally {
       await target.close();
     }
