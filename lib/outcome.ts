@@ -69,8 +69,8 @@ export function shownValue(v: unknown): string {
   return `(${v === null ? "null" : typeof v})`;
 }
 
-/** Codes and field names only: a word of letters, digits and . _ [ ] - (no spaces, so no sentences). */
-const CODE = /^[A-Za-z0-9_.[\]-]{1,80}$/;
+/** Codes, ids and field names only: a word of letters, digits and . _ : [ ] - (no spaces, so no sentences). */
+const CODE = /^[A-Za-z0-9_.:[\]-]{1,80}$/;
 
 /**
  * A content-free summary of an error body: the OperationOutcome's issue codes, or a REST error's code and

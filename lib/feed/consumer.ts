@@ -113,6 +113,7 @@ export class FeedConsumer {
   private capacityWaiters: (() => void)[] = [];
   private cycleStart = { delivered: 0, settled: 0, dead: 0, pages: 0 };
   private generation = 0;
+  private resetting?: Promise<void>;
 
   constructor(private readonly o: FeedConsumerOptions) {
     this.readAhead = o.readAhead ?? 500;
@@ -189,6 +190,8 @@ export class FeedConsumer {
    */
   poll(): Promise<void> {
     if (this.stopped) return Promise.resolve();
+    // A walk started while a reset runs would put back the position the reset is forgetting.
+    if (this.resetting) return this.resetting.then(() => this.poll());
     if (this.polling) {
       this.pollAgain = true;
       return this.polling;
@@ -357,8 +360,17 @@ export class FeedConsumer {
 
   // ---- admin -------------------------------------------------------------------------------------
 
-  /** Forgets the marker and everything settled; the next poll starts as a first run. */
-  async reset(startFrom?: "beginning" | "now"): Promise<void> {
+  /** Forgets the marker and everything settled; the next poll starts as a first run. Polls wait for it. */
+  reset(startFrom?: "beginning" | "now"): Promise<void> {
+    const run = (this.resetting ?? Promise.resolve()).then(() => this.forget(startFrom));
+    const tracked: Promise<void> = run.finally(() => {
+      if (this.resetting === tracked) this.resetting = undefined;
+    });
+    this.resetting = tracked;
+    return tracked;
+  }
+
+  private async forget(startFrom?: "beginning" | "now"): Promise<void> {
     if (startFrom) this.o.startFrom = startFrom;
     // A walk in progress ends at its next page and delivers nothing more.
     this.generation++;

@@ -61,6 +61,20 @@ export class FeedWalker {
     return this.o.rebase ? this.o.rebase(url) : url;
   }
 
+  /**
+   * The page's own ("via") URL, where a marker on it is kept: only when it is on the origin the page was
+   * read from, so a hostile via link cannot move the marker to another server.
+   */
+  private canonical(page: FeedPage, readFrom: string): string | undefined {
+    if (!page.links.via) return undefined;
+    const via = this.rebase(page.links.via);
+    try {
+      return new URL(via).origin === new URL(readFrom).origin ? via : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   private async fetch(url: string): Promise<FeedPage> {
     const page = await this.o.fetchPage(url);
     this.pages++;
@@ -74,9 +88,9 @@ export class FeedWalker {
    */
   async now(): Promise<ReadPosition | undefined> {
     const page = await this.fetch(this.o.feedUri);
-    const canonical = page.links.via ? this.rebase(page.links.via) : undefined;
+    const canonical = this.canonical(page, this.o.feedUri);
     const last = page.entries[page.entries.length - 1];
-    if (last) return { url: canonical ?? this.rebase(last.page), after: last.id };
+    if (last) return { url: canonical ?? this.o.feedUri, after: last.id };
     if (canonical && (pageNumber(canonical) ?? 1) > 0) return { url: canonical };
     return undefined;
   }
@@ -115,9 +129,12 @@ export class FeedWalker {
         if (idx < 0) throw new MarkerNotFoundError(after, url);
         start = idx + 1;
       }
+      // Where a marker on this page's entries is kept: its own URL, never one on another origin.
+      const canonical = this.canonical(page, url) ?? url;
       let fresh = 0;
       for (let i = start; i < page.entries.length; i++) {
         const entry = page.entries[i];
+        entry.page = canonical;
         // An entry repeated within one walk (a page served twice under two links) is handed out once.
         if (ids.has(entry.id)) continue;
         ids.add(entry.id);
@@ -125,7 +142,6 @@ export class FeedWalker {
       }
       read++;
       empty = fresh ? 0 : empty + 1;
-      const canonical = page.links.via ? this.rebase(page.links.via) : url;
       const lastId = page.entries.length ? page.entries[page.entries.length - 1].id : after;
       position = lastId ? { url: canonical, after: lastId } : position;
       if (!page.links.nextArchive) return position ?? (from && !from.after ? from : undefined);

@@ -9,6 +9,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
 import { recentFeedUrl, FeedReader, rebasePageUrl, FeedHttpError } from "../../lib/atom/reader";
 import { FeedConsumer, MarkerNotFoundError, type PollSummary } from "../../lib/feed/consumer";
+import { FeedFormatError } from "../../lib/atom/parse";
 import { hubFor } from "../../lib/settlement";
 import { entryMessage } from "../../lib/message";
 import { clip, errorText, serverStatus } from "../shared/status";
@@ -76,10 +77,11 @@ export = function (RED: NodeAPI): void {
     });
 
     /** Alert once per distinct problem (and again after ten minutes), not once per poll. */
-    const alertOnce = (text: string, payload: unknown) => {
+    /** `key` names the problem (default: its text): a malformed page is one problem whatever the parser says. */
+    const alertOnce = (text: string, payload: unknown, key = text) => {
       const now = Date.now();
-      if (text === lastReported && now - lastReportedAt < 600_000) return;
-      lastReported = text;
+      if (key === lastReported && now - lastReportedAt < 600_000) return;
+      lastReported = key;
       lastReportedAt = now;
       reportError(node, text, payload);
     };
@@ -116,7 +118,7 @@ export = function (RED: NodeAPI): void {
             if (err instanceof FeedHttpError && err.outcome.kind === "auth")
               text = RED._("atom-feed-in.errors.feed-auth", { url: err.url, status: err.outcome.status ?? "" });
             if (err instanceof MarkerNotFoundError) text = RED._("atom-feed-in.errors.marker-not-found", { entry: err.entryId, page: err.pageUrl });
-            alertOnce(text, { category, url, error: text });
+            alertOnce(text, { category, url, error: text }, err instanceof FeedFormatError ? `${err.name} ${err.url}` : text);
             status.update();
           },
           walkRecovered() {

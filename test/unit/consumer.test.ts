@@ -412,6 +412,34 @@ describe("FeedConsumer", function () {
     assert.equal((await store.getMarker("feed1"))?.entryId, feed.events[29].id);
   });
 
+  it("a poll asked for while a reset runs waits for it: the reset's position is not put back", async () => {
+    feed.events = Array.from({ length: 12 }, () => makeEvent(CATEGORY));
+    const { c, emitted } = consumer();
+    const settleAll = async (n: number) => {
+      let answered = 0;
+      await until(() => {
+        while (answered < emitted.length) ok(c, emitted[answered++]);
+        return answered === n;
+      }, 5000);
+    };
+    const first = c.poll();
+    await settleAll(12);
+    await first;
+    await flushedAll();
+    emitted.length = 0;
+    // The reset and a poll right behind it (an interval timer, an admin's inject): the poll must read
+    // from the beginning, not from the position the reset forgot.
+    const resetting = c.reset("beginning");
+    const polling = c.poll();
+    await resetting;
+    await settleAll(12);
+    await polling;
+    assert.deepEqual(
+      emitted.map((e) => e.entry.id),
+      feed.events.map((e) => e.id),
+    );
+  });
+
   it("settles filtered entries without emitting them", async () => {
     feed.events = [makeEvent(CATEGORY), makeEvent("other")];
     const { c, emitted } = consumer({ filter: (e) => e.category === CATEGORY });
