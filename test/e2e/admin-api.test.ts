@@ -13,7 +13,6 @@ import { NodeRedProcess } from "../../scripts/node-red-process";
 import { env, shippedFlow, until, useE2E } from "../helpers/e2e";
 
 // Node-RED's own bcrypt (a dependency of @node-red/editor-api), for the users' password hashes.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const bcrypt = require("bcryptjs") as { hashSync(s: string, rounds: number): string };
 
 const ADMIN = { username: "admin", password: "admin-pass-1" };
