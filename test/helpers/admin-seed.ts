@@ -17,6 +17,9 @@ export interface SeedCounts {
   feedRetries?: number;
   conflicts?: number;
   audit?: number;
+  /** Channel ids the rows belong to (default FEED and QUEUE). */
+  feed?: string;
+  queue?: string;
 }
 
 /** Record key of row i: 250 distinct patients, so a record filter matches several rows. */
@@ -30,12 +33,15 @@ const CHUNK = 2000;
 
 export async function seed(store: SyncStore, n: SeedCounts): Promise<void> {
   const db = store.db;
+  const feed = n.feed ?? FEED;
+  const queue = n.queue ?? QUEUE;
+  const source = (i: number) => (sourceOf(i) === FEED ? feed : queue);
   const now = Date.now();
   for (let from = 0; from < (n.deadLetters ?? 0); from += CHUNK) {
     await db.write(async (tx) => {
       for (let i = from; i < Math.min(n.deadLetters!, from + CHUNK); i++) {
         const { lastID } = await insertDeadLetter(tx, {
-          source: sourceOf(i),
+          source: source(i),
           sourceKind: i % 2 === 0 ? "feed" : "queue",
           recordKey: recordOf(i),
           entryId: `tag:atomfeed.ict4h.org:event-${i}`,
@@ -59,7 +65,7 @@ export async function seed(store: SyncStore, n: SeedCounts): Promise<void> {
         await tx.run(
           "INSERT INTO queue_items (queue, record_key, message, attempts, enqueued_at, first_failed_at, next_at, last_error, last_status) VALUES (?,?,?,?,?,?,?,?,?)",
           [
-            QUEUE,
+            queue,
             recordOf(i + 7),
             tx.cipher.seal(JSON.stringify({ payload: { resourceType: "Patient", name: [{ family: `Queued${i}` }] } })),
             retrying ? 2 : 0,
@@ -76,7 +82,7 @@ export async function seed(store: SyncStore, n: SeedCounts): Promise<void> {
   if (n.feedRetries)
     await db.write(async (tx) => {
       for (let i = 0; i < n.feedRetries!; i++)
-        await SyncStore.upsertRetry(tx, FEED, {
+        await SyncStore.upsertRetry(tx, feed, {
           entryId: `tag:atomfeed.ict4h.org:retry-${String(i).padStart(6, "0")}`,
           attempts: 1,
           firstFailedAt: now,
@@ -108,7 +114,7 @@ export async function seed(store: SyncStore, n: SeedCounts): Promise<void> {
       rows.push({
         at: now - (n.audit! - i) * 1000,
         direction: i % 2 ? "push" : "pull",
-        source: sourceOf(i),
+        source: source(i),
         entryId: `tag:atomfeed.ict4h.org:event-${i}`,
         recordKey: recordOf(i),
         action: "upsert",
