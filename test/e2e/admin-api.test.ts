@@ -17,6 +17,8 @@ const bcrypt = require("bcryptjs") as { hashSync(s: string, rounds: number): str
 
 const ADMIN = { username: "admin", password: "admin-pass-1" };
 const READER = { username: "reader", password: "reader-pass-1" };
+/** May read flows, not this API. */
+const OTHER = { username: "flows-only", password: "flows-pass-1" };
 
 describe("admin API (real Node-RED, adminAuth on)", function () {
   this.timeout(180_000);
@@ -68,6 +70,7 @@ describe("admin API (real Node-RED, adminAuth on)", function () {
     const users = [
       { username: ADMIN.username, password: bcrypt.hashSync(ADMIN.password, 8), permissions: "*" },
       { username: READER.username, password: bcrypt.hashSync(READER.password, 8), permissions: ["read", "openmrs-sync.read"] },
+      { username: OTHER.username, password: bcrypt.hashSync(OTHER.password, 8), permissions: ["flows.read"] },
     ];
     fs.writeFileSync(settingsFile, `module.exports = { adminAuth: { type: "credentials", users: ${JSON.stringify(users)} } };\n`);
     const db = path.join(dir, "sync.db");
@@ -90,6 +93,9 @@ describe("admin API (real Node-RED, adminAuth on)", function () {
     const admin = await token(ADMIN, "*");
     // A read-only user cannot ask for "*": an empty scope is the user's own permissions.
     const reader = await token(READER, "");
+    const other = await token(OTHER, "");
+    // Reads are guarded too: a user without openmrs-sync.read (nor read, nor *) is refused.
+    for (const r of ["channels", "items", "audit", "conflicts"]) assert.equal((await call("GET", r, other)).status, 403, `GET ${r} as a flows-only user`);
 
     await until(async () => ((await call("GET", "items?status=dead", admin)).json.items as unknown[] | undefined)?.length === 2, 60_000, "two dead letters");
     const uuids = new Set(refused);
