@@ -122,6 +122,7 @@ describe("admin API (real Node-RED, adminAuth on)", function () {
       counts: { dead: number; sent: number };
       lastError: unknown;
       lastSuccess: unknown;
+      lag: { entries: number } | null;
     }[];
     const patients = rows.find((r) => r.id === "pull_feed_patient");
     assert.ok(patients, `channels: ${JSON.stringify(rows.map((r) => r.id))}`);
@@ -130,6 +131,8 @@ describe("admin API (real Node-RED, adminAuth on)", function () {
     assert.equal(patients.counts.dead, 2);
     assert.equal(patients.counts.sent, 4);
     assert.ok(patients.lastError && patients.lastSuccess);
+    // Everything read is settled (written or dead-lettered): the marker is at the newest entry read.
+    assert.equal(patients.lag?.entries, 0);
     assert.equal(rows.filter((r) => r.kind === "feed").length, 4, "one row per feed consumer");
     const detail = await call("GET", `items/${dead[0].id}`, reader);
     assert.equal(detail.status, 200);
