@@ -34,6 +34,8 @@ export interface NodeRedOptions {
   env?: Record<string, string>;
   /** Flows written to flows.json before the first start. */
   flows?: unknown[];
+  /** A module whose exports are added to the settings (adminAuth, say): scripts/node-red-settings.js. */
+  extraSettings?: string;
 }
 
 export class NodeRedProcess {
@@ -69,7 +71,12 @@ export class NodeRedProcess {
       ],
       {
         // Readiness is read from the log ("Started flows"), so the level stays at info.
-        env: { ...process.env, ...this.opts.env, NODE_RED_LOG_LEVEL: "info" },
+        env: {
+          ...process.env,
+          ...this.opts.env,
+          NODE_RED_LOG_LEVEL: "info",
+          ...(this.opts.extraSettings ? { NODE_RED_EXTRA_SETTINGS: this.opts.extraSettings } : {}),
+        },
         stdio: ["ignore", "pipe", "pipe"],
       },
     );

@@ -1,5 +1,6 @@
 // Node-RED settings used by `npm start` and the end-to-end tests: the editor and admin API bind
 // 127.0.0.1 only, this package is loaded from the repository (nodesDir), no tours, no catalogue calls.
+// NODE_RED_EXTRA_SETTINGS names a module whose exports are added (tests: adminAuth and the like).
 "use strict";
 const path = require("path");
 
@@ -15,3 +16,5 @@ module.exports = {
   logging: { console: { level: process.env.NODE_RED_LOG_LEVEL || "info", metrics: false, audit: false } },
   exportGlobalContextKeys: false,
 };
+
+if (process.env.NODE_RED_EXTRA_SETTINGS) Object.assign(module.exports, require(path.resolve(process.env.NODE_RED_EXTRA_SETTINGS)));

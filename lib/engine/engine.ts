@@ -43,6 +43,9 @@ export class DeliveryEngine<P> {
   private stopped = false;
   private sweepTimer?: TimerHandle;
   private lastError?: string;
+  /** Wall-clock times (ms) of the last committed ok and of the last error, for the admin API. */
+  private lastOkAt?: number;
+  private lastErrorAt?: number;
   readonly counts = { ok: 0, filtered: 0, held: 0, dead: 0, delivered: 0 };
 
   constructor(private readonly o: EngineOptions<P>) {
@@ -238,7 +241,7 @@ export class DeliveryEngine<P> {
     }
     if (next.gate === "paused") this.gate.close("paused", outcome.message ?? outcome.reason);
     if (next.gate === "target-down") this.gate.close("target-down", outcome.message ?? outcome.reason, outcome.retryAfterMs);
-    if (outcome.kind !== "ok" && outcome.kind !== "filtered") this.lastError = outcome.message ?? outcome.reason;
+    if (outcome.kind !== "ok" && outcome.kind !== "filtered") this.noteError(outcome.message ?? outcome.reason);
     const change: Change<P> = {
       item,
       to: next.to,
@@ -306,6 +309,7 @@ export class DeliveryEngine<P> {
         case "held":
         case "dead":
           item.state = c.to;
+          if (c.to === "done" && c.outcome.kind === "ok") this.lastOkAt = Date.now();
           if (c.to === "done") this.counts[c.outcome.kind === "ok" ? "ok" : "filtered"]++;
           else this.counts[c.to]++;
           this.forget(item);
@@ -338,7 +342,7 @@ export class DeliveryEngine<P> {
 
   private commitFailed(batch: readonly Change<P>[], err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
-    this.lastError = message;
+    this.noteError(message);
     for (const c of batch) {
       this.settling--;
       // As stored: not settled, attempts unchanged. It is delivered again once the store works.
@@ -375,8 +379,8 @@ export class DeliveryEngine<P> {
 
   /** Closes the gate on a store fault found outside a settlement (a failed read of the channel's items). */
   storeFault(err: unknown): void {
-    this.lastError = err instanceof Error ? err.message : String(err);
-    this.gate.close("store-fault", this.lastError);
+    this.noteError(err instanceof Error ? err.message : String(err));
+    this.gate.close("store-fault", this.lastError!);
   }
 
   private scheduleSweep(): void {
@@ -418,7 +422,14 @@ export class DeliveryEngine<P> {
       gate: this.gate.state,
       gateWhy: this.gate.why,
       lastError: this.lastError,
+      lastErrorAt: this.lastErrorAt,
+      lastOkAt: this.lastOkAt,
     };
+  }
+
+  private noteError(text: string): void {
+    this.lastError = text;
+    this.lastErrorAt = Date.now();
   }
 
   /** For a graceful close: waits while items are out and still being settled (see drainWhileProgressing). */

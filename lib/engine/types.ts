@@ -116,4 +116,7 @@ export interface EngineStats {
   gate: GateState;
   gateWhy?: string;
   lastError?: string;
+  /** Wall-clock ms of the last error and of the last committed ok (this run). */
+  lastErrorAt?: number;
+  lastOkAt?: number;
 }

@@ -94,6 +94,11 @@ export interface ConsumerStats extends EngineStats {
   polling: boolean;
   walkError?: string;
   marker?: { entryId: string | null; pageUrl: string | null };
+  /**
+   * How far the marker is behind what the last walk read (the feed head once a walk reached it):
+   * entries read and not yet behind the marker, and the feed time of the oldest of them.
+   */
+  lag: { entries: number; oldest?: string };
 }
 
 export class FeedConsumer {
@@ -397,6 +402,7 @@ export class FeedConsumer {
       polling: this.polling !== undefined,
       walkError: this.walkFailed,
       marker: m ? { entryId: m.entryId, pageUrl: m.pageUrl } : undefined,
+      lag: { entries: this.window.size, oldest: this.window.first?.updated },
     };
   }
 

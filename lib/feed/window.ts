@@ -52,6 +52,11 @@ export class MarkerWindow {
     return this.list.length - this.head;
   }
 
+  /** The oldest entry not behind the marker (the first one the marker waits for). */
+  get first(): FeedEntry | undefined {
+    return this.list[this.head]?.entry;
+  }
+
   get(id: string): WindowEntry | undefined {
     return this.byId.get(id);
   }

@@ -263,14 +263,21 @@ function openConflict(store: SyncStore, r: ConflictRow): ConflictRow {
   return { ...r, parent_version: store.db.cipher.open(r.parent_version), child_version: store.db.cipher.open(r.child_version) };
 }
 
-/** Marks a held conflict resolved with the chosen side; returns the version to write to the other side. */
-export async function resolveConflict(store: SyncStore, id: number, use: Role | FhirResource): Promise<{ key: string; resource: FhirResource } | undefined> {
+/** The version an admin chose for a conflict (decrypted), without changing anything. */
+export async function chosenVersion(store: SyncStore, id: number, use: Role | FhirResource): Promise<{ key: string; resource: FhirResource } | undefined> {
   const stored = await store.db.get<ConflictRow>("SELECT * FROM conflicts WHERE id = ?", [id]);
   if (!stored) return undefined;
   const row = openConflict(store, stored);
   const resource = typeof use === "string" ? (JSON.parse(use === "parent" ? row.parent_version : row.child_version) as FhirResource) : use;
+  return { key: row.record_key, resource };
+}
+
+/** Marks a held conflict resolved with the chosen side; returns the version to write to the other side. */
+export async function resolveConflict(store: SyncStore, id: number, use: Role | FhirResource): Promise<{ key: string; resource: FhirResource } | undefined> {
+  const chosen = await chosenVersion(store, id, use);
+  if (!chosen) return undefined;
   await store.db.write((tx) =>
     tx.run("UPDATE conflicts SET state = 'resolved', resolution = ?, resolved_at = ? WHERE id = ?", [typeof use === "string" ? use : "merged", Date.now(), id]),
   );
-  return { key: row.record_key, resource };
+  return chosen;
 }

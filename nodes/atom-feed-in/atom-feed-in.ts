@@ -11,6 +11,7 @@ import { recentFeedUrl, FeedReader, rebasePageUrl, FeedHttpError } from "../../l
 import { FeedConsumer, MarkerNotFoundError, type PollSummary } from "../../lib/feed/consumer";
 import { FeedFormatError } from "../../lib/atom/parse";
 import { hubFor } from "../../lib/settlement";
+import { adminRegistry, type AdminChannel } from "../../lib/admin/registry";
 import { entryMessage } from "../../lib/message";
 import { clip, errorText, serverStatus } from "../shared/status";
 import { control, gateAlerts, gateStatus, waitingForStoreStatus } from "../shared/channel";
@@ -59,6 +60,7 @@ export = function (RED: NodeAPI): void {
     let lastReportedAt = 0;
     let caughtUpAt = 0;
     let fatal: string | undefined;
+    let admin: AdminChannel | undefined;
 
     const status = serverStatus(node, serverNode, () => {
       if (fatal) return { fill: "red", shape: "ring", text: clip(fatal) };
@@ -156,6 +158,17 @@ export = function (RED: NodeAPI): void {
       });
       hubFor(storeNode.id).register(node.id, c);
       consumer = c;
+      admin = {
+        id: node.id,
+        kind: "feed",
+        name: node.name || category,
+        category,
+        storeId: storeNode.id,
+        stats: () => c.stats(),
+        retryDead: (w) => c.retryDead(w),
+        discardDead: (w) => c.discardDead(w),
+      };
+      adminRegistry.addChannel(admin);
       await c.start();
       status.now();
       if (closing) return;
@@ -201,6 +214,7 @@ export = function (RED: NodeAPI): void {
       if (timer) clearInterval(timer);
       clearInterval(waiting);
       status.cancel();
+      if (admin) adminRegistry.removeChannel(admin);
       // Not awaiting `ready`: a store that cannot open yet must not hold the close up (init sees `closing`).
       const c = consumer;
       (async () => {

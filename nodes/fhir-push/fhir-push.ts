@@ -10,10 +10,21 @@ import { FhirServerTarget, OpenmrsTarget, type RecordTarget, type WriteRequest }
 import { outcomeOfError, type Outcome } from "../../lib/outcome";
 import { settleTicket, shouldReport, workOn } from "../../lib/settlement";
 import { writeRequestOf, type SyncMessage } from "../../lib/message";
-import { contentHash, decide, deleteNeeded, recordIntent, recordSynced, resolveConflict, type ConflictPolicy, type Role } from "../../lib/sync/reconcile";
+import {
+  chosenVersion,
+  contentHash,
+  decide,
+  deleteNeeded,
+  recordIntent,
+  recordSynced,
+  resolveConflict,
+  type ConflictPolicy,
+  type Role,
+} from "../../lib/sync/reconcile";
 import type { FhirResource } from "../../lib/fhir/convert";
 import type { SyncStore } from "../../lib/store/store";
 import { clip, errorText, serverStatus } from "../shared/status";
+import { adminRegistry, type ConflictWriter } from "../../lib/admin/registry";
 import type { FhirServerConfigNode, OpenmrsServerConfigNode, SyncStoreConfigNode, UsersConfigNode } from "../shared/types";
 
 interface FhirPushDef extends NodeDef {
@@ -150,15 +161,23 @@ export = function (RED: NodeAPI): void {
       if (!storeNode) throw new Error(RED._("fhir-push.errors.no-store"));
       const store = await storeNode.open();
       if (!Number.isInteger(id) || !use) throw new Error(RED._("fhir-push.errors.bad-resolve"));
-      const chosen = await resolveConflict(store, id, use);
+      // The chosen version is written before the conflict is marked resolved: a failed write leaves it held.
+      const chosen = await chosenVersion(store, id, use);
       if (!chosen) throw new Error(RED._("fhir-push.errors.no-conflict", { id }));
       if (use !== targetRole) {
         const { resourceType, id: rid } = chosen.resource;
         const result = await getTarget().write({ action: "upsert", resourceType, id: rid ?? "", resource: chosen.resource });
         if (result.outcome.kind !== "ok") throw new Error(result.outcome.message ?? result.outcome.reason);
       }
+      await resolveConflict(store, id, use);
       await recordSynced(store, chosen.key, contentHash(chosen.resource), direction, chosen.resource);
     };
+
+    // The admin API resolves held conflicts of this store through the fhir-push that writes the other side.
+    const writer: ConflictWriter | undefined = storeNode
+      ? { id: node.id, storeId: storeNode.id, targetRole, resolve: (id, use) => resolve({ id, use }) }
+      : undefined;
+    if (writer) adminRegistry.addWriter(writer);
 
     node.on("input", (msg: NodeMessageInFlow, send, done) => {
       const m = msg as PushMessage;
@@ -202,6 +221,7 @@ export = function (RED: NodeAPI): void {
     });
 
     node.on("close", (_removed: boolean, done: () => void) => {
+      if (writer) adminRegistry.removeWriter(writer);
       // Writes already sent finish and settle their tickets (bounded by the request timeout).
       const wait = Promise.race([Promise.allSettled([...pending]), new Promise((r) => setTimeout(r, 8_000))]);
       void wait.finally(() => {

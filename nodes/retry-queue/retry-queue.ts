@@ -10,6 +10,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
 import { DurableQueue } from "../../lib/queue/durable-queue";
 import { Outbox } from "../../lib/queue/outbox";
 import { hubFor, settleTicket } from "../../lib/settlement";
+import { adminRegistry, type AdminChannel } from "../../lib/admin/registry";
 import { entryIdOf, recordKeyOf, storedBody, type SyncMessage } from "../../lib/message";
 import { clip, debouncedStatus, errorText } from "../shared/status";
 import { control, gateAlerts, gateStatus, waitingForStoreStatus } from "../shared/channel";
@@ -43,6 +44,7 @@ export = function (RED: NodeAPI): void {
     let outboxTimer: NodeJS.Timeout | undefined;
     let fatal: string | undefined;
     let closing = false;
+    let admin: AdminChannel | undefined;
 
     const status = debouncedStatus(node, () => {
       if (fatal) return { fill: "red", shape: "ring", text: clip(fatal) };
@@ -120,6 +122,24 @@ export = function (RED: NodeAPI): void {
       });
       hubFor(storeNode.id).register(node.id, q);
       queue = q;
+      admin = {
+        id: node.id,
+        kind: "queue",
+        name: node.name || node.id,
+        storeId: storeNode.id,
+        stats: () => q.stats(),
+        retryDead: async (w) => {
+          const n = await q.retryDead(w);
+          status.update();
+          return n;
+        },
+        discardDead: async (w) => {
+          const n = await q.discardDead(w);
+          status.update();
+          return n;
+        },
+      };
+      adminRegistry.addChannel(admin);
       await q.start();
       status.now();
     })().catch((err: unknown) => {
@@ -173,6 +193,7 @@ export = function (RED: NodeAPI): void {
       if (outboxTimer) clearInterval(outboxTimer);
       clearInterval(waiting);
       status.cancel();
+      if (admin) adminRegistry.removeChannel(admin);
       const q = queue;
       (async () => {
         if (q) {

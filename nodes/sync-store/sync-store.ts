@@ -17,6 +17,8 @@ import { resolveKeys } from "../../lib/store/key-source";
 import { trackUsers, usersGone } from "../shared/users";
 import { errorText } from "../shared/status";
 import type { SyncStoreConfigNode } from "../shared/types";
+import { adminRegistry, type AdminStore } from "../../lib/admin/registry";
+import { addAdminRoutes } from "../shared/admin-routes";
 
 interface SyncStoreDef extends NodeDef {
   path?: string;
@@ -45,6 +47,9 @@ const RETRY_FIRST_MS = 1_000;
 const RETRY_CAP_MS = 30_000;
 
 export = function (RED: NodeAPI): void {
+  // The admin API (channels, items, audit, conflicts of every store), once per runtime.
+  addAdminRoutes(RED);
+
   function SyncStoreNode(this: SyncStoreConfigNode, config: SyncStoreDef) {
     RED.nodes.createNode(this, config);
     const node = trackUsers(this) as SyncStoreConfigNode;
@@ -113,6 +118,15 @@ export = function (RED: NodeAPI): void {
       }
     };
 
+    const admin: AdminStore = {
+      id: node.id,
+      name: node.name || settings.filePath,
+      auditContent: settings.auditContent,
+      current: () => store,
+      lastError: () => settings.lastError,
+    };
+    adminRegistry.addStore(admin);
+
     node.open = () => {
       // Retention (pruning at open and hourly) runs inside the store and stops when it closes.
       opening ??= openOnce().then((s) => (store = s));
@@ -129,7 +143,10 @@ export = function (RED: NodeAPI): void {
           await store?.close();
         })
         .catch((err: Error) => node.error(RED._("sync-store.errors.close", { error: err.message })))
-        .finally(done);
+        .finally(() => {
+          adminRegistry.removeStore(admin);
+          done();
+        });
     });
   }
 

@@ -229,6 +229,26 @@ describe("push end to end (Node-RED + child sim -> parent sim)", function () {
       await store.close();
       assert.deepEqual(row, { state: "resolved", resolution: "child" });
     });
+
+    it("hold, resolved through the admin API: listed as held, then the kept version written to the other side", async () => {
+      const { family, conflict } = await setUp("hold");
+      const api = (route: string, init?: RequestInit) =>
+        fetch(`${nodeRed!.url}/openmrs-sync/${route}`, init).then(async (r) => ({ status: r.status, json: (await r.json()) as Record<string, unknown> }));
+      const held = await api("items?status=held");
+      assert.deepEqual(
+        (held.json.items as { id: string; status: string }[]).map((i) => [i.id, i.status]),
+        [[`c-${conflict.id}`, "held"]],
+      );
+      const post = (use: string) =>
+        api(`conflicts/${conflict.id}/resolve`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ use }) });
+      const r = await post("parent");
+      assert.deepEqual([r.status, r.json.writtenTo], [200, "child"]);
+      await until(() => family(child!) === "ParentSide", 10_000, "the kept version at the child");
+      assert.equal(family(parent!), "ParentSide");
+      assert.equal((await post("child")).status, 409, "resolved once");
+      const listed = await api("conflicts?state=resolved");
+      assert.equal((listed.json.items as { resolution: string }[])[0].resolution, "parent");
+    });
   });
 
   it("outbox: a third-party tool reads and marks done through SQL only", async () => {

@@ -1,0 +1,116 @@
+/**
+ * The admin HTTP API on Node-RED's admin root (RED.httpAdmin), under /openmrs-sync/: reads behind
+ * RED.auth.needsPermission("openmrs-sync.read"), actions behind ("openmrs-sync.write"). The logic is in
+ * lib/admin/api.ts; this file only routes and translates error codes. Added once per runtime (the
+ * sync-store module registers it).
+ *
+ * Node-RED answers 401 both to a request without a valid token and to a user who lacks the permission;
+ * here a user who is known but not allowed gets 403, so scripts can tell the two apart.
+ */
+import type { NodeAPI } from "node-red";
+import type { NextFunction, Request, RequestHandler, Response } from "express";
+import { AdminApi, type ApiResult } from "../../lib/admin/api";
+import { adminRegistry } from "../../lib/admin/registry";
+
+const added = new WeakSet<object>();
+
+export function addAdminRoutes(RED: NodeAPI): void {
+  const app = RED.httpAdmin as unknown as {
+    get(path: string, ...h: RequestHandler[]): void;
+    post(path: string, ...h: RequestHandler[]): void;
+  };
+  if (!app || added.has(app)) return;
+  added.add(app);
+  const api = new AdminApi(adminRegistry);
+
+  /** needsPermission, with 403 for a user who is authenticated but not allowed. */
+  const allow = (permission: string): RequestHandler => {
+    const check = RED.auth.needsPermission(permission) as unknown as RequestHandler;
+    return (req: Request, res: Response, next: NextFunction) => {
+      const status = res.status.bind(res);
+      res.status = (code: number) => status(code === 401 && (req as Request & { user?: unknown }).user ? 403 : code);
+      void check(req, res, (err?: unknown) => {
+        res.status = status;
+        next(err);
+      });
+    };
+  };
+  const read = allow("openmrs-sync.read");
+  const write = allow("openmrs-sync.write");
+
+  const answer = (run: (req: Request) => Promise<ApiResult>): RequestHandler => {
+    return (req: Request, res: Response) => {
+      run(req).then(
+        (r) => {
+          const code = typeof r.body.error === "string" ? r.body.error : undefined;
+          res.status(r.status).json(code ? { ...r.body, message: RED._(`sync-store.admin.${code}`, r.body as Record<string, string>) } : r.body);
+        },
+        (err: unknown) => {
+          RED.log.warn(RED._("sync-store.admin.log-failed", { path: req.path, error: err instanceof Error ? err.message : String(err) }));
+          res.status(500).json({ error: "failed", message: RED._("sync-store.admin.failed") });
+        },
+      );
+    };
+  };
+  const query = (req: Request) => req.query as Record<string, unknown>;
+  const body = (req: Request) => (req.body ?? {}) as unknown;
+  const param = (req: Request, name: string) => String(req.params[name] ?? "");
+
+  const base = "/openmrs-sync";
+  app.get(
+    `${base}/channels`,
+    read,
+    answer((req) => api.channels(query(req))),
+  );
+  app.get(
+    `${base}/items`,
+    read,
+    answer((req) => api.items(query(req))),
+  );
+  // The bulk actions first: "retry" and "discard" are not item ids.
+  app.post(
+    `${base}/items/retry`,
+    write,
+    answer((req) => api.actMatching("retry", body(req))),
+  );
+  app.post(
+    `${base}/items/discard`,
+    write,
+    answer((req) => api.actMatching("discard", body(req))),
+  );
+  app.get(
+    `${base}/items/:id`,
+    read,
+    answer((req) => api.item(param(req, "id"), query(req))),
+  );
+  app.post(
+    `${base}/items/:id/retry`,
+    write,
+    answer((req) => api.act("retry", param(req, "id"), { ...query(req), ...(body(req) as object) })),
+  );
+  app.post(
+    `${base}/items/:id/discard`,
+    write,
+    answer((req) => api.act("discard", param(req, "id"), { ...query(req), ...(body(req) as object) })),
+  );
+  app.get(
+    `${base}/audit`,
+    read,
+    answer((req) => api.audit(query(req))),
+  );
+  app.get(
+    `${base}/conflicts`,
+    read,
+    answer((req) => api.conflicts(query(req))),
+  );
+  app.get(
+    `${base}/conflicts/:id`,
+    read,
+    answer((req) => api.conflict(param(req, "id"), query(req))),
+  );
+  app.post(
+    `${base}/conflicts/:id/resolve`,
+    write,
+    answer((req) => api.resolve(param(req, "id"), { ...query(req), ...(body(req) as object) })),
+  );
+}
