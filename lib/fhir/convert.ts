@@ -17,12 +17,22 @@ import { PermanentError, shownValue } from "../outcome";
 import { encounter } from "./types/encounter";
 import { observation } from "./types/observation";
 import { patient } from "./types/patient";
-import { asObject, isVisitTagged, parseReference, unconvertible, type FhirResource, type RestKind, type TypeConverter } from "./types/shared";
+import {
+  asObject,
+  isVisitTagged,
+  parseReference,
+  unconvertible,
+  type ConvertOptions,
+  type FhirResource,
+  type RestKind,
+  type TypeConverter,
+} from "./types/shared";
 import { visit } from "./types/visit";
 
-export type { FhirResource, RestKind } from "./types/shared";
+export type { ConvertOptions, FhirResource, RestKind } from "./types/shared";
 export { ENCOUNTER_TAG_SYSTEM } from "./types/shared";
 export { IDENTIFIER_LOCATION_URL } from "./types/patient";
+export { DEFAULT_CONTACT_ATTRIBUTE_TYPE, PERSON_ATTRIBUTE_TYPE_URL, PERSON_ATTRIBUTE_URL, PERSON_ATTRIBUTE_VALUE_URL } from "./types/person-attributes";
 export { VISIT_TYPE_SYSTEM } from "./types/visit";
 export { ENCOUNTER_TYPE_SYSTEM } from "./types/encounter";
 
@@ -88,25 +98,28 @@ export function restKindOfFhir(resource: FhirResource): RestKind | undefined {
 // Conversions
 
 /** A REST v1 `?v=full` representation as the FHIR R4 resource (docs/fhir-mapping.md). */
-export function restToFhir(kind: RestKind, rep: unknown): FhirResource {
+export function restToFhir(kind: RestKind, rep: unknown, options: ConvertOptions = {}): FhirResource {
   const o = asObject(rep);
   if (!o) throw unconvertible(`${String(kind)} representation is not an object`);
   const converter = CONVERTERS.get(kind);
   if (!converter) throw new PermanentError(`unsupported REST kind ${shownValue(kind)}`, "unsupported-type");
-  return converter.toFhir(o);
+  return converter.toFhir(o, options);
 }
 
 /**
  * The REST v1 create body (with `uuid`) for a FHIR resource, per docs/fhir-mapping.md
  * "Creating with the original uuid". Dates in the OpenMRS format, references as uuid strings.
+ * `warnings` (only when there are some) names what the body leaves out (a person attribute whose type the target lacks).
  */
-export function fhirToRestCreate(resource: FhirResource): { kind: RestKind; body: Record<string, unknown> } {
+export function fhirToRestCreate(resource: FhirResource, options: ConvertOptions = {}): { kind: RestKind; body: Record<string, unknown>; warnings?: string[] } {
   const r = asObject(resource);
   if (!r) throw unconvertible("resource is not an object");
   const kind = restKindOfFhir(r as FhirResource);
   const converter = kind === undefined ? undefined : CONVERTERS.get(kind);
   if (!kind || !converter) throw new PermanentError(`unsupported FHIR resource type ${shownValue(r.resourceType)}`, "unsupported-type");
-  return { kind, body: converter.toRest(r) };
+  const warnings: string[] = [];
+  const body = converter.toRest(r, options, warnings);
+  return warnings.length > 0 ? { kind, body, warnings } : { kind, body };
 }
 
 // ---------------------------------------------------------------------------------------------

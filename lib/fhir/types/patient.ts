@@ -4,6 +4,7 @@
  * with the original uuids. Voided names, identifiers and addresses are skipped.
  */
 import { openmrsToFhirDate, openmrsToFhirDateTime, fhirToOpenmrsDateTime } from "../dates";
+import { attributesToFhir, attributesToRest } from "./person-attributes";
 import {
   compact,
   isVoided,
@@ -21,6 +22,7 @@ import {
   typeCode,
   asObject,
   type CodeableConcept,
+  type ConvertOptions,
   type FhirInput,
   type FhirResource,
   type Json,
@@ -76,6 +78,7 @@ interface RestPerson {
   addresses?: unknown;
   preferredName?: unknown;
   preferredAddress?: unknown;
+  attributes?: unknown;
   auditInfo?: unknown;
 }
 
@@ -123,7 +126,7 @@ interface Address {
 // ---------------------------------------------------------------------------------------------
 // REST -> FHIR
 
-function patientToFhir(rep: RestPatient & Json): FhirResource {
+function patientToFhir(rep: RestPatient & Json, options: ConvertOptions): FhirResource {
   const id = requireUuid(rep, "patient");
   const person = (asObject(rep.person) ?? {}) as RestPerson & Json;
   const preferredNameUuid = refUuid(person.preferredName);
@@ -178,9 +181,11 @@ function patientToFhir(rep: RestPatient & Json): FhirResource {
   const gender = str(person.gender);
   const birthdate = str(person.birthdate);
   const deathDate = str(person.deathDate);
+  const { telecom, extension } = attributesToFhir(person.attributes, options);
   return compact<FhirResource>({
     resourceType: "Patient",
     id,
+    extension,
     meta: metaOf(rep.auditInfo ?? person.auditInfo),
     active: rep.voided !== true,
     identifier,
@@ -190,13 +195,14 @@ function patientToFhir(rep: RestPatient & Json): FhirResource {
     deceasedDateTime: deathDate ? openmrsToFhirDateTime(deathDate) : undefined,
     deceasedBoolean: !deathDate && typeof person.dead === "boolean" ? person.dead : undefined,
     address,
+    telecom,
   });
 }
 
 // ---------------------------------------------------------------------------------------------
 // FHIR -> REST create body
 
-function patientToRest(r: FhirInput): Json {
+function patientToRest(r: FhirInput, options: ConvertOptions, warnings: string[]): Json {
   const uuid = requireFhirId(r, "Patient");
 
   const names = objects(r.name).map((n) => {
@@ -240,6 +246,8 @@ function patientToRest(r: FhirInput): Json {
   const birthDate = str(r.birthDate);
   const deathDate = restDateTime(r.deceasedDateTime);
   const dead = deathDate ? true : typeof r.deceasedBoolean === "boolean" ? r.deceasedBoolean : undefined;
+  const { attributes, warnings: left } = attributesToRest(r.telecom, r.extension, options);
+  warnings.push(...left.map((w) => `Patient ${uuid}: ${w}`));
   const person = compact({
     uuid,
     gender: gender ? GENDER_TO_REST.get(gender) : undefined,
@@ -248,6 +256,7 @@ function patientToRest(r: FhirInput): Json {
     deathDate,
     names,
     addresses,
+    attributes,
   });
   return compact({ uuid, person, identifiers });
 }

@@ -16,11 +16,22 @@ export interface FhirResource {
 
 export type Json = Record<string, unknown>;
 
-/** One record type, both directions. `toFhir` gets an object; `toRest` gets an object of its resource type. */
+/** What a conversion may need to know about the servers (docs/fhir-mapping.md "Person attributes"). */
+export interface ConvertOptions {
+  /** Uuid of the person attribute type that fhir2 serves as `telecom` (default: "Telephone Number"). */
+  contactAttributeType?: string;
+  /** The target's person attribute types, name -> uuid: needed to write non-contact attributes through REST. */
+  attributeTypes?: ReadonlyMap<string, string>;
+}
+
+/**
+ * One record type, both directions. `toFhir` gets an object; `toRest` gets an object of its resource
+ * type and adds to `warnings` what it had to leave out.
+ */
 export interface TypeConverter {
   kind: RestKind;
-  toFhir(rep: Json): FhirResource;
-  toRest(resource: FhirInput): Json;
+  toFhir(rep: Json, options: ConvertOptions): FhirResource;
+  toRest(resource: FhirInput, options: ConvertOptions, warnings: string[]): Json;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -88,6 +99,8 @@ export interface FhirInput {
   deceasedBoolean?: unknown;
   deceasedDateTime?: unknown;
   address?: unknown;
+  telecom?: unknown;
+  extension?: unknown;
   type?: unknown;
   subject?: unknown;
   period?: unknown;
