@@ -29,6 +29,11 @@ export interface CmpPatient {
   names: Record<string, CmpName>;
   identifiers: Record<string, CmpIdentifier>;
   addresses: Record<string, CmpAddress>;
+  /**
+   * Non-voided person attributes: attribute type uuid -> its values, sorted. Not keyed by uuid: fhir2 does
+   * not carry an attribute's uuid (only the contact attribute's, as telecom.id).
+   */
+  attributes: Record<string, string[]>;
 }
 export interface CmpVisit {
   voided: boolean;
@@ -79,7 +84,12 @@ export function snapshotOf(store: Store): Comparable {
       names: {},
       identifiers: {},
       addresses: {},
+      attributes: {},
     };
+    for (const a of p.attributes ?? []) {
+      if (!a.voided) (c.attributes[a.attributeType] ??= []).push(a.value);
+    }
+    for (const values of Object.values(c.attributes)) values.sort();
     for (const n of p.names) {
       if (!n.voided) c.names[n.uuid] = { given: n.givenName, middle: blank(n.middleName), family: n.familyName, preferred: n.preferred };
     }

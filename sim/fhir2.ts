@@ -4,12 +4,13 @@
  * openmrs-module-fhir2 (410 for voided, 404 for unknown, no create-with-id through PUT).
  */
 import { parseInstant, toFhirDateTime } from "./dates";
-import { ciel, META } from "./metadata";
+import { ciel, CONTACT_ATTRIBUTE_TYPE, META } from "./metadata";
 import {
   ADDRESS_FIELDS,
   SimError,
   type AddressDraft,
   type AnyRecord,
+  type AttributeDraft,
   type Encounter,
   type EncounterPatch,
   type IdentifierDraft,
@@ -19,6 +20,7 @@ import {
   type ObsValueInput,
   type Patient,
   type PatientPatch,
+  type PersonAttribute,
   type RecordType,
   type Store,
   type Visit,
@@ -33,6 +35,9 @@ export const ENCOUNTER_TAG_SYSTEM = "http://fhir.openmrs.org/ext/encounter-tag";
 export const VISIT_TYPE_SYSTEM = "http://fhir.openmrs.org/code-system/visit-type";
 export const ENCOUNTER_TYPE_SYSTEM = "http://fhir.openmrs.org/code-system/encounter-type";
 const ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
+export const PERSON_ATTRIBUTE_EXT = "http://fhir.openmrs.org/ext/person-attribute";
+export const PERSON_ATTRIBUTE_TYPE_EXT = "http://fhir.openmrs.org/ext/person-attribute-type";
+export const PERSON_ATTRIBUTE_VALUE_EXT = "http://fhir.openmrs.org/ext/person-attribute-value";
 
 const GENDER_TO_FHIR: Readonly<Record<string, string>> = { M: "male", F: "female", O: "other", U: "unknown" };
 const GENDER_FROM_FHIR: Readonly<Record<string, string>> = { male: "M", female: "F", other: "O", unknown: "U" };
@@ -86,6 +91,19 @@ function patientToFhir(p: Patient): Json {
       if (a.country) out.country = a.country;
       return out;
     });
+  // As fhir2: every active attribute as a person-attribute extension (type by name; all types here are
+  // strings), and the contact attribute type's also as telecom.
+  const attributes = (p.attributes ?? []).filter((a) => !a.voided);
+  const extension = attributes.map((a) => ({
+    url: PERSON_ATTRIBUTE_EXT,
+    extension: [
+      { url: PERSON_ATTRIBUTE_TYPE_EXT, valueString: META.personAttributeTypes.get(a.attributeType)?.display ?? a.attributeType },
+      { url: PERSON_ATTRIBUTE_VALUE_EXT, valueString: a.value },
+    ],
+  }));
+  if (extension.length) r.extension = extension;
+  const telecom = attributes.filter((a) => a.attributeType === CONTACT_ATTRIBUTE_TYPE).map((a) => ({ id: a.uuid, value: a.value }));
+  if (telecom.length) r.telecom = telecom;
   return r;
 }
 
@@ -238,6 +256,52 @@ function identifierTypeOf(i: Json): string {
   throw bad("identifier.type is required");
 }
 
+/** telecom (the contact type) and person-attribute extensions (type by name; unknown names skipped, as fhir2 does). */
+function attributesFromFhir(r: Json): AttributeDraft[] {
+  const drafts: AttributeDraft[] = [];
+  const add = (d: AttributeDraft) => {
+    // Person.addAttribute ignores an attribute equal in type and value to one it holds
+    if (!drafts.some((x) => x.attributeType === d.attributeType && x.value === d.value)) drafts.push(d);
+  };
+  for (const c of arr(r.telecom, "telecom")) {
+    if (!isObject(c)) throw bad("telecom[] must be objects");
+    const value = optStr(c.value, "telecom.value");
+    if (value) add({ uuid: optStr(c.id, "telecom.id"), attributeType: CONTACT_ATTRIBUTE_TYPE, value });
+  }
+  for (const ext of arr(r.extension, "extension")) {
+    if (!isObject(ext) || ext.url !== PERSON_ATTRIBUTE_EXT) continue;
+    const parts = arr(ext.extension, "extension.extension").filter(isObject);
+    const name = parts.find((p) => p.url === PERSON_ATTRIBUTE_TYPE_EXT)?.valueString;
+    const valuePart = parts.find((p) => p.url === PERSON_ATTRIBUTE_VALUE_EXT);
+    const value =
+      typeof valuePart?.valueString === "string"
+        ? valuePart.valueString
+        : typeof valuePart?.valueBoolean === "boolean"
+          ? String(valuePart.valueBoolean)
+          : undefined;
+    const type = [...META.personAttributeTypes.values()].find((t) => t.display === name);
+    if (type && value) add({ attributeType: type.uuid, value });
+  }
+  return drafts;
+}
+
+/**
+ * fhir2 updates attributes with Person.addAttribute: an equal one is kept (with its uuid), one of the same
+ * type with another value is voided and replaced, attributes of types the resource does not mention stay.
+ */
+export function mergeFhirAttributes(existing: readonly PersonAttribute[], drafts: readonly AttributeDraft[]): AttributeDraft[] {
+  const active = existing.filter((a) => !a.voided);
+  const out: AttributeDraft[] = [];
+  for (const a of active) {
+    const same = drafts.find((d) => d.attributeType === a.attributeType && d.value === a.value);
+    if (same || !drafts.some((d) => d.attributeType === a.attributeType)) out.push({ uuid: a.uuid, attributeType: a.attributeType, value: a.value });
+  }
+  for (const d of drafts) {
+    if (!out.some((o) => o.attributeType === d.attributeType && o.value === d.value)) out.push(d);
+  }
+  return out;
+}
+
 function patientFromFhir(r: Json): PatientPatch {
   const identifiers: IdentifierDraft[] = arr(r.identifier, "identifier").map((x) => {
     if (!isObject(x)) throw bad("identifier[] must be objects");
@@ -302,6 +366,7 @@ function patientFromFhir(r: Json): PatientPatch {
     names,
     addresses,
     identifiers,
+    attributes: attributesFromFhir(r),
     voided: r.active === false,
     ...(r.active === false ? { voidReason: "Patient.active set to false through FHIR" } : {}),
   };
@@ -529,7 +594,12 @@ export function handleFhir(store: Store, req: FhirRequest): Reply {
           );
         }
         if (!found) return outcome(404, "not-found", `HAPI-0971: Resource ${fhirType}/${id} is not known`);
-        const saved = store.update(found.type, id, fromFhir(found.type, body));
+        const patch = fromFhir(found.type, body);
+        if (found.type === "patient") {
+          const p = patch as PatientPatch;
+          p.attributes = mergeFhirAttributes((found.rec as Patient).attributes ?? [], p.attributes ?? []);
+        }
+        const saved = store.update(found.type, id, patch);
         return resourceReply(200, found.type, saved);
       }
       case "DELETE": {

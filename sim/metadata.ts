@@ -51,6 +51,19 @@ export const ENCOUNTER_TYPES: readonly NamedMeta[] = [
   { uuid: "8d5b27bc-c2cc-11de-8d13-0010c6dffd0f", display: "Adult Initial" },
 ];
 
+/**
+ * Person attribute types (all java.lang.String here). "Telephone Number" is the type fhir2 serves as
+ * telecom by default (global property fhir2.personContactPointAttributeTypeUuid).
+ */
+export const PERSON_ATTRIBUTE_TYPES: readonly NamedMeta[] = [
+  { uuid: "14d4f066-15f5-102d-96e4-000c29c2a5d7", display: "Telephone Number" },
+  { uuid: "8d871386-c2cc-11de-8d13-0010c6dffd0f", display: "Race" },
+  { uuid: "8d8718c2-c2cc-11de-8d13-0010c6dffd0f", display: "Birthplace" },
+];
+
+/** The contact attribute type (fhir2's default). */
+export const CONTACT_ATTRIBUTE_TYPE = "14d4f066-15f5-102d-96e4-000c29c2a5d7";
+
 export const ANSWER_CONCEPTS: readonly Concept[] = [
   { uuid: ciel(703), display: "Positive", datatype: "N/A" },
   { uuid: ciel(664), display: "Negative", datatype: "N/A" },
@@ -81,6 +94,7 @@ export const META = {
   visitTypes: index(VISIT_TYPES),
   encounterTypes: index(ENCOUNTER_TYPES),
   concepts: index(CONCEPTS),
+  personAttributeTypes: index(PERSON_ATTRIBUTE_TYPES),
 };
 
 /** REST resource name for each metadata kind (GET {ctx}/ws/rest/v1/{resource}/{uuid}). */
@@ -90,4 +104,5 @@ export const META_RESOURCES: Readonly<Record<string, ReadonlyMap<string, NamedMe
   visittype: META.visitTypes,
   encountertype: META.encounterTypes,
   concept: META.concepts,
+  personattributetype: META.personAttributeTypes,
 };

@@ -82,6 +82,14 @@ export interface PersonAddress {
   voided: boolean;
 }
 
+export interface PersonAttribute {
+  uuid: string;
+  /** Person attribute type uuid. */
+  attributeType: string;
+  value: string;
+  voided: boolean;
+}
+
 export const ADDRESS_FIELDS = ["address1", "address2", "cityVillage", "countyDistrict", "stateProvince", "postalCode", "country"] as const;
 export type AddressField = (typeof ADDRESS_FIELDS)[number];
 
@@ -103,6 +111,8 @@ export interface Patient extends BaseRecord {
   names: PersonName[];
   addresses: PersonAddress[];
   identifiers: PatientIdentifier[];
+  /** Older data files have none. */
+  attributes?: PersonAttribute[];
 }
 
 export interface Visit extends BaseRecord {
@@ -160,6 +170,11 @@ export interface IdentifierDraft {
   location?: string | null;
   preferred?: boolean;
 }
+export interface AttributeDraft {
+  uuid?: string;
+  attributeType: string;
+  value: string;
+}
 export interface PatientDraft {
   uuid?: string;
   gender: string;
@@ -169,6 +184,7 @@ export interface PatientDraft {
   names: NameDraft[];
   addresses?: AddressDraft[];
   identifiers?: IdentifierDraft[];
+  attributes?: AttributeDraft[];
 }
 export interface VoidPatch {
   voided?: boolean;
@@ -394,6 +410,14 @@ export class Store {
     return a;
   }
 
+  private buildAttribute(d: AttributeDraft, uuid: string): PersonAttribute {
+    if (!d.attributeType) throw new SimError(400, "PersonAttribute: attributeType is required");
+    this.checkMeta(META.personAttributeTypes, "PersonAttributeType", d.attributeType);
+    const value = str(d.value);
+    if (!value) throw new SimError(400, "PersonAttribute: value is required");
+    return { uuid, attributeType: d.attributeType, value, voided: false };
+  }
+
   private buildIdentifier(d: IdentifierDraft, uuid: string): PatientIdentifier {
     const identifier = str(d.identifier);
     if (!identifier) throw new SimError(400, "PatientIdentifier: identifier is required");
@@ -551,6 +575,7 @@ export class Store {
       names: d.names.map((n) => this.buildName(n, n.uuid ?? randomUUID())),
       addresses: (d.addresses ?? []).map((a) => this.buildAddress(a, a.uuid ?? randomUUID())),
       identifiers: (d.identifiers ?? []).map((i) => this.buildIdentifier(i, i.uuid ?? randomUUID())),
+      attributes: (d.attributes ?? []).map((a) => this.buildAttribute(a, a.uuid ?? randomUUID())),
     };
     this.checkPatientParts(p);
     this.patients.set(p);
@@ -570,6 +595,7 @@ export class Store {
     if (patch.names) next.names = this.mergeList(prev.names, patch.names, (d, u) => this.buildName(d, u));
     if (patch.addresses) next.addresses = this.mergeList(prev.addresses, patch.addresses, (d, u) => this.buildAddress(d, u));
     if (patch.identifiers) next.identifiers = this.mergeList(prev.identifiers, patch.identifiers, (d, u) => this.buildIdentifier(d, u));
+    if (patch.attributes) next.attributes = this.mergeList(prev.attributes ?? [], patch.attributes, (d, u) => this.buildAttribute(d, u));
     this.checkPatientParts(next);
     next = this.applyVoid(next, patch);
     const saved = this.commit("patient", prev, next);

@@ -9,6 +9,7 @@ import {
   SimError,
   TITLE_OF,
   type AddressDraft,
+  type AttributeDraft,
   type AnyRecord,
   type Encounter,
   type EncounterDraft,
@@ -160,6 +161,19 @@ function identifierRep(base: string, p: Patient, i: Patient["identifiers"][numbe
   };
 }
 
+function attributeRep(base: string, p: Patient, a: NonNullable<Patient["attributes"]>[number]): Json {
+  const type = META.personAttributeTypes.get(a.attributeType);
+  return {
+    display: `${type?.display ?? a.attributeType} = ${a.value}`,
+    uuid: a.uuid,
+    value: a.value,
+    attributeType: ref(base, "personattributetype", a.attributeType, type?.display ?? a.attributeType),
+    voided: false,
+    links: selfLink(base, `person/${p.uuid}/attribute/${a.uuid}`),
+    resourceVersion: "1.8",
+  };
+}
+
 export function personRep(base: string, p: Patient): Json {
   const names = p.names.filter((n) => !n.voided);
   const addresses = p.addresses.filter((a) => !a.voided);
@@ -179,7 +193,7 @@ export function personRep(base: string, p: Patient): Json {
     preferredAddress: preferredAddress ? addressRep(base, p, preferredAddress) : null,
     names: names.map((n) => nameRep(base, p, n)),
     addresses: addresses.map((a) => addressRep(base, p, a)),
-    attributes: [],
+    attributes: (p.attributes ?? []).filter((a) => !a.voided).map((a) => attributeRep(base, p, a)),
     voided: p.voided,
     auditInfo: auditInfo(base, p),
     deathdateEstimated: false,
@@ -374,6 +388,18 @@ function addressDrafts(v: unknown): AddressDraft[] | undefined {
   });
 }
 
+function attributeDrafts(v: unknown): AttributeDraft[] | undefined {
+  return list(v, "attributes")?.map((x) => {
+    if (!isObject(x)) throw bad("attributes[] must be objects");
+    const value = typeof x.value === "boolean" || typeof x.value === "number" ? String(x.value) : refUuid(x.value, "value");
+    return {
+      uuid: optString(x.uuid, "attribute.uuid") ?? undefined,
+      attributeType: refUuid(x.attributeType, "attributeType") ?? "",
+      value: value ?? "",
+    };
+  });
+}
+
 function identifierDrafts(v: unknown): IdentifierDraft[] | undefined {
   return list(v, "identifiers")?.map((x) => {
     if (!isObject(x)) throw bad("identifiers[] must be objects");
@@ -410,6 +436,8 @@ function personPatch(body: Json): PatientPatch {
   if (names) patch.names = names;
   const addresses = addressDrafts(src.addresses);
   if (addresses) patch.addresses = addresses;
+  const attributes = attributeDrafts(src.attributes);
+  if (attributes) patch.attributes = attributes;
   return patch;
 }
 
@@ -440,6 +468,7 @@ function patientDraft(store: Store, body: Json): PatientDraft {
     names: p.names ?? [],
     addresses: p.addresses,
     identifiers: identifierDrafts(body.identifiers),
+    attributes: p.attributes,
   };
 }
 
@@ -593,7 +622,11 @@ export function handleRest(store: Store, req: RestRequest): Reply {
     if (resource === "session" && req.method === "GET") {
       return json(200, { sessionId: "simulated", authenticated: true, user: { uuid: ADMIN_USER_UUID, display: req.username, username: req.username } });
     }
-    const meta = META_RESOURCES[resource];
+    const meta = Object.hasOwn(META_RESOURCES, resource) ? META_RESOURCES[resource] : undefined;
+    if (meta && req.method === "GET" && !uuid) {
+      const results = [...meta.values()].map((m) => ({ ...m, name: m.display, retired: false, links: selfLink(req.base, `${resource}/${m.uuid}`) }));
+      return json(200, { results });
+    }
     if (meta && req.method === "GET" && uuid && rest.length === 0) {
       const m = meta.get(uuid);
       if (!m) return restError(404, "Object with given uuid doesn't exist");

@@ -13,9 +13,19 @@
  * so an encounter can arrive before its patient.
  */
 import { httpFailure, httpOutcome, OK, type Outcome } from "../outcome";
-import { fhirReferences, fhirToRestCreate, isVoidedRest, restKindOfFhir, restToFhir, type FhirResource, type RestKind } from "../fhir/convert";
+import {
+  fhirReferences,
+  fhirToRestCreate,
+  isVoidedRest,
+  restKindOfFhir,
+  restToFhir,
+  type ConvertOptions,
+  type FhirResource,
+  type RestKind,
+} from "../fhir/convert";
 import type { FhirClient, FhirResponse } from "../fhir/client";
 import { viaFhir2, type OpenmrsServer, type ServerProfile } from "../openmrs/server";
+import { personAttributeTypes } from "../openmrs/attribute-types";
 import { entryHeader } from "../origin";
 
 export interface WriteRequest {
@@ -128,7 +138,7 @@ export class OpenmrsTarget implements RecordTarget {
       return this.createViaRest(req, resource, profile);
     }
     // No fhir2: update through REST, create when the record is not there.
-    const { kind, body } = fhirToRestCreate(resource);
+    const { kind, body } = fhirToRestCreate(resource, await this.convertOptions(resource));
     const url = this.server.restUrl(kind, req.id);
     const { uuid: _uuid, ...changes } = body;
     void _uuid;
@@ -140,12 +150,20 @@ export class OpenmrsTarget implements RecordTarget {
   }
 
   private async createViaRest(req: WriteRequest, resource: FhirResource, profile: ServerProfile, analyse = true): Promise<Omit<WriteResult, "durationMs">> {
-    const { kind, body } = fhirToRestCreate({ ...resource, id: req.id });
+    const { kind, body, warnings } = fhirToRestCreate({ ...resource, id: req.id }, await this.convertOptions(resource));
     const url = this.server.restUrl(kind);
     const res = await this.server.restSend("POST", url, body, this.headers(req));
-    if (res.status >= 200 && res.status < 300) return { outcome: { ...OK, status: res.status, reason: "created" }, method: "POST", url };
+    if (res.status >= 200 && res.status < 300) {
+      const message = warnings ? `created without what the target cannot hold: ${warnings.join("; ")}` : undefined;
+      return { outcome: { ...OK, status: res.status, reason: "created", ...(message ? { message } : {}) }, method: "POST", url };
+    }
     const outcome = httpOutcome("POST", url, res.status, res.json, res.headers["retry-after"]);
     return { outcome: analyse ? await this.refusal(req, outcome, profile) : outcome, method: "POST", url };
+  }
+
+  /** A patient's REST body names person attribute types by the target's uuids: look them up (cached). */
+  private async convertOptions(resource: FhirResource): Promise<ConvertOptions> {
+    return resource.resourceType === "Patient" ? { attributeTypes: await personAttributeTypes(this.server) } : {};
   }
 
   private async withRefusal(req: WriteRequest, result: Omit<WriteResult, "durationMs">, profile: ServerProfile): Promise<Omit<WriteResult, "durationMs">> {
