@@ -70,11 +70,13 @@ export const DELETED = "deleted";
 
 /**
  * Whether a delete still has to be written: not when the record's baseline says it was deleted when
- * last synchronised (the parent's feed reporting the void this child pushed, or the other way round).
+ * last synchronised (the parent's feed reporting the void this child pushed, or the other way round),
+ * nor while our own delete of it is being written (its intent is recorded before the write, and the
+ * other side's feed can report the void before the write's baseline is committed).
  */
 export async function deleteNeeded(store: SyncStore, key: string): Promise<boolean> {
-  const last = await store.db.get<SyncRow>("SELECT hash FROM record_sync WHERE record_key = ?", [key]);
-  return last?.hash !== DELETED;
+  const last = await store.db.get<SyncRow>("SELECT hash, pending_hash FROM record_sync WHERE record_key = ?", [key]);
+  return last?.hash !== DELETED && last?.pending_hash !== DELETED;
 }
 
 export type Decision =

@@ -15,6 +15,7 @@ import {
   contentHash,
   decide,
   deleteNeeded,
+  DELETED,
   recordIntent,
   recordSynced,
   resolveConflict,
@@ -138,6 +139,8 @@ export = function (RED: NodeAPI): void {
           // write and its baseline must not make our own write look like someone else's change).
           if (decision.intent) await recordIntent(store, key, decision.hash);
         }
+        // A delete says so too: the other side's feed may report it before its baseline is stored.
+        if (store && req.action === "delete") await recordIntent(store, key, DELETED);
         const result = await t.write(req, profile);
         if (store && result.outcome.kind === "ok")
           void recordSynced(store, key, req.action === "delete" ? undefined : (hash ?? contentHash(req.resource!)), direction, req.resource).then(

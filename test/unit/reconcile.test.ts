@@ -3,7 +3,7 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { contentHash, conflicts, decide, recordIntent, recordSynced, resolveConflict } from "../../lib/sync/reconcile";
+import { contentHash, conflicts, decide, deleteNeeded, DELETED, recordIntent, recordSynced, resolveConflict } from "../../lib/sync/reconcile";
 import { SyncStore } from "../../lib/store/store";
 import type { FhirResource } from "../../lib/fhir/convert";
 
@@ -113,6 +113,18 @@ describe("reconcile", () => {
       readTarget: read(patient("V2")),
     });
     assert.deepEqual([other.write, !other.write && other.reason], [false, "conflict-lost"]);
+  });
+
+  it("does not echo a delete whose own write is still being recorded: its intent counts", async () => {
+    const key = "Encounter/e1";
+    await recordSynced(store, key, contentHash(patient("V1")), "pull");
+    assert.equal(await deleteNeeded(store, key), true);
+    // The child's delete goes out to the parent: intent first, then the write; the parent's feed reports
+    // the void before the write's baseline is committed.
+    await recordIntent(store, key, DELETED);
+    assert.equal(await deleteNeeded(store, key), false, "the pull side does not delete it at the child again");
+    await recordSynced(store, key, undefined, "push");
+    assert.equal(await deleteNeeded(store, key), false);
   });
 
   it("keeps a baseline and the intent that follows it when both are stored in one write", async () => {
