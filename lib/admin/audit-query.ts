@@ -5,6 +5,7 @@
  */
 import type { SqliteDb } from "../store/sqlite";
 import { clampLimit, type Page } from "./items";
+import type { AuditRow } from "../audit/push";
 
 export interface AuditFilter {
   /** Record keys (see recordKeys). */
@@ -35,22 +36,8 @@ export interface AdminAuditRow {
   durationMs: number | null;
 }
 
-interface Row {
-  id: number;
-  at: number;
-  direction: string;
-  source: string | null;
-  entry_id: string | null;
-  record_key: string | null;
-  action: string | null;
-  target: string | null;
-  outcome: string;
-  reason: string | null;
-  http_status: number | null;
-  error: string | null;
-  attempt: number | null;
-  duration_ms: number | null;
-}
+/** An audit row as stored, without its content (never listed). */
+type Row = Omit<AuditRow, "content">;
 
 export async function listAudit(db: SqliteDb, f: AuditFilter = {}): Promise<Page<AdminAuditRow>> {
   const limit = clampLimit(f.limit);
