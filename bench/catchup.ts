@@ -220,6 +220,8 @@ interface Result {
   entriesPerSecond: number;
   requests: number;
   peakRssMb?: number;
+  /** Deploy ("Started flows") to the first write at the child, ms. */
+  firstWriteMs?: number;
 }
 
 function cpuSeconds(pid: number | undefined): number {
@@ -247,14 +249,14 @@ async function measure(
   parent: SimProc,
   entries: number,
   expected: Comparable,
-  run: (child: SimProc) => Promise<{ rss?: () => number; cpu?: () => number; stop?: () => Promise<void> }>,
+  run: (child: SimProc) => Promise<{ rss?: () => number; cpu?: () => number; stop?: () => Promise<void>; startedAt?: number }>,
 ): Promise<Result> {
   const child = await startSim("child");
   const since = Date.now();
   const records = await recordCount(parent);
   const simCpu0 = cpuSeconds(parent.proc.pid) + cpuSeconds(child.proc.pid);
   const own0 = process.cpuUsage();
-  const { rss, cpu, stop } = await run(child);
+  const { rss, cpu, stop, startedAt } = await run(child);
   const deadline = Date.now() + 30 * 60_000;
   while ((await recordCount(child)) < records) {
     if (Date.now() > deadline) throw new Error(`${contender}: did not finish`);
@@ -271,7 +273,10 @@ async function measure(
   const parentReqs = (await requests(parent, since)).filter((r) => r.at >= since);
   const childReqs = (await requests(child, since)).filter((r) => r.at >= since);
   const t0 = Math.min(...parentReqs.map((r) => r.at));
-  const t1 = Math.max(...childReqs.filter((r) => r.method !== "GET").map((r) => r.at));
+  const writes = childReqs.filter((r) => r.method !== "GET").map((r) => r.at);
+  const t1 = Math.max(...writes);
+  // Node-RED: from "Started flows" (the deploy) to the first write at the child.
+  const firstWriteMs = startedAt !== undefined ? Math.min(...writes) - startedAt : undefined;
   const diff = compareSnapshots(expected, await json<Comparable>(`${child.admin}/__sim/snapshot`));
   if (diff.length) throw new Error(`${contender}: child differs from parent:\n${diff.slice(0, 5).join("\n")}`);
   if (stop) await stop();
@@ -285,6 +290,7 @@ async function measure(
     peakRssMb: peakRss,
     cpuSeconds: ownCpu,
     simCpuSeconds: simCpu,
+    firstWriteMs,
   };
 }
 
@@ -329,9 +335,11 @@ async function main(): Promise<void> {
         },
       });
       await nr.start();
+      const startedAt = Date.now();
       let peak = 0;
       const sampler = setInterval(() => (peak = Math.max(peak, peakRssMb(nr.pid) ?? 0)), 200);
       return {
+        startedAt,
         rss: () => Math.max(peak, peakRssMb(nr.pid) ?? 0),
         cpu: () => cpuSeconds(nr.pid),
         stop: async () => {
@@ -355,7 +363,9 @@ async function main(): Promise<void> {
     for (const name of ONLY) {
       const r = await measure(name, parent, entries, expected, (child) => contenders[name](child, rep));
       results.push(r);
-      const rss = r.peakRssMb !== undefined ? `, peak RSS ${r.peakRssMb} MB` : "";
+      const rss =
+        (r.peakRssMb !== undefined ? `, peak RSS ${r.peakRssMb} MB` : "") +
+        (r.firstWriteMs !== undefined ? `, first write ${r.firstWriteMs} ms after deploy` : "");
       console.log(`  rep ${rep} ${(name + ":").padEnd(6)} ${r.seconds.toFixed(1)} s, ${r.entriesPerSecond.toFixed(0)} entries/s${rss}, ${cpu(r)}`);
     }
   }
