@@ -91,7 +91,13 @@ export class NodeRedProcess {
     this.child.stderr!.on("data", append);
     this.child.on("exit", () => this.exits++);
     const until = Date.now() + timeoutMs;
-    while (!this.log.slice(logStart).includes("Started flows")) {
+    // Ready when the flows run and the HTTP server listens: red.js starts the runtime first and listens
+    // after, so with few flows "Started flows" can come before the port is open.
+    const ready = () => {
+      const log = this.log.slice(logStart);
+      return log.includes("Started flows") && log.includes("Server now running");
+    };
+    while (!ready()) {
       if (this.child.exitCode !== null) throw new Error(`Node-RED exited during start:\n${this.log.slice(logStart)}`);
       if (Date.now() > until) throw new Error(`Node-RED did not start within ${timeoutMs} ms:\n${this.log.slice(logStart)}`);
       await new Promise((r) => setTimeout(r, 50));
