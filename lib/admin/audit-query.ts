@@ -3,8 +3,8 @@
  * of the last row seen. Rows carry ids, outcomes and fixed reasons; the audited content (clinical,
  * kept only when the admin switched it on) is never part of a page.
  */
-import type { SqliteDb } from "../store/sqlite";
-import { clampLimit, type Page } from "./items";
+import type { Params, SqliteDb } from "../store/sqlite";
+import { add, addIn, clampLimit, whereSql, type Clauses, type Page } from "./items";
 import type { AuditRow } from "../audit/push";
 
 export interface AuditFilter {
@@ -41,22 +41,17 @@ type Row = Omit<AuditRow, "content">;
 
 export async function listAudit(db: SqliteDb, f: AuditFilter = {}): Promise<Page<AdminAuditRow>> {
   const limit = clampLimit(f.limit);
-  const where: string[] = [];
-  const params: (string | number)[] = [];
-  const add = (sql: string, ...values: (string | number)[]) => {
-    where.push(sql);
-    params.push(...values);
-  };
-  if (f.record) add(`record_key IN (${f.record.map(() => "?").join(",")})`, ...f.record);
-  if (f.outcome) add("outcome = ?", f.outcome);
-  if (f.channel) add("source = ?", f.channel);
-  if (f.from !== undefined) add("at >= ?", f.from);
-  if (f.to !== undefined) add("at <= ?", f.to);
-  if (f.cursor !== undefined) add("id < ?", f.cursor);
+  const c: Clauses = { where: [], params: [] };
+  if (f.record) addIn(c, "record_key", f.record);
+  if (f.outcome) add(c, "outcome = ?", f.outcome);
+  if (f.channel) add(c, "source = ?", f.channel);
+  if (f.from !== undefined) add(c, "at >= ?", f.from);
+  if (f.to !== undefined) add(c, "at <= ?", f.to);
+  if (f.cursor !== undefined) add(c, "id < ?", f.cursor);
   const rows = await db.all<Row>(
     "SELECT id, at, direction, source, entry_id, record_key, action, target, outcome, reason, http_status, error, attempt, duration_ms FROM audit " +
-      `${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id DESC LIMIT ?`,
-    [...params, limit + 1],
+      `${whereSql(c)} ORDER BY id DESC LIMIT ?`,
+    [...(c.params as unknown[]), limit + 1] as Params,
   );
   const items = rows.slice(0, limit).map((r) => ({
     id: r.id,

@@ -4,8 +4,8 @@
  * back decrypted, and only when the store's admin switched audit content on; otherwise the answer says
  * it is hidden and carries none of it.
  */
-import type { SqliteDb } from "../store/sqlite";
-import { clampLimit, parseItemId, type Page } from "./items";
+import type { Params, SqliteDb } from "../store/sqlite";
+import { add, addIn, clampLimit, parseItemId, whereSql, type Clauses, type Page } from "./items";
 
 export type Content = { hidden: true } | { hidden: false; [k: string]: unknown };
 
@@ -137,18 +137,13 @@ function conflictOf(r: ConflictRowRead): AdminConflict {
 /** Conflicts, newest first, without their versions. */
 export async function listConflicts(db: SqliteDb, f: ConflictFilter = {}): Promise<Page<AdminConflict>> {
   const limit = clampLimit(f.limit);
-  const where: string[] = [];
-  const params: (string | number)[] = [];
-  const add = (sql: string, ...values: (string | number)[]) => {
-    where.push(sql);
-    params.push(...values);
-  };
-  if (f.state) add("state = ?", f.state);
-  if (f.record) add(`record_key IN (${f.record.map(() => "?").join(",")})`, ...f.record);
-  if (f.cursor !== undefined) add("id < ?", f.cursor);
+  const c: Clauses = { where: [], params: [] };
+  if (f.state) add(c, "state = ?", f.state);
+  if (f.record) addIn(c, "record_key", f.record);
+  if (f.cursor !== undefined) add(c, "id < ?", f.cursor);
   const rows = await db.all<ConflictRowRead>(
-    `SELECT id, record_key, state, policy, resolution, detected_by, detected_at, resolved_at FROM conflicts ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id DESC LIMIT ?`,
-    [...params, limit + 1],
+    `SELECT id, record_key, state, policy, resolution, detected_by, detected_at, resolved_at FROM conflicts ${whereSql(c)} ORDER BY id DESC LIMIT ?`,
+    [...(c.params as unknown[]), limit + 1] as Params,
   );
   const items = rows.slice(0, limit).map(conflictOf);
   return { items, next: rows.length > limit ? items[items.length - 1].id : null };

@@ -94,21 +94,29 @@ function kindsFor(status: ItemStatus | undefined): Kind[] {
   return ORDER;
 }
 
-interface Clauses {
+/** The conditions of a query and their parameters, built up one condition at a time. */
+export interface Clauses {
   where: string[];
   params: Params;
 }
 
-function add(c: Clauses, sql: string, ...values: (string | number)[]): void {
+export function add(c: Clauses, sql: string, ...values: (string | number)[]): void {
   c.where.push(sql);
   (c.params as unknown[]).push(...values);
 }
 
+/** `column IN (?, ?, …)` over `values`. */
+export function addIn(c: Clauses, column: string, values: readonly string[]): void {
+  add(c, `${column} IN (${values.map(() => "?").join(",")})`, ...values);
+}
+
+/** "WHERE a AND b", or nothing without conditions. */
+export function whereSql(c: Clauses): string {
+  return c.where.length ? `WHERE ${c.where.join(" AND ")}` : "";
+}
+
 function recordClause(c: Clauses, column: string, record: string | undefined): void {
-  if (!record) return;
-  const keys = recordKeys(record);
-  c.where.push(`${column} IN (${keys.map(() => "?").join(",")})`);
-  (c.params as unknown[]).push(...keys);
+  if (record) addIn(c, column, recordKeys(record));
 }
 
 /** One page of items of a store. */
@@ -185,10 +193,10 @@ async function readKind(db: SqliteDb, kind: Kind, f: ItemFilter, after: ParsedId
       next_at: number;
       last_error: string | null;
       last_status: number | null;
-    }>(
-      `SELECT id, queue, record_key, attempts, enqueued_at, next_at, last_error, last_status FROM queue_items ${c.where.length ? "WHERE " + c.where.join(" AND ") : ""} ORDER BY id DESC LIMIT ?`,
-      [...p, n] as Params,
-    );
+    }>(`SELECT id, queue, record_key, attempts, enqueued_at, next_at, last_error, last_status FROM queue_items ${whereSql(c)} ORDER BY id DESC LIMIT ?`, [
+      ...p,
+      n,
+    ] as Params);
     return rows.map((r) => ({
       id: `q-${r.id}`,
       channel: r.queue,
@@ -209,7 +217,7 @@ async function readKind(db: SqliteDb, kind: Kind, f: ItemFilter, after: ParsedId
     if (f.record) return [];
     if (after?.kind === "fr") add(c, "(consumer < ? OR (consumer = ? AND entry_id < ?))", after.consumer, after.consumer, after.entryId);
     const rows = await db.all<{ consumer: string; entry_id: string; attempts: number; next_at: number; last_error: string | null; first_failed_at: number }>(
-      `SELECT consumer, entry_id, attempts, next_at, last_error, first_failed_at FROM feed_retries ${c.where.length ? "WHERE " + c.where.join(" AND ") : ""} ORDER BY consumer DESC, entry_id DESC LIMIT ?`,
+      `SELECT consumer, entry_id, attempts, next_at, last_error, first_failed_at FROM feed_retries ${whereSql(c)} ORDER BY consumer DESC, entry_id DESC LIMIT ?`,
       [...p, n] as Params,
     );
     return rows.map((r) => ({
