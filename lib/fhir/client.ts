@@ -118,15 +118,6 @@ export class FhirClient {
     fn: (client: Client, options: { signal: AbortSignal; headers: Record<string, string> }) => Promise<unknown>,
     headers: Record<string, string> = {},
   ): Promise<FhirResponse> {
-    const id = what.slice(what.indexOf("/") + 1);
-    if (what.includes("/") && !isSafeId(id)) {
-      // A FHIR id from a message goes into the URL path: "..", "/" or "%2e" could walk it elsewhere.
-      throw new NetworkError(
-        "INVALID",
-        redactUrl(this.baseUrl),
-        `request not sent: the id of ${what.slice(0, what.indexOf("/"))} is not a valid FHIR id (${method})`,
-      );
-    }
     const client = await this.kit();
     const started = Date.now();
     try {
@@ -168,22 +159,39 @@ export class FhirClient {
     }
   }
 
+  /** A call about one record: its id goes into the URL path, so "..", "/" or "%2e" could walk it elsewhere. */
+  private onRecord(
+    method: string,
+    resourceType: string,
+    id: string,
+    fn: (client: Client, options: { signal: AbortSignal; headers: Record<string, string> }) => Promise<unknown>,
+    headers?: Record<string, string>,
+  ): Promise<FhirResponse> {
+    if (!isSafeId(id)) {
+      return Promise.reject(
+        new NetworkError("INVALID", redactUrl(this.baseUrl), `request not sent: the id of ${resourceType} is not a valid FHIR id (${method})`),
+      );
+    }
+    return this.call(method, `${resourceType}/${id}`, fn, headers);
+  }
+
   read(resourceType: string, id: string, headers?: Record<string, string>): Promise<FhirResponse> {
-    return this.call("GET", `${resourceType}/${id}`, (c, options) => c.read({ resourceType, id, options }), headers);
+    return this.onRecord("GET", resourceType, id, (c, options) => c.read({ resourceType, id, options }), headers);
   }
 
   update(resource: { resourceType: string; id?: string }, headers?: Record<string, string>): Promise<FhirResponse> {
     const id = resource.id ?? "";
-    return this.call(
+    return this.onRecord(
       "PUT",
-      `${resource.resourceType}/${id}`,
+      resource.resourceType,
+      id,
       (c, options) => c.update({ resourceType: resource.resourceType, id, body: resource, options }),
       headers,
     );
   }
 
   delete(resourceType: string, id: string, headers?: Record<string, string>): Promise<FhirResponse> {
-    return this.call("DELETE", `${resourceType}/${id}`, (c, options) => c.delete({ resourceType, id, options }), headers);
+    return this.onRecord("DELETE", resourceType, id, (c, options) => c.delete({ resourceType, id, options }), headers);
   }
 
   capabilities(): Promise<FhirResponse> {
