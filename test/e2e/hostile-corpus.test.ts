@@ -594,19 +594,21 @@ describe("hostile corpus (one Node-RED process, a hostile parent per case)", fun
 
       if (hc.level === "benign") {
         await syncedAfter(n, child, 20_000, "the sync through the oddity");
-        const errors = collector.since(mark, "error");
+        const errors = collector.since(mark, "error", `c${n}_`);
         assert.deepEqual(
           errors.map((e) => e.body.message),
           [],
           "no errors",
         );
       } else {
-        await until(() => collector.since(mark, "error").some((e) => hc.expect!.test(e.body.message ?? "")), 15_000, `an error matching ${hc.expect}`).catch(
-          (err: Error) => {
-            throw new Error(`${err.message}; got: ${JSON.stringify(collector.since(mark, "error").map((e) => e.body))}`);
-          },
-        );
-        const errors = collector.since(mark, "error");
+        await until(
+          () => collector.since(mark, "error", `c${n}_`).some((e) => hc.expect!.test(e.body.message ?? "")),
+          15_000,
+          `an error matching ${hc.expect}`,
+        ).catch((err: Error) => {
+          throw new Error(`${err.message}; got: ${JSON.stringify(collector.since(mark, "error", `c${n}_`).map((e) => e.body))}`);
+        });
+        const errors = collector.since(mark, "error", `c${n}_`);
         if (hc.level === "feed") {
           assert.ok(
             errors.every((e) => e.body.source === feedId),
@@ -614,13 +616,13 @@ describe("hostile corpus (one Node-RED process, a hostile parent per case)", fun
           );
           // Polling again into the same problem reports nothing new (a poll already running when the fault
           // went on may have met the page before the changes, a different problem, reported once too).
-          const reported = collector.since(mark, "error").length;
+          const reported = collector.since(mark, "error", `c${n}_`).length;
           await poll(n);
           await new Promise((r) => setTimeout(r, 200));
           assert.equal(
-            collector.since(mark, "error").length,
+            collector.since(mark, "error", `c${n}_`).length,
             reported,
-            `reported once, not once per poll: ${JSON.stringify(collector.since(mark, "error").map((e) => e.body.message))}`,
+            `reported once, not once per poll: ${JSON.stringify(collector.since(mark, "error", `c${n}_`).map((e) => e.body.message))}`,
           );
           assert.equal(new Set(errors.map((e) => e.body.message)).size, errors.length, "no problem reported twice");
           const after = await marker(db, feedId).catch(() => undefined);
@@ -678,15 +680,15 @@ describe("hostile corpus (one Node-RED process, a hostile parent per case)", fun
       const mark = collector.got.length;
       await nodeRed.deploy(flow(n, child, db, {}, tlsProxy.url, refusal));
       await poll(n);
-      await until(() => collector.since(mark, "error").some((e) => expect.test(e.body.message ?? "")), 15_000, `an error matching ${expect}`).catch(
+      await until(() => collector.since(mark, "error", `c${n}_`).some((e) => expect.test(e.body.message ?? "")), 15_000, `an error matching ${expect}`).catch(
         (err: Error) => {
-          throw new Error(`${err.message}; got: ${JSON.stringify(collector.since(mark, "error").map((e) => e.body))}`);
+          throw new Error(`${err.message}; got: ${JSON.stringify(collector.since(mark, "error", `c${n}_`).map((e) => e.body))}`);
         },
       );
       // The feed, and audit-push when its timer meets the same refusal: both talk to the parent.
       assert.ok(
-        collector.since(mark, "error").every((e) => e.body.source === `c${n}_feed` || e.body.source === `c${n}_audit`),
-        JSON.stringify(collector.since(mark, "error").map((e) => e.body)),
+        collector.since(mark, "error", `c${n}_`).every((e) => e.body.source === `c${n}_feed` || e.body.source === `c${n}_audit`),
+        JSON.stringify(collector.since(mark, "error", `c${n}_`).map((e) => e.body)),
       );
       assert.equal(tlsProxy.requests.length, 0, "no request got through the handshake");
       assert.equal((await marker(db, `c${n}_feed`).catch(() => undefined))?.entryId ?? null, null, "no marker");
@@ -735,7 +737,7 @@ describe("hostile corpus (one Node-RED process, a hostile parent per case)", fun
       p.tamper = feedOnly((_q, r) => ({ ...r, body: setFeedLink(r.body, "next-archive", plain) }));
       parent.mutate(2);
       await poll("tls3");
-      await until(() => collector.since(mark, "error").some((e) => /no downgrade/.test(e.body.message ?? "")), 15_000, "the downgrade refused");
+      await until(() => collector.since(mark, "error", "ctls3_").some((e) => /no downgrade/.test(e.body.message ?? "")), 15_000, "the downgrade refused");
       assert.equal(foreign.requests.length, foreignBefore, "nothing sent over plain http");
       p.clear();
       await syncedAfter("tls3", child, 20_000, "the sync once the link is gone");
@@ -756,7 +758,7 @@ describe("hostile corpus (one Node-RED process, a hostile parent per case)", fun
     child.faults.rejectWrites = [...new Set(uuids)];
     await nodeRed.deploy(flow(n, child, db));
     await inject(nodeRed, `c${n}_poll`);
-    await until(() => collector.since(mark, "error").length > 0, 15_000, "the refused writes reported");
+    await until(() => collector.since(mark, "error", `c${n}_`).length > 0, 15_000, "the refused writes reported");
     // What the child's refusals quoted: every name and birth date the parent holds.
     collectPhi(parent.snapshot(), phi);
     assert.ok(phi.size >= 6, `PHI samples: ${[...phi].slice(0, 5).join(", ")}`);

@@ -167,8 +167,9 @@ export class Collector {
     return this.url;
   }
 
-  since(mark: number, kind: Collected["kind"]): Collected[] {
-    return this.got.slice(mark).filter((c) => c.kind === kind);
+  /** What came after `mark`, of one kind; with `source`, only from nodes whose id starts with it (one case's flow). */
+  since(mark: number, kind: Collected["kind"], source?: string): Collected[] {
+    return this.got.slice(mark).filter((c) => c.kind === kind && (source === undefined || (c.body.source ?? "").startsWith(source)));
   }
 
   async stop(): Promise<void> {
