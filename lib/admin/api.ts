@@ -83,10 +83,22 @@ export class AdminApi {
       const only = text(q, "store");
       const stores = [...this.reg.stores.values()].filter((s) => !only || s.id === only);
       const rows = [];
-      for (const s of stores) rows.push(...(await channelsOf(s, this.reg.channelsOf(s.id))));
+      const held = new Map<string, number>();
+      for (const s of stores) {
+        const r = await channelsOf(s, this.reg.channelsOf(s.id));
+        rows.push(...r.rows);
+        held.set(s.id, r.held);
+      }
       return ok({
         channels: rows,
-        stores: stores.map((s) => ({ id: s.id, name: s.name, open: !!s.current(), auditContent: s.auditContent, error: s.lastError?.() ?? null })),
+        stores: stores.map((s) => ({
+          id: s.id,
+          name: s.name,
+          open: !!s.current(),
+          auditContent: s.auditContent,
+          error: s.lastError?.() ?? null,
+          held: held.get(s.id) ?? 0,
+        })),
       });
     });
   }

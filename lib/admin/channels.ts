@@ -19,6 +19,8 @@ export interface ChannelRow {
   /** Why the gate is closed (a fixed reason or an id-only error). */
   gateReason: string | null;
   counts: {
+    /** Taken in this run (feed entries read, messages the queue took custody of or loaded). */
+    received: number;
     /** Queue: messages in custody not yet failed; feed: entries read and waiting for a slot. */
     queued: number;
     inFlight: number;
@@ -29,7 +31,7 @@ export interface ChannelRow {
     retrying: number;
     /** Dead letters waiting for an admin (stored). */
     dead: number;
-    /** Held for an admin this run (conflicts). */
+    /** Conflicts held for an admin (stored), detected through this channel. */
     held: number;
   };
   /** Feed: entries read and not yet behind the marker, and how old the oldest is. */
@@ -51,19 +53,37 @@ function perValue(table: string, column: string, count: string, extra = ""): str
   );
 }
 
-/** Dead letters waiting for an admin, per source, and queue rows per queue, of one store. */
-export async function storeCounts(db: SqliteDb): Promise<{ dead: Map<string, { n: number; kind: string }>; queued: Map<string, number> }> {
+export interface StoreCounts {
+  /** Dead letters waiting for an admin, per source. */
+  dead: Map<string, { n: number; kind: string }>;
+  /** Rows in custody, per queue. */
+  queued: Map<string, number>;
+  /** Held conflicts per channel that detected them, and in all. */
+  held: Map<string, number>;
+  heldTotal: number;
+}
+
+const NO_COUNTS: StoreCounts = { dead: new Map(), queued: new Map(), held: new Map(), heldTotal: 0 };
+
+/** What one store holds for the admin, per channel. */
+export async function storeCounts(db: SqliteDb): Promise<StoreCounts> {
   const dead = await db.all<{ id: string; n: number; kind: string }>(
     perValue("dead_letters", "source", " AND state = 'dead'", ", (SELECT source_kind FROM dead_letters WHERE source = x LIMIT 1) AS kind"),
   );
   const queued = await db.all<{ id: string; n: number }>(perValue("queue_items", "queue", ""));
+  // Few rows (a partial index on held ones): a plain grouping is enough.
+  const held = await db.all<{ id: string | null; n: number }>(
+    "SELECT detected_by AS id, COUNT(*) AS n FROM conflicts WHERE state = 'held' GROUP BY detected_by",
+  );
   return {
     dead: new Map(dead.filter((r) => r.n > 0).map((r) => [r.id, { n: r.n, kind: r.kind }])),
     queued: new Map(queued.map((r) => [r.id, r.n])),
+    held: new Map(held.flatMap((r) => (r.id === null ? [] : [[r.id, r.n] as [string, number]]))),
+    heldTotal: held.reduce((sum, r) => sum + r.n, 0),
   };
 }
 
-export function channelRow(c: AdminChannel, dead: number, now = Date.now()): ChannelRow {
+export function channelRow(c: AdminChannel, dead: number, held: number, now = Date.now()): ChannelRow {
   const s = c.stats();
   const queue = c.kind === "queue";
   const oldest = s.lag?.oldest ? Date.parse(s.lag.oldest) : NaN;
@@ -77,13 +97,14 @@ export function channelRow(c: AdminChannel, dead: number, now = Date.now()): Cha
     gate: s.gate,
     gateReason: s.gate === "open" ? null : (s.gateWhy ?? null),
     counts: {
+      received: s.received,
       queued: queue ? Math.max(0, (s.queued ?? 0) - (s.retrying ?? 0)) : s.ready,
       inFlight: s.inFlight + s.settling,
       sent: s.ok,
       filtered: s.filtered + (s.coalesced ?? 0),
       retrying: queue ? (s.retrying ?? 0) : s.waiting,
       dead,
-      held: s.held,
+      held,
     },
     lag: s.lag
       ? { entries: s.lag.entries, oldest: s.lag.oldest ?? null, seconds: Number.isNaN(oldest) ? null : Math.max(0, Math.round((now - oldest) / 1000)) }
@@ -93,11 +114,14 @@ export function channelRow(c: AdminChannel, dead: number, now = Date.now()): Cha
   };
 }
 
-/** Every channel of a store: the running ones, then those that only left dead letters. */
-export async function channelsOf(store: AdminStore, running: AdminChannel[]): Promise<ChannelRow[]> {
+/**
+ * Every channel of a store: the running ones, then those that only left dead letters or queued rows;
+ * and the store's held conflicts in all (some may have been detected outside any channel).
+ */
+export async function channelsOf(store: AdminStore, running: AdminChannel[]): Promise<{ rows: ChannelRow[]; held: number }> {
   const db = store.current()?.db;
-  const counts = db ? await storeCounts(db) : { dead: new Map<string, { n: number; kind: string }>(), queued: new Map<string, number>() };
-  const rows = running.map((c) => channelRow(c, counts.dead.get(c.id)?.n ?? 0));
+  const counts = db ? await storeCounts(db) : NO_COUNTS;
+  const rows = running.map((c) => channelRow(c, counts.dead.get(c.id)?.n ?? 0, counts.held.get(c.id) ?? 0));
   const seen = new Set(running.map((c) => c.id));
   const stopped = new Set([...counts.dead.keys(), ...counts.queued.keys()].filter((id) => !seen.has(id)));
   for (const id of stopped) {
@@ -112,11 +136,11 @@ export async function channelsOf(store: AdminStore, running: AdminChannel[]): Pr
       running: false,
       gate: "stopped",
       gateReason: null,
-      counts: { queued: counts.queued.get(id) ?? 0, inFlight: 0, sent: 0, filtered: 0, retrying: 0, dead: d?.n ?? 0, held: 0 },
+      counts: { received: 0, queued: counts.queued.get(id) ?? 0, inFlight: 0, sent: 0, filtered: 0, retrying: 0, dead: d?.n ?? 0, held: 0 },
       lag: null,
       lastSuccess: null,
       lastError: null,
     });
   }
-  return rows;
+  return { rows, held: counts.heldTotal };
 }

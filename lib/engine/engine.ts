@@ -46,7 +46,8 @@ export class DeliveryEngine<P> {
   /** Wall-clock times (ms) of the last committed ok and of the last error, for the admin API. */
   private lastOkAt?: number;
   private lastErrorAt?: number;
-  readonly counts = { ok: 0, filtered: 0, held: 0, dead: 0, delivered: 0 };
+  /** This run: items taken in (`received`), deliveries made, and how items ended. */
+  readonly counts = { received: 0, ok: 0, filtered: 0, held: 0, dead: 0, delivered: 0 };
 
   constructor(private readonly o: EngineOptions<P>) {
     this.clock = o.clock ?? systemClock;
@@ -120,6 +121,7 @@ export class DeliveryEngine<P> {
       probe: false,
     };
     this.items.set(item.id, item);
+    this.counts.received++;
     if (n.dueAt !== undefined && n.dueAt > this.clock.now() && this.o.keepWaiting) {
       this.wait(item, n.dueAt);
       this.order.claimIfFree(item);

@@ -104,6 +104,8 @@ export interface EngineOptions<P> {
 }
 
 export interface EngineStats {
+  /** Items taken in this run. */
+  received: number;
   ready: number;
   inFlight: number;
   settling: number;

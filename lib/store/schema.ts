@@ -152,6 +152,8 @@ CREATE TABLE IF NOT EXISTS conflicts (
   resolved_at    INTEGER,
   UNIQUE (record_key, parent_hash, child_hash)
 );
+-- Held conflicts per channel, for the admin's counts.
+CREATE INDEX IF NOT EXISTS conflicts_held ON conflicts (detected_by) WHERE state = 'held';
 `;
 
 /** Columns added after version 1 (ALTER TABLE for stores created earlier). */

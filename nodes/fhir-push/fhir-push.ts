@@ -9,7 +9,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
 import { FhirServerTarget, OpenmrsTarget, type RecordTarget, type WriteRequest } from "../../lib/push/targets";
 import { outcomeOfError, type Outcome } from "../../lib/outcome";
 import { settleTicket, shouldReport, workOn } from "../../lib/settlement";
-import { writeRequestOf, type SyncMessage } from "../../lib/message";
+import { ticketOf, writeRequestOf, type SyncMessage } from "../../lib/message";
 import {
   chosenVersion,
   contentHash,
@@ -110,7 +110,8 @@ export = function (RED: NodeAPI): void {
             targetRole,
             policy,
             readTarget: () => t.read(r.resourceType, r.id, r.restKind, profile),
-            detectedBy: node.id,
+            // The channel the change came through (the admin lists a channel's held conflicts), else this node.
+            detectedBy: ticketOf(m)?.source ?? node.id,
             assumeNew: r.created && targetRole === "child",
           });
           hash = decision.hash;

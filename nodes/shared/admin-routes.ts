@@ -11,6 +11,10 @@ import type { NodeAPI } from "node-red";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { AdminApi, type ApiResult } from "../../lib/admin/api";
 import { adminRegistry } from "../../lib/admin/registry";
+import { ChangeWatch } from "../../lib/admin/changes";
+
+/** The comms topic of the Sync sidebar's "changed" pings (channel and store ids only). */
+export const CHANGED_TOPIC = "openmrs-sync/changed";
 
 const added = new WeakSet<object>();
 
@@ -22,6 +26,9 @@ export function addAdminRoutes(RED: NodeAPI): void {
   if (!app || added.has(app)) return;
   added.add(app);
   const api = new AdminApi(adminRegistry);
+  // Live updates for the Sync sidebar: comms reach every connected editor without a permission check,
+  // so a ping names what changed and the editor fetches the figures over the routes below.
+  new ChangeWatch(adminRegistry, (changed) => RED.comms?.publish(CHANGED_TOPIC, changed, false)).start();
 
   /** needsPermission, with 403 for a user who is authenticated but not allowed. */
   const allow = (permission: string): RequestHandler => {

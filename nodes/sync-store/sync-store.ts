@@ -64,6 +64,7 @@ export = function (RED: NodeAPI): void {
     let opening: Promise<SyncStore> | undefined;
     let store: SyncStore | undefined;
     let closed = false;
+    let closing = false;
     let wakeRetry: (() => void) | undefined;
     let reported = "";
 
@@ -122,7 +123,8 @@ export = function (RED: NodeAPI): void {
       id: node.id,
       name: node.name || settings.filePath,
       auditContent: settings.auditContent,
-      current: () => store,
+      // Not while closing: the admin's reads would race the close (the API says "not open" instead).
+      current: () => (closing ? undefined : store),
       lastError: () => settings.lastError,
     };
     adminRegistry.addStore(admin);
@@ -134,6 +136,7 @@ export = function (RED: NodeAPI): void {
     };
 
     node.on("close", (_removed: boolean, done: () => void) => {
+      closing = true;
       // Users close in parallel with us and still settle their last entries: wait for them first.
       usersGone(node, 12_000)
         .then(async () => {

@@ -48,6 +48,7 @@ function fakeChannel(store: SyncStore, id: string, kind: "feed" | "queue", calls
     name: id,
     storeId: "store1",
     stats: () => ({
+      received: 20,
       ready: 3,
       inFlight: 2,
       settling: 0,
@@ -216,14 +217,23 @@ describe("admin API queries on a real store (lib/admin)", function () {
       api = new AdminApi(reg);
     });
 
-    it("channels: one row per running channel with counts, gate and lag; stored dead letters counted", async () => {
+    it("channels: one row per running channel with counts, gate and lag; stored dead letters and held conflicts counted", async () => {
+      // One held conflict detected through the feed channel; the others by a writer outside any channel.
+      const first = (await store.db.get<{ id: number }>("SELECT MIN(id) AS id FROM conflicts WHERE state = 'held'"))!.id;
+      await store.db.run("UPDATE conflicts SET detected_by = ? WHERE id = ?", [FEED, first]);
       const r = await api.channels({});
+      await store.db.run("UPDATE conflicts SET detected_by = 'push_writer' WHERE id = ?", [first]);
       assert.equal(r.status, 200);
-      const rows = r.body.channels as Awaited<ReturnType<typeof channelsOf>>;
+      const rows = r.body.channels as Awaited<ReturnType<typeof channelsOf>>["rows"];
       const feed = rows.find((c) => c.id === FEED)!;
       assert.equal(feed.gate, "paused");
       assert.equal(feed.counts.dead, (await store.db.get<{ n: number }>("SELECT COUNT(*) AS n FROM dead_letters WHERE state='dead' AND source=?", [FEED]))!.n);
-      assert.deepEqual([feed.counts.queued, feed.counts.inFlight, feed.counts.retrying, feed.lag?.entries], [3, 2, 4, 7]);
+      assert.deepEqual(
+        [feed.counts.received, feed.counts.queued, feed.counts.inFlight, feed.counts.retrying, feed.counts.held, feed.lag?.entries],
+        [20, 3, 2, 4, 1, 7],
+      );
+      const held = (await store.db.get<{ n: number }>("SELECT COUNT(*) AS n FROM conflicts WHERE state = 'held'"))!.n;
+      assert.equal((r.body.stores as { held: number }[])[0].held, held, "the store's held conflicts in all");
       assert.ok(feed.lag!.seconds! >= 59);
       const queue = rows.find((c) => c.id === QUEUE)!;
       assert.equal(queue.running, false, "a queue that is not running still shows its stored rows");

@@ -12,7 +12,7 @@ const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"))
   keywords: string[];
   files: string[];
   engines: { node: string };
-  "node-red": { version: string; nodes: Record<string, string> };
+  "node-red": { version: string; nodes: Record<string, string>; plugins: Record<string, string> };
 };
 const CORE_TYPES = new Set([
   "tab",
@@ -60,6 +60,34 @@ describe("package", () => {
         const value = key.split(".").reduce<unknown>((o, k) => (o && typeof o === "object" ? (o as Record<string, unknown>)[k] : undefined), catalog);
         assert.equal(typeof value, "string", `${type}: missing i18n key ${key}`);
       }
+    });
+  }
+
+  for (const [id, file] of Object.entries(pkg["node-red"].plugins)) {
+    it(`ships the ${id} plugin: runtime, editor, its script, catalog with every key the script uses`, () => {
+      const js = path.join(ROOT, file);
+      assert.equal(typeof require(js), "function", "export = function (RED)");
+      const html = fs.readFileSync(js.replace(/\.js$/, ".html"), "utf8");
+      const src = /<script[^>]+src="resources\/([^/]+)\/([^"]+)"/.exec(html);
+      assert.ok(src, "loads its script from the package's resources");
+      assert.equal(src[1], pkg.name);
+      assert.ok(pkg.files.includes("resources"), "resources/ is published");
+      const script = fs.readFileSync(path.join(ROOT, "resources", src[2]), "utf8");
+      assert.match(script, new RegExp(`registerPlugin\\(PLUGIN|registerPlugin\\("${id}"`));
+      assert.match(script, new RegExp(`"${id}"`));
+      const catalog = JSON.parse(fs.readFileSync(path.join(path.dirname(js), "locales/en-US", path.basename(js).replace(/\.js$/, ".json")), "utf8")) as {
+        sidebar: Record<string, unknown>;
+      };
+      // Every literal key t("...") asks for exists (keys built at run time are "gate.", "count.", "status." ... prefixes).
+      const keys = [...script.matchAll(/\bt\("([\w.-]+)"/g)].map((m) => m[1]);
+      assert.ok(keys.length > 20);
+      for (const key of keys) {
+        if (/[.-]$/.test(key)) continue;
+        const value = key.split(".").reduce<unknown>((o, k) => (o && typeof o === "object" ? (o as Record<string, unknown>)[k] : undefined), catalog.sidebar);
+        assert.equal(typeof value, "string", `missing i18n key sidebar.${key}`);
+      }
+      for (const group of ["gate", "count", "status", "bulk", "item", "field", "side", "keep"])
+        assert.equal(typeof catalog.sidebar[group], "object", `sidebar.${group}`);
     });
   }
 

@@ -1,0 +1,581 @@
+/*
+ * The Sync sidebar tab (editor side). One card per channel (feed consumer or durable queue) with its
+ * counts, state and lag; a count opens the matching items; an item opens its detail, its stored
+ * OperationOutcome and its history from the audit log; dead letters can be retried or discarded one by
+ * one or all matching a filter (after a confirmation that says how many); a held conflict shows both
+ * versions side by side and keeps one. Everything is read and done over the permission-checked admin
+ * API (openmrs-sync/...); the runtime's comms pings ("openmrs-sync/changed") only say that something
+ * moved. Loaded by nodes/sync-sidebar/sync-sidebar.html; plain browser JavaScript (jQuery and RED are
+ * the editor's).
+ */
+/* global RED, $ */
+(function () {
+  "use strict";
+  var PLUGIN = "openmrs-sync-sidebar";
+  var NS = "node-red-contrib-openmrs-sync/" + PLUGIN;
+  var TOPIC = "openmrs-sync/changed";
+  var TAB = "openmrs-sync";
+  var PAGE = 50;
+
+  function t(key, args) {
+    return RED._(NS + ":sidebar." + key, args);
+  }
+
+  /** The admin API, relative to the editor (it lives on the admin root); errors carry the API's message. */
+  function api(method, path, body) {
+    return new Promise(function (resolve, reject) {
+      $.ajax({
+        url: "openmrs-sync/" + path,
+        method: method,
+        contentType: body ? "application/json" : undefined,
+        data: body ? JSON.stringify(body) : undefined,
+        dataType: "json",
+        cache: false,
+      })
+        .done(resolve)
+        .fail(function (xhr) {
+          var j = xhr.responseJSON || {};
+          reject(new Error(j.message || j.error || xhr.statusText || String(xhr.status)));
+        });
+    });
+  }
+
+  function query(o) {
+    return Object.keys(o)
+      .filter(function (k) {
+        return o[k] !== undefined && o[k] !== null && o[k] !== "";
+      })
+      .map(function (k) {
+        return encodeURIComponent(k) + "=" + encodeURIComponent(o[k]);
+      })
+      .join("&");
+  }
+
+  function ago(iso) {
+    if (!iso) return t("never");
+    var s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+    return duration(s) + " " + t("ago");
+  }
+
+  function duration(s) {
+    if (s < 60) return s + " s";
+    if (s < 3600) return Math.round(s / 60) + " min";
+    if (s < 172800) return Math.round(s / 3600) + " h";
+    return Math.round(s / 86400) + " d";
+  }
+
+  function el(tag, cls, text) {
+    var e = $("<" + tag + ">");
+    if (cls) e.addClass(cls);
+    if (text !== undefined && text !== null) e.text(String(text));
+    return e;
+  }
+
+  function pre(value) {
+    return el("pre", "openmrs-sync-json", JSON.stringify(value, null, 2));
+  }
+
+  function fail(err) {
+    RED.notify(t("failed", { error: err.message }), { type: "error", timeout: 6000 });
+  }
+
+  /** Asks before an action; resolves true when confirmed. */
+  function confirm(text, action) {
+    return new Promise(function (resolve) {
+      var n = RED.notify(text, {
+        modal: true,
+        fixed: true,
+        type: "warning",
+        buttons: [
+          {
+            text: t("cancel"),
+            click: function () {
+              n.close();
+              resolve(false);
+            },
+          },
+          {
+            text: action,
+            class: "primary",
+            id: "openmrs-sync-confirm",
+            click: function () {
+              n.close();
+              resolve(true);
+            },
+          },
+        ],
+      });
+    });
+  }
+
+  // ---- state -----------------------------------------------------------------------------------------
+
+  var body; // the tab's scrolling content
+  var views = []; // the stack of open views; the last one is shown
+  var last = { channels: [], stores: [] };
+  var refreshTimer = null;
+  var refreshing = false;
+  var again = false;
+
+  function storeParam() {
+    return last.stores.length > 1 ? views[views.length - 1].store : undefined;
+  }
+
+  function show(view) {
+    views.push(view);
+    render();
+  }
+
+  function back() {
+    if (views.length > 1) views.pop();
+    render();
+  }
+
+  function render() {
+    var v = views[views.length - 1];
+    body.empty();
+    if (views.length > 1) {
+      $('<a href="#" class="openmrs-sync-back"></a>')
+        .append('<i class="fa fa-angle-left"></i> ')
+        .append(el("span", null, t("back")))
+        .on("click", function (e) {
+          e.preventDefault();
+          back();
+        })
+        .appendTo(body);
+    }
+    var box = el("div", "openmrs-sync-view openmrs-sync-view-" + v.kind).appendTo(body);
+    v.draw(box).catch(function (err) {
+      box.append(el("div", "openmrs-sync-error", t("failed", { error: err.message })));
+    });
+  }
+
+  /** Redraws the shown view soon (at most four times a second, one request at a time). */
+  function refreshSoon() {
+    if (refreshTimer) return;
+    refreshTimer = setTimeout(function () {
+      refreshTimer = null;
+      if (refreshing) {
+        again = true;
+        return;
+      }
+      refreshing = true;
+      var v = views[views.length - 1];
+      var done = function () {
+        refreshing = false;
+        if (again) {
+          again = false;
+          refreshSoon();
+        }
+      };
+      (v.refresh ? v.refresh() : Promise.resolve()).then(done, done);
+    }, 250);
+  }
+
+  // ---- channels ----------------------------------------------------------------------------------------
+
+  var GATES = {
+    open: { cls: "running", icon: "fa-play" },
+    paused: { cls: "paused", icon: "fa-pause" },
+    "target-down": { cls: "waiting", icon: "fa-hourglass-half" },
+    "store-fault": { cls: "fault", icon: "fa-exclamation-triangle" },
+    stopped: { cls: "stopped", icon: "fa-stop" },
+  };
+  // Counts in the order shown; `status` opens items, `outcome` opens the audit of the channel.
+  var COUNTS = [
+    { key: "received" },
+    { key: "queued", status: "queued" },
+    { key: "inFlight" },
+    { key: "sent", outcome: "ok" },
+    { key: "filtered", outcome: "filtered" },
+    { key: "retrying", status: "retrying", alert: "warn" },
+    { key: "dead", status: "dead", alert: "error" },
+    { key: "held", status: "held", alert: "warn" },
+  ];
+
+  function channelsView() {
+    var box;
+    var cards = {};
+    function draw(b) {
+      box = b;
+      cards = {};
+      return refresh();
+    }
+    function refresh() {
+      return api("GET", "channels").then(function (r) {
+        last = r;
+        paint();
+      });
+    }
+    function paint() {
+      if (!box) return;
+      if (!last.stores.length) {
+        box.empty().append(el("div", "openmrs-sync-empty", t("no-stores")));
+        cards = {};
+        return;
+      }
+      box.find(".openmrs-sync-empty").remove();
+      var seen = {};
+      last.stores.forEach(function (s) {
+        var head = box.find('.openmrs-sync-store[data-store="' + s.id + '"]');
+        if (!head.length) head = el("div", "openmrs-sync-store").attr("data-store", s.id).appendTo(box);
+        head.empty().append(el("span", "openmrs-sync-store-name", s.name));
+        if (!s.open) head.append(el("span", "openmrs-sync-store-error", s.error ? t("store-error", { error: s.error }) : t("store-opening")));
+        if (s.held > 0)
+          $('<a href="#" class="openmrs-sync-store-held"></a>')
+            .text(t("store-held", { n: s.held }))
+            .on("click", function (e) {
+              e.preventDefault();
+              show(itemsView({ store: s.id, status: "held", title: s.name }));
+            })
+            .appendTo(head);
+        last.channels
+          .filter(function (c) {
+            return c.store === s.id;
+          })
+          .forEach(function (c) {
+            seen[c.id] = true;
+            var card = cards[c.id];
+            if (!card) {
+              card = cards[c.id] = el("div", "openmrs-sync-channel").attr("data-channel", c.id);
+              box.append(card);
+            }
+            paintCard(card, c);
+          });
+      });
+      Object.keys(cards).forEach(function (id) {
+        if (!seen[id]) {
+          cards[id].remove();
+          delete cards[id];
+        }
+      });
+      if (!last.channels.length) box.append(el("div", "openmrs-sync-empty", t("no-channels")));
+    }
+    function paintCard(card, c) {
+      var g = GATES[c.gate] || GATES.open;
+      card.empty().attr("data-gate", c.gate);
+      var title = el("div", "openmrs-sync-channel-title").appendTo(card);
+      title.append($('<i class="fa"></i>').addClass(c.kind === "queue" ? "fa-database" : "fa-rss"));
+      title.append(el("span", "openmrs-sync-channel-name", c.name));
+      if (c.category && c.category !== c.name) title.append(el("span", "openmrs-sync-channel-category", c.category));
+      var state = el("span", "openmrs-sync-state openmrs-sync-state-" + g.cls).appendTo(title);
+      state.append($('<i class="fa"></i>').addClass(g.icon)).append(" ").append(el("span", null, t("gate." + c.gate)));
+      if (c.gateReason) state.attr("title", c.gateReason);
+      var grid = el("div", "openmrs-sync-counts").appendTo(card);
+      COUNTS.forEach(function (k) {
+        var n = c.counts[k.key] || 0;
+        var tile = el("div", "openmrs-sync-count").attr("data-count", k.key).appendTo(grid);
+        if (k.alert && n > 0) tile.addClass("openmrs-sync-count-" + k.alert);
+        tile.append(el("span", "openmrs-sync-count-n", n)).append(el("span", "openmrs-sync-count-label", t("count." + k.key)));
+        if (k.status || k.outcome) {
+          tile.addClass("openmrs-sync-link").attr("tabindex", 0);
+          tile.on("click keydown", function (e) {
+            if (e.type === "keydown" && e.key !== "Enter") return;
+            if (k.status) show(itemsView({ store: c.store, channel: c.id, status: k.status, title: c.name }));
+            else show(auditView({ store: c.store, channel: c.id, outcome: k.outcome, title: c.name }));
+          });
+        }
+      });
+      var facts = el("div", "openmrs-sync-facts").appendTo(card);
+      if (c.lag)
+        facts.append(
+          el(
+            "div",
+            "openmrs-sync-lag",
+            c.lag.entries ? t("lag", { entries: c.lag.entries, time: c.lag.seconds === null ? "?" : duration(c.lag.seconds) }) : t("lag-none"),
+          ),
+        );
+      facts.append(el("div", "openmrs-sync-last-ok", t("last-success", { when: ago(c.lastSuccess) })));
+      if (c.lastError) facts.append(el("div", "openmrs-sync-last-error", t("last-error", { error: c.lastError.text })));
+    }
+    return { kind: "channels", draw: draw, refresh: refresh };
+  }
+
+  // ---- items -----------------------------------------------------------------------------------------
+
+  function itemsView(f) {
+    var box;
+    var record = f.record || "";
+    function draw(b) {
+      box = b;
+      return refresh();
+    }
+    function filter() {
+      return { store: f.store, channel: f.channel, status: f.status, record: record };
+    }
+    function refresh() {
+      return api("GET", "items?" + query(Object.assign(filter(), { limit: PAGE }))).then(function (r) {
+        paint(r);
+      });
+    }
+    function paint(r) {
+      box.empty();
+      el("div", "openmrs-sync-title", t("items-title", { status: t("status." + f.status), channel: f.title || f.channel || "" })).appendTo(box);
+      var search = $('<input type="text" class="openmrs-sync-search">').attr("placeholder", t("search")).val(record);
+      search.on("keydown", function (e) {
+        if (e.key !== "Enter") return;
+        record = String(search.val()).trim();
+        refresh().catch(fail);
+      });
+      el("div", "openmrs-sync-toolbar").append(search).appendTo(box);
+      if (f.status === "dead") {
+        var bulk = el("div", "openmrs-sync-toolbar").appendTo(box);
+        bulkButton("retry").appendTo(bulk);
+        bulkButton("discard").appendTo(bulk);
+      }
+      var list = el("div", "openmrs-sync-items").appendTo(box);
+      addRows(list, r);
+    }
+    function addRows(list, r) {
+      if (!r.items.length && !list.children().length) list.append(el("div", "openmrs-sync-empty", t("no-items")));
+      r.items.forEach(function (it) {
+        var row = el("div", "openmrs-sync-item openmrs-sync-link").attr({ "data-item": it.id, tabindex: 0 }).appendTo(list);
+        var top = el("div", "openmrs-sync-item-top").appendTo(row);
+        top.append(el("span", "openmrs-sync-item-record", it.record || it.entry || it.id));
+        top.append(el("span", "openmrs-sync-badge openmrs-sync-badge-" + it.status, t("status." + it.status)));
+        var sub = el("div", "openmrs-sync-item-sub").appendTo(row);
+        sub.append(el("span", null, t("attempts", { n: it.attempts })));
+        if (it.nextAttempt) sub.append(el("span", null, t("next-attempt", { when: new Date(it.nextAttempt).toLocaleTimeString() })));
+        if (it.error) el("div", "openmrs-sync-item-error", it.error).appendTo(row);
+        row.on("click keydown", function (e) {
+          if (e.type === "keydown" && e.key !== "Enter") return;
+          show(it.status === "held" ? conflictView(f.store, it.id) : itemView(f.store, it.id));
+        });
+      });
+      if (r.next) {
+        var more = $('<button type="button" class="red-ui-button openmrs-sync-more"></button>').text(t("more"));
+        more.on("click", function () {
+          more.remove();
+          api("GET", "items?" + query(Object.assign(filter(), { limit: PAGE, cursor: r.next })))
+            .then(function (p) {
+              addRows(list, p);
+            })
+            .catch(fail);
+        });
+        list.after(more);
+      }
+    }
+    function bulkButton(action) {
+      var b = $('<button type="button" class="red-ui-button"></button>')
+        .addClass("openmrs-sync-bulk-" + action)
+        .text(t("bulk." + action));
+      b.on("click", function () {
+        var body = Object.assign(filter(), { dryRun: true });
+        api("POST", "items/" + action, body)
+          .then(function (r) {
+            if (!r.matched) {
+              RED.notify(t("bulk.none"), { timeout: 3000 });
+              return;
+            }
+            return confirm(t("bulk.confirm-" + action, { n: r.matched }), t("bulk." + action)).then(function (yes) {
+              if (!yes) return;
+              delete body.dryRun;
+              return api("POST", "items/" + action, body).then(function (done) {
+                RED.notify(t("bulk.done-" + action, { n: done.affected }), { type: "success", timeout: 3000 });
+                return refresh();
+              });
+            });
+          })
+          .catch(fail);
+      });
+      return b;
+    }
+    return { kind: "items", store: f.store, draw: draw, refresh: refresh };
+  }
+
+  // ---- one item ----------------------------------------------------------------------------------------
+
+  var FIELDS = ["record", "status", "channel", "entry", "attempts", "reason", "error", "httpStatus", "enqueuedAt", "firstFailedAt", "deadAt", "nextAttempt"];
+
+  function facts(box, item) {
+    var table = el("table", "openmrs-sync-facts-table").appendTo(box);
+    FIELDS.forEach(function (k) {
+      if (item[k] === undefined || item[k] === null || item[k] === "") return;
+      $("<tr>").append(el("td", null, t("field." + k))).append(el("td", null, item[k])).appendTo(table);
+    });
+  }
+
+  function itemView(store, id) {
+    function draw(box) {
+      return api("GET", "items/" + encodeURIComponent(id) + "?" + query({ store: store })).then(function (r) {
+        var item = r.item;
+        el("div", "openmrs-sync-title", item.record || id).appendTo(box);
+        facts(box, item);
+        if (item.status === "dead") {
+          var bar = el("div", "openmrs-sync-toolbar").appendTo(box);
+          ["retry", "discard"].forEach(function (action) {
+            $('<button type="button" class="red-ui-button"></button>')
+              .addClass("openmrs-sync-item-" + action)
+              .text(t("item." + action))
+              .on("click", function () {
+                api("POST", "items/" + encodeURIComponent(id) + "/" + action, { store: store })
+                  .then(function () {
+                    RED.notify(t("item.done-" + action, { id: item.record || id }), { type: "success", timeout: 3000 });
+                    back();
+                  })
+                  .catch(fail);
+              })
+              .appendTo(bar);
+          });
+        }
+        content(box, item.content, function (c) {
+          if (c.operationOutcome) box.append(el("div", "openmrs-sync-subtitle", t("outcome"))).append(pre(c.operationOutcome));
+          if (c.message) box.append(el("div", "openmrs-sync-subtitle", t("message"))).append(pre(c.message));
+        });
+        if (item.record) history(box, store, item.record);
+      });
+    }
+    return { kind: "item", store: store, draw: draw };
+  }
+
+  /** Clinical content, or a note that the store's admin keeps it hidden. */
+  function content(box, c, fill) {
+    if (!c) return;
+    if (c.hidden) box.append(el("div", "openmrs-sync-note", t("content-hidden")));
+    else fill(c);
+  }
+
+  /** The record's audit rows, newest first: every attempt with its outcome. */
+  function history(box, store, record) {
+    var section = el("div", "openmrs-sync-history").appendTo(box);
+    section.append(el("div", "openmrs-sync-subtitle", t("history")));
+    return api("GET", "audit?" + query({ store: store, record: record, limit: 50 })).then(function (r) {
+      if (!r.items.length) section.append(el("div", "openmrs-sync-empty", t("no-history")));
+      r.items.forEach(function (a) {
+        var row = el("div", "openmrs-sync-audit openmrs-sync-audit-" + a.outcome).appendTo(section);
+        row.append(el("span", "openmrs-sync-audit-at", new Date(a.at).toLocaleString()));
+        row.append(el("span", "openmrs-sync-badge", a.outcome));
+        if (a.attempt) row.append(el("span", null, t("attempt", { n: a.attempt })));
+        if (a.httpStatus) row.append(el("span", null, "HTTP " + a.httpStatus));
+        if (a.error || a.reason) el("div", "openmrs-sync-item-error", a.error || a.reason).appendTo(row);
+      });
+    });
+  }
+
+  function auditView(f) {
+    function draw(box) {
+      el("div", "openmrs-sync-title", t("audit-title", { outcome: f.outcome, channel: f.title || f.channel })).appendTo(box);
+      return api("GET", "audit?" + query({ store: f.store, channel: f.channel, outcome: f.outcome, limit: PAGE })).then(function (r) {
+        if (!r.items.length) box.append(el("div", "openmrs-sync-empty", t("no-history")));
+        r.items.forEach(function (a) {
+          var row = el("div", "openmrs-sync-audit openmrs-sync-link").attr("tabindex", 0).appendTo(box);
+          row.append(el("span", "openmrs-sync-item-record", a.record || a.entry || ""));
+          row.append(el("span", "openmrs-sync-audit-at", new Date(a.at).toLocaleTimeString()));
+          if (a.record)
+            row.on("click", function () {
+              show(recordView(f.store, a.record));
+            });
+        });
+      });
+    }
+    return { kind: "audit", store: f.store, draw: draw };
+  }
+
+  function recordView(store, record) {
+    return {
+      kind: "record",
+      store: store,
+      draw: function (box) {
+        el("div", "openmrs-sync-title", record).appendTo(box);
+        return history(box, store, record);
+      },
+    };
+  }
+
+  // ---- conflicts -----------------------------------------------------------------------------------
+
+  function conflictView(store, id) {
+    function draw(box) {
+      return api("GET", "conflicts/" + encodeURIComponent(id) + "?" + query({ store: store })).then(function (r) {
+        var c = r.conflict;
+        el("div", "openmrs-sync-title", t("conflict-title", { record: c.record })).appendTo(box);
+        facts(box, { record: c.record, status: c.state, channel: c.detectedBy });
+        content(box, c.content, function (v) {
+          var sides = el("div", "openmrs-sync-sides").appendTo(box);
+          [
+            ["parent", v.parentVersion],
+            ["child", v.childVersion],
+          ].forEach(function (s) {
+            el("div", "openmrs-sync-side")
+              .attr("data-side", s[0])
+              .append(el("div", "openmrs-sync-subtitle", t("side." + s[0])))
+              .append(pre(s[1]))
+              .appendTo(sides);
+          });
+        });
+        if (c.state !== "held") return;
+        var bar = el("div", "openmrs-sync-toolbar").appendTo(box);
+        ["parent", "child"].forEach(function (use) {
+          $('<button type="button" class="red-ui-button"></button>')
+            .addClass("openmrs-sync-keep-" + use)
+            .text(t("keep." + use))
+            .on("click", function () {
+              confirm(t("keep.confirm-" + use, { record: c.record }), t("keep." + use))
+                .then(function (yes) {
+                  if (!yes) return;
+                  return api("POST", "conflicts/" + encodeURIComponent(id) + "/resolve", { store: store, use: use }).then(function () {
+                    RED.notify(t("keep.done", { record: c.record }), { type: "success", timeout: 3000 });
+                    back();
+                  });
+                })
+                .catch(fail);
+            })
+            .appendTo(bar);
+        });
+      });
+    }
+    return { kind: "conflict", store: store, draw: draw };
+  }
+
+  // ---- the tab -----------------------------------------------------------------------------------------
+
+  function onChanged() {
+    var v = views[views.length - 1];
+    // Lists and channels follow the runtime; an open item stays as it is until it is opened again.
+    if (v && (v.kind === "channels" || v.kind === "items")) refreshSoon();
+  }
+
+  function add() {
+    var content = $('<div class="openmrs-sync-sidebar"></div>');
+    var toolbar = $('<div class="openmrs-sync-sidebar-toolbar"></div>');
+    $('<button type="button" class="red-ui-sidebar-header-button openmrs-sync-refresh"><i class="fa fa-refresh"></i></button>')
+      .attr("title", t("refresh"))
+      .on("click", function () {
+        render();
+      })
+      .appendTo(toolbar);
+    $('<button type="button" class="red-ui-sidebar-header-button openmrs-sync-home"><i class="fa fa-list"></i></button>')
+      .attr("title", t("channels"))
+      .on("click", function () {
+        views = views.slice(0, 1);
+        render();
+      })
+      .appendTo(toolbar);
+    body = content;
+    views = [channelsView()];
+    RED.sidebar.addTab({
+      id: TAB,
+      label: t("label"),
+      name: t("name"),
+      iconClass: "fa fa-exchange",
+      content: content,
+      toolbar: toolbar,
+      enableOnEdit: true,
+      onchange: function () {
+        render();
+      },
+    });
+    RED.comms.subscribe(TOPIC, onChanged);
+    RED.actions.add("openmrs-sync:show-sync-tab", function () {
+      RED.sidebar.show(TAB);
+    });
+  }
+
+  function remove() {
+    RED.comms.unsubscribe(TOPIC, onChanged);
+    RED.sidebar.removeTab(TAB);
+    RED.actions.remove("openmrs-sync:show-sync-tab");
+  }
+
+  RED.plugins.registerPlugin(PLUGIN, { onadd: add, onremove: remove });
+})();
