@@ -15,12 +15,12 @@
  *   npx tsx bench/catchup.ts --patients 10000 --reps 1 --only ours --heap-mb 128
  *   npx tsx bench/catchup.ts --reps 1 --only ours --encrypt off               (store without encryption)
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { numberArg } from "./args";
+import { json, recordCount, requests, startSim, stopSim, type SimProc } from "./sim-process";
 import { OpenmrsSim, compareSnapshots, type Comparable } from "../sim";
 import { NodeRedProcess } from "../scripts/node-red-process";
 import { parseFeedPage } from "../lib/atom/parse";
@@ -46,55 +46,6 @@ const ONLY = ((): string[] => {
 })();
 const CATEGORIES = ["patient", "visit", "encounter", "observation"];
 const AUTH = "Basic " + Buffer.from("admin:Admin123").toString("base64");
-
-interface SimProc {
-  proc: ChildProcess;
-  url: string;
-  admin: string;
-}
-
-async function startSim(role: string, data?: string): Promise<SimProc> {
-  const argv = [path.join(ROOT, "dist/sim/cli.js"), "--role", role, "--port", "0", ...(data ? ["--data", data] : [])];
-  const proc = spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "inherit"] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    proc.stdout.on("data", (b: Buffer) => {
-      out += b.toString();
-      const m = /listening on (\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    proc.on("exit", (code) => reject(new Error(`sim ${role} exited ${code}`)));
-  });
-  return { proc, url, admin: new URL(url).origin };
-}
-
-async function stopSim(s: SimProc): Promise<void> {
-  if (s.proc.exitCode !== null) return;
-  const done = new Promise((r) => s.proc.once("exit", r));
-  s.proc.kill("SIGTERM");
-  await done;
-}
-
-async function json<T>(url: string, init?: RequestInit): Promise<T> {
-  const res = await fetch(url, init);
-  return (await res.json()) as T;
-}
-
-interface ReqLog {
-  at: number;
-  kind: string;
-  method: string;
-  status: number;
-}
-
-async function requests(sim: SimProc, since: number): Promise<ReqLog[]> {
-  const r = await json<ReqLog[] | { requests: ReqLog[] }>(`${sim.admin}/__sim/requests?since=${since}`);
-  return Array.isArray(r) ? r : r.requests;
-}
-
-async function recordCount(sim: SimProc): Promise<number> {
-  return (await json<{ records: number }>(`${sim.admin}/__sim/count`)).records;
-}
 
 // ---- the raw client: node:http, keep-alive, nothing else --------------------------------------
 

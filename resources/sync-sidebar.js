@@ -150,26 +150,34 @@
     });
   }
 
-  /** Redraws the shown view soon (at most four times a second, one request at a time). */
+  /**
+   * Redraws the shown view: at once when the last redraw is 250 ms old, else when it is (at most four
+   * times a second), one request at a time; a ping that comes while a request runs is kept for after it.
+   */
+  var lastRefresh = 0;
   function refreshSoon() {
     if (refreshTimer) return;
-    refreshTimer = setTimeout(function () {
-      refreshTimer = null;
-      if (refreshing) {
-        again = true;
-        return;
-      }
-      refreshing = true;
-      var v = views[views.length - 1];
-      var done = function () {
-        refreshing = false;
-        if (again) {
-          again = false;
-          refreshSoon();
-        }
-      };
-      (v.refresh ? v.refresh() : Promise.resolve()).then(done, done);
-    }, 250);
+    if (refreshing) {
+      again = true;
+      return;
+    }
+    refreshTimer = setTimeout(
+      function () {
+        refreshTimer = null;
+        refreshing = true;
+        lastRefresh = Date.now();
+        var v = views[views.length - 1];
+        var done = function () {
+          refreshing = false;
+          if (again) {
+            again = false;
+            refreshSoon();
+          }
+        };
+        (v.refresh ? v.refresh() : Promise.resolve()).then(done, done);
+      },
+      Math.max(0, lastRefresh + 250 - Date.now()),
+    );
   }
 
   // ---- channels ----------------------------------------------------------------------------------------

@@ -1,0 +1,59 @@
+/**
+ * Simulators in their own processes for the benchmarks (dist/sim/cli.js), so their CPU is not the
+ * benchmark's: start, stop, and read their request log and record count over their admin routes.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import * as path from "node:path";
+
+const ROOT = path.resolve(__dirname, "..");
+
+export interface SimProc {
+  proc: ChildProcess;
+  url: string;
+  admin: string;
+}
+
+export async function startSim(role: string, data?: string, extra: string[] = []): Promise<SimProc> {
+  const argv = [path.join(ROOT, "dist/sim/cli.js"), "--role", role, "--port", "0", ...(data ? ["--data", data] : []), ...extra];
+  const proc = spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "inherit"] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    proc.stdout.on("data", (b: Buffer) => {
+      out += b.toString();
+      const m = /listening on (\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    proc.on("exit", (code) => reject(new Error(`sim ${role} exited ${code}`)));
+  });
+  return { proc, url, admin: new URL(url).origin };
+}
+
+export async function stopSim(s: SimProc): Promise<void> {
+  if (s.proc.exitCode !== null) return;
+  const done = new Promise((r) => s.proc.once("exit", r));
+  s.proc.kill("SIGTERM");
+  await done;
+}
+
+export async function json<T>(url: string, init?: RequestInit): Promise<T> {
+  const res = await fetch(url, init);
+  return (await res.json()) as T;
+}
+
+export interface ReqLog {
+  at: number;
+  kind: string;
+  method: string;
+  status: number;
+  path: string;
+  durationMs: number;
+}
+
+export async function requests(sim: SimProc, since: number): Promise<ReqLog[]> {
+  const r = await json<ReqLog[] | { requests: ReqLog[] }>(`${sim.admin}/__sim/requests?since=${since}`);
+  return Array.isArray(r) ? r : r.requests;
+}
+
+export async function recordCount(sim: SimProc): Promise<number> {
+  return (await json<{ records: number }>(`${sim.admin}/__sim/count`)).records;
+}
