@@ -4,10 +4,20 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/**", "examples/**", "node_modules/**", "**/*.js", "**/*.mjs", "**/*.cjs"] },
-  js.configs.recommended,
-  ...tseslint.configs.recommendedTypeChecked,
+  { ignores: ["dist/**", "examples/**", "node_modules/**", "**/*.mjs", "**/*.cjs", "**/*.js", "!resources/**/*.js"] },
+  // Editor-side scripts (plain browser JavaScript served to the editor): the recommended rules only.
   {
+    files: ["resources/**/*.js"],
+    ...js.configs.recommended,
+    languageOptions: {
+      sourceType: "script",
+      globals: { RED: "readonly", $: "readonly", window: "readonly", document: "readonly", setTimeout: "readonly", clearTimeout: "readonly" },
+    },
+  },
+  { files: ["**/*.ts"], ...js.configs.recommended },
+  ...tseslint.configs.recommendedTypeChecked.map((c) => ({ ...c, files: ["**/*.ts"] })),
+  {
+    files: ["**/*.ts"],
     languageOptions: {
       parserOptions: { project: "./tsconfig.test.json", tsconfigRootDir: import.meta.dirname },
     },

@@ -8,7 +8,6 @@
  * moved. Loaded by nodes/sync-sidebar/sync-sidebar.html; plain browser JavaScript (jQuery and RED are
  * the editor's).
  */
-/* global RED, $ */
 (function () {
   "use strict";
   var PLUGIN = "openmrs-sync-sidebar";
@@ -116,10 +115,6 @@
   var refreshTimer = null;
   var refreshing = false;
   var again = false;
-
-  function storeParam() {
-    return last.stores.length > 1 ? views[views.length - 1].store : undefined;
-  }
 
   function show(view) {
     views.push(view);
