@@ -65,13 +65,15 @@ function pushNodes(z, y0, { outbox = false } = {}) {
  * alerts (backing up, drained, paused, resumed, store fault, dead letters; each once per change of
  * state) and their feed errors. Per-record errors of fhir-fetch and fhir-push stay out: a dead letter
  * reaches it as the channel's alert. Replace the debug node with an e-mail node (or anything) to be told.
+ * The debug node shows each one's text (msg.error.message: the alert's line, or the feed error) in the
+ * sidebar, under itself, and in the log: Node-RED does not log an error a Catch node handled.
  */
 function alertNodes(z, prefix, nodes, x, y) {
   const scope = nodes.filter((n) => n.type === "atom-feed-in" || n.type === "retry-queue").map((n) => n.id);
   return [
     ...nodes,
     { id: `${prefix}_alerts_catch`, type: "catch", z, name: "channel alerts", scope, uncaught: false, x, y, wires: [[`${prefix}_alerts_debug`]] },
-    { id: `${prefix}_alerts_debug`, type: "debug", z, name: "sync alerts", active: true, tosidebar: true, console: false, tostatus: true, complete: "true", targetType: "full", statusVal: "error.message", statusType: "msg", x: x + 200, y, wires: [] },
+    { id: `${prefix}_alerts_debug`, type: "debug", z, name: "sync alerts", active: true, tosidebar: true, console: true, tostatus: true, complete: "error.message", targetType: "msg", statusVal: "error.message", statusType: "msg", x: x + 200, y, wires: [] },
   ];
 }
 
