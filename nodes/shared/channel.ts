@@ -62,8 +62,8 @@ export interface AlertConfig {
  *    place. So a clear is an "error" too, recognisable by msg.alert.severity. The msg is
  *    { topic: "openmrs-sync/alert", payload: <the text>, alert: <the Alert, plus the node's name> }:
  *    the payload reads well in a debug node and is the body an e-mail node sends; msg.alert is for a
- *    Switch or a function. Without a Catch node, Node-RED logs it and shows it in the debug pane (one
- *    that a Catch node handled it does not log: the prebuilt flows' debug node does).
+ *    Switch or a function. Node-RED logs an error and shows it in the debug pane only when no Catch
+ *    node handles it; the prebuilt flows' debug node does both for the ones it gets.
  *  - warning (target-down) is node.warn: the debug pane and the log, not Catch — a poor link comes and
  *    goes all day; when it holds work up for a window, backing-up reaches Catch.
  *  - info (resumed after only target-down) is a log line.
