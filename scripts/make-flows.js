@@ -15,7 +15,7 @@ const configs = {
 function feeds({ z, prefix, server, label, x, y, startFrom, next, last }) {
   return CATEGORIES.map((category, i) => ({
     id: `${prefix}_feed_${category}`, type: "atom-feed-in", z, name: `${label} ${category} feed`, server, store: configs.store.id, category,
-    interval: i === 0 ? "" : "0", startFrom, maxInFlight: 8, ticketTimeout: 120, maxAttempts: 50, maxRetryHours: 24, direction: server === configs.child.id ? "push" : "pull",
+    interval: i === 0 ? "" : "0", startFrom, maxInFlight: 8, ticketTimeout: 120, maxAttempts: 50, maxRetryHours: 24, alertBacklog: 100, alertSeconds: 60, direction: server === configs.child.id ? "push" : "pull",
     x, y: y + i * 70, wires: [[next], i < CATEGORIES.length - 1 ? [`${prefix}_feed_${CATEGORIES[i + 1]}`] : last ? [last] : []],
   }));
 }
@@ -30,7 +30,8 @@ function pullNodes(z, y0) {
     { id: "pull_written_debug", type: "debug", z, name: "pulled", active: false, tosidebar: true, console: false, tostatus: false, complete: "topic", targetType: "msg", statusVal: "", statusType: "auto", x: 980, y: y0 + 140, wires: [] },
     { id: "pull_retry_dead", type: "inject", z, name: "retry pull dead letters", props: [{ p: "topic", vt: "str" }, { p: "payload" }], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "retry", payload: "all", payloadType: "str", x: 120, y: y0 + 200, wires: [CATEGORIES.map((c) => `pull_feed_${c}`)] },
     { id: "pull_resume", type: "inject", z, name: "resume after auth pause", props: [{ p: "topic", vt: "str" }], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "resume", x: 120, y: y0 + 250, wires: [CATEGORIES.map((c) => `pull_feed_${c}`)] },
-    { id: "pull_cycle_debug", type: "debug", z, name: "pull cycle done", active: true, tosidebar: true, console: false, tostatus: true, complete: "payload", targetType: "msg", statusVal: "payload.settled", statusType: "msg", x: 590, y: y0 + 330, wires: [] },
+    // Off: a poll with nothing new is not news (the alerts say what changed). Click its button to watch polls.
+    { id: "pull_cycle_debug", type: "debug", z, name: "pull cycle done", active: false, tosidebar: true, console: false, tostatus: false, complete: "payload", targetType: "msg", statusVal: "", statusType: "auto", x: 590, y: y0 + 330, wires: [] },
   ];
 }
 
@@ -45,11 +46,11 @@ function pushNodes(z, y0, { outbox = false } = {}) {
     { id: `${p}_fetch`, type: "fhir-fetch", z, name: "fetch from child", server: configs.child.id, validate: true, x: 580, y: y0 + 140, wires: [[`${p}_queue`]] },
   ];
   if (outbox) {
-    nodes.push({ id: `${p}_queue`, type: "retry-queue", z, name: "outbox", store: configs.store.id, mode: "outbox", concurrency: 4, maxAttempts: 50, maxAgeHours: 24, ticketTimeout: 120, direction: "push", x: 770, y: y0 + 140, wires: [[]] });
+    nodes.push({ id: `${p}_queue`, type: "retry-queue", z, name: "outbox", store: configs.store.id, mode: "outbox", concurrency: 4, maxAttempts: 50, maxAgeHours: 24, ticketTimeout: 120, alertBacklog: 100, alertSeconds: 60, direction: "push", x: 770, y: y0 + 140, wires: [[]] });
     return nodes;
   }
   nodes.push(
-    { id: `${p}_queue`, type: "retry-queue", z, name: "queue for parent", store: configs.store.id, mode: "deliver", concurrency: 4, maxAttempts: 50, maxAgeHours: 24, ticketTimeout: 120, direction: "push", x: 780, y: y0 + 140, wires: [[`${p}_push`]] },
+    { id: `${p}_queue`, type: "retry-queue", z, name: "queue for parent", store: configs.store.id, mode: "deliver", concurrency: 4, maxAttempts: 50, maxAgeHours: 24, ticketTimeout: 120, alertBacklog: 100, alertSeconds: 60, direction: "push", x: 780, y: y0 + 140, wires: [[`${p}_push`]] },
     { id: `${p}_push`, type: "fhir-push", z, name: "write into parent", targetType: "openmrs", server: configs.parent.id, fhirServer: "", store: configs.store.id, targetRole: "parent", conflict: "parent-wins", x: 990, y: y0 + 140, wires: [[`${p}_written_debug`]] },
     { id: `${p}_written_debug`, type: "debug", z, name: "pushed", active: false, tosidebar: true, console: false, tostatus: false, complete: "topic", targetType: "msg", statusVal: "", statusType: "auto", x: 1170, y: y0 + 140, wires: [] },
     { id: `${p}_retry_dead`, type: "inject", z, name: "retry all dead letters", props: [{ p: "topic", vt: "str" }, { p: "payload" }], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "retry", payload: "all", payloadType: "str", x: 600, y: y0 + 230, wires: [[`${p}_queue`]] },
@@ -59,22 +60,39 @@ function pushNodes(z, y0, { outbox = false } = {}) {
   return nodes;
 }
 
+/**
+ * One Catch per tab, scoped to the channel nodes (feeds and queues), into one debug node: the channels'
+ * alerts (backing up, drained, paused, resumed, store fault, dead letters; each once per change of
+ * state) and their feed errors. Per-record errors of fhir-fetch and fhir-push stay out: a dead letter
+ * reaches it as the channel's alert. Replace the debug node with an e-mail node (or anything) to be told.
+ * The debug node shows each one's text (msg.error.message: the alert's line, or the feed error) in the
+ * sidebar, under itself, and in the log: Node-RED does not log an error a Catch node handled.
+ */
+function alertNodes(z, prefix, nodes, x, y) {
+  const scope = nodes.filter((n) => n.type === "atom-feed-in" || n.type === "retry-queue").map((n) => n.id);
+  return [
+    ...nodes,
+    { id: `${prefix}_alerts_catch`, type: "catch", z, name: "channel alerts", scope, uncaught: false, x, y, wires: [[`${prefix}_alerts_debug`]] },
+    { id: `${prefix}_alerts_debug`, type: "debug", z, name: "sync alerts", active: true, tosidebar: true, console: true, tostatus: true, complete: "error.message", targetType: "msg", statusVal: "error.message", statusType: "msg", x: x + 200, y, wires: [] },
+  ];
+}
+
 function tab(id, label, info) {
   return { id, type: "tab", label, disabled: false, info };
 }
 
 const ENV_NOTE = "\n\nEndpoints come from OPENMRS_PARENT_URL/_USER/_PASSWORD and OPENMRS_CHILD_URL/_USER/_PASSWORD; the store from SYNC_DB_PATH; the poll interval from SYNC_POLL_SECONDS.";
+const ALERT_NOTE = "\n\nAlerts: the Catch node \"channel alerts\" takes what the feeds and the queue report (backing up, drained, paused, resumed, store fault, dead letters; each once per change, never per retry or poll) to the debug node \"sync alerts\". Wire it to an e-mail node instead to be told by mail.";
 const withConfigs = (nodes) => nodes.concat([configs.parent, configs.child, configs.store]);
 const retarget = (nodes, z) => nodes.map((n) => ("z" in n ? { ...n, z } : n));
 
 const flows = {
-  "pull-from-parent": withConfigs([tab("tab_pull", "Pull from parent", "Reads the parent's feeds (patients, then visits, encounters, observations), fetches each changed record as FHIR R4 and writes it into the child." + ENV_NOTE), ...pullNodes("tab_pull", 40)]),
-  "push-to-parent": withConfigs([tab("tab_push", "Push to parent", "Reads the child's own feeds, fetches each changed record as FHIR R4, and writes it into the parent through a durable retry queue." + ENV_NOTE), ...pushNodes("tab_push", 40)]),
-  outbox: withConfigs([tab("tab_outbox", "Outbox", "Scenario C: the child's changes land in the store's outbox table, for a third-party tool to read and mark done with SQL (docs/outbox.md)." + ENV_NOTE), ...pushNodes("tab_outbox", 40, { outbox: true })]),
+  "pull-from-parent": withConfigs([tab("tab_pull", "Pull from parent", "Reads the parent's feeds (patients, then visits, encounters, observations), fetches each changed record as FHIR R4 and writes it into the child." + ALERT_NOTE + ENV_NOTE), ...alertNodes("tab_pull", "pull", pullNodes("tab_pull", 40), 830, 400)]),
+  "push-to-parent": withConfigs([tab("tab_push", "Push to parent", "Reads the child's own feeds, fetches each changed record as FHIR R4, and writes it into the parent through a durable retry queue." + ALERT_NOTE + ENV_NOTE), ...alertNodes("tab_push", "push", pushNodes("tab_push", 40), 830, 400)]),
+  outbox: withConfigs([tab("tab_outbox", "Outbox", "Scenario C: the child's changes land in the store's outbox table, for a third-party tool to read and mark done with SQL (docs/outbox.md)." + ALERT_NOTE + ENV_NOTE), ...alertNodes("tab_outbox", "outbox", pushNodes("tab_outbox", 40, { outbox: true }), 830, 400)]),
   "two-way": withConfigs([
-    tab("tab_two_way", "Two-way sync", "Pull from the parent and push to the parent on one store: records pulled from the parent are not pushed back (echo suppression); a record changed on both sides is a conflict, resolved by the policy of the fhir-push nodes (parent wins here)." + ENV_NOTE),
-    ...retarget(pullNodes("tab_two_way", 40), "tab_two_way"),
-    ...retarget(pushNodes("tab_two_way", 420), "tab_two_way"),
+    tab("tab_two_way", "Two-way sync", "Pull from the parent and push to the parent on one store: records pulled from the parent are not pushed back (echo suppression); a record changed on both sides is a conflict, resolved by the policy of the fhir-push nodes (parent wins here)." + ALERT_NOTE + ENV_NOTE),
+    ...alertNodes("tab_two_way", "two_way", [...retarget(pullNodes("tab_two_way", 40), "tab_two_way"), ...retarget(pushNodes("tab_two_way", 420), "tab_two_way")], 830, 780),
   ]),
 };
 

@@ -14,10 +14,12 @@ import { hubFor } from "../../lib/settlement";
 import { adminRegistry, type AdminChannel } from "../../lib/admin/registry";
 import { entryMessage } from "../../lib/message";
 import { clip, errorText, serverStatus } from "../shared/status";
-import { control, gateAlerts, gateStatus, waitingForStoreStatus } from "../shared/channel";
+import { recordKey } from "../../lib/atom/entry";
+import { feedBacklog, settledCount } from "../../lib/engine/alerts";
+import { channelAlerts, control, gateStatus, waitingForStoreStatus, type AlertConfig, type ChannelAlertsHandle } from "../shared/channel";
 import type { OpenmrsServerConfigNode, SyncStoreConfigNode } from "../shared/types";
 
-interface AtomFeedInDef extends NodeDef {
+interface AtomFeedInDef extends NodeDef, AlertConfig {
   server: string;
   store: string;
   category: string;
@@ -61,6 +63,7 @@ export = function (RED: NodeAPI): void {
     let caughtUpAt = 0;
     let fatal: string | undefined;
     let admin: AdminChannel | undefined;
+    let alerts: ChannelAlertsHandle | undefined;
 
     const status = serverStatus(node, serverNode, () => {
       if (fatal) return { fill: "red", shape: "ring", text: clip(fatal) };
@@ -71,7 +74,9 @@ export = function (RED: NodeAPI): void {
       if (s.walkError) return { fill: "red", shape: "ring", text: clip(`${category}: ${s.walkError}`) };
       const out = s.inFlight + s.ready + s.settling;
       const busy = out > 0 || s.polling;
-      const text = RED._("atom-feed-in.status.progress", { category, ok: s.ok + s.filtered + s.held, inFlight: out, waiting: s.waiting, dead: s.dead });
+      const figures = { category, ok: s.ok + s.filtered + s.held, inFlight: out, waiting: s.waiting, dead: s.dead };
+      if (alerts?.alerts.backingUp) return { fill: "yellow", shape: "ring", text: RED._("atom-feed-in.status.backing-up", figures) };
+      const text = RED._("atom-feed-in.status.progress", figures);
       if (s.waiting > 0 || s.dead > 0) return { fill: "yellow", shape: busy ? "ring" : "dot", text };
       if (busy) return { fill: "blue", shape: "ring", text };
       if (!caughtUpAt) return { fill: "grey", shape: "dot", text };
@@ -97,8 +102,12 @@ export = function (RED: NodeAPI): void {
       const server = serverNode.server();
       const reader = new FeedReader(server.http);
       const feedUri = recentFeedUrl(server.baseUrl, category);
-      const onGate = gateAlerts(RED, node, "atom-feed-in", { category });
-      const c = new FeedConsumer({
+      const alerting = channelAlerts(RED, node, "atom-feed-in", { category }, config, () => {
+        const s = c.stats();
+        return { backlog: feedBacklog(s), settled: settledCount(s) };
+      });
+      alerts = alerting;
+      const c: FeedConsumer = new FeedConsumer({
         id: node.id,
         feedUri,
         store,
@@ -129,21 +138,12 @@ export = function (RED: NodeAPI): void {
             status.update();
           },
           deadLettered(entry, outcome, attempts) {
-            // The node that failed reported permanent errors already; report the ones given up after retries.
-            if (attempts > 1)
-              reportError(
-                node,
-                RED._("atom-feed-in.errors.dead-letter", {
-                  entry: entry.id,
-                  key: `${entry.resourceType}/${entry.uuid}`,
-                  attempts,
-                  error: outcome.message ?? outcome.reason,
-                }),
-                entry,
-              );
+            // Every dead letter counts (the first of an episode is said at once, the rest summarised):
+            // the per-record error fhir-fetch or fhir-push raised is not what an admin's alert route listens to.
+            alerting.alerts.deadLettered({ record: recordKey(entry), attempts, reason: outcome.message ?? outcome.reason, entry: entry.id });
           },
           gateChanged(state, why) {
-            onGate(state, why);
+            alerting.alerts.gateChanged(state, why);
             status.now();
           },
           caughtUp(summary: PollSummary) {
@@ -152,6 +152,7 @@ export = function (RED: NodeAPI): void {
             status.update();
           },
           changed() {
+            alerting.changed();
             status.update();
           },
         },
@@ -170,6 +171,7 @@ export = function (RED: NodeAPI): void {
       };
       adminRegistry.addChannel(admin);
       await c.start();
+      alerting.changed();
       status.now();
       if (closing) return;
       if (intervalMs > 0) {
@@ -214,6 +216,7 @@ export = function (RED: NodeAPI): void {
       if (timer) clearInterval(timer);
       clearInterval(waiting);
       status.cancel();
+      alerts?.alerts.stop();
       if (admin) adminRegistry.removeChannel(admin);
       // Not awaiting `ready`: a store that cannot open yet must not hold the close up (init sees `closing`).
       const c = consumer;

@@ -13,10 +13,11 @@ import { hubFor, settleTicket } from "../../lib/settlement";
 import { adminRegistry, type AdminChannel } from "../../lib/admin/registry";
 import { entryIdOf, recordKeyOf, storedBody, type SyncMessage } from "../../lib/message";
 import { clip, debouncedStatus, errorText } from "../shared/status";
-import { control, gateAlerts, gateStatus, waitingForStoreStatus } from "../shared/channel";
+import { queueBacklog, settledCount } from "../../lib/engine/alerts";
+import { channelAlerts, control, gateStatus, waitingForStoreStatus, type AlertConfig, type ChannelAlertsHandle } from "../shared/channel";
 import type { SyncStoreConfigNode } from "../shared/types";
 
-interface RetryQueueDef extends NodeDef {
+interface RetryQueueDef extends NodeDef, AlertConfig {
   store: string;
   mode?: "deliver" | "outbox";
   concurrency?: string | number;
@@ -45,6 +46,7 @@ export = function (RED: NodeAPI): void {
     let fatal: string | undefined;
     let closing = false;
     let admin: AdminChannel | undefined;
+    let alerts: ChannelAlertsHandle | undefined;
 
     const status = debouncedStatus(node, () => {
       if (fatal) return { fill: "red", shape: "ring", text: clip(fatal) };
@@ -56,14 +58,16 @@ export = function (RED: NodeAPI): void {
       const s = queue.stats();
       const gate = gateStatus(RED, "retry-queue", s);
       if (gate) return gate;
-      const text = RED._("retry-queue.status.counts", {
+      const counts = {
         queued: s.queued,
         inFlight: s.inFlight,
         sent: s.sent,
         retrying: s.retrying,
         dead: s.dead,
         filtered: s.filtered + s.coalesced,
-      });
+      };
+      if (alerts?.alerts.backingUp) return { fill: "yellow", shape: "ring", text: RED._("retry-queue.status.backing-up", counts) };
+      const text = RED._("retry-queue.status.counts", counts);
       if (s.dead > 0 || s.retrying > 0) return { fill: "yellow", shape: "dot", text };
       return { fill: s.queued > 0 || s.inFlight > 0 ? "blue" : "green", shape: s.inFlight > 0 ? "ring" : "dot", text };
     });
@@ -87,8 +91,12 @@ export = function (RED: NodeAPI): void {
         refresh();
         return;
       }
-      const onGate = gateAlerts(RED, node, "retry-queue", {});
-      const q = new DurableQueue({
+      const alerting = channelAlerts(RED, node, "retry-queue", {}, config, () => {
+        const s = q.stats();
+        return { backlog: queueBacklog(s), settled: settledCount(s) };
+      });
+      alerts = alerting;
+      const q: DurableQueue = new DurableQueue({
         id: node.id,
         store,
         storeId: storeNode.id,
@@ -103,19 +111,17 @@ export = function (RED: NodeAPI): void {
             node.send({ ...body, ticket });
           },
           deadLettered(key, outcome, attempts, id) {
-            // fhir-push reported permanent failures already; report what was given up after retries.
-            if (attempts > 1)
-              node.error(RED._("retry-queue.errors.dead-letter", { key, attempts, id: id ?? "?", error: outcome.message ?? outcome.reason }), {
-                topic: key,
-                payload: { deadLetter: id },
-              });
+            // Every dead letter counts (the first of an episode is said at once, the rest summarised):
+            // the per-record error fhir-push raised is not what an admin's alert route listens to.
+            alerting.alerts.deadLettered({ record: key, attempts, reason: outcome.message ?? outcome.reason, deadLetter: id });
             status.update();
           },
           gateChanged(state, why) {
-            onGate(state, why);
+            alerting.alerts.gateChanged(state, why);
             status.now();
           },
           changed() {
+            alerting.changed();
             status.update();
           },
         },
@@ -141,6 +147,7 @@ export = function (RED: NodeAPI): void {
       };
       adminRegistry.addChannel(admin);
       await q.start();
+      alerting.changed();
       status.now();
     })().catch((err: unknown) => {
       if (closing) return;
@@ -193,6 +200,7 @@ export = function (RED: NodeAPI): void {
       if (outboxTimer) clearInterval(outboxTimer);
       clearInterval(waiting);
       status.cancel();
+      alerts?.alerts.stop();
       if (admin) adminRegistry.removeChannel(admin);
       const q = queue;
       (async () => {

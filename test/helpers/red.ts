@@ -4,6 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import helper, { type TestFlows } from "node-red-node-test-helper";
 import { OpenmrsSim } from "../../sim";
+import { ALERT_TOPIC, type Alert } from "../../lib/engine/alerts";
 
 helper.init(require.resolve("node-red"));
 
@@ -95,6 +96,26 @@ export function caughtErrors(): { message: string; source: { id: string } }[] {
   const out: { message: string; source: { id: string } }[] = [];
   getNode("caught").on("input", (m) => out.push((m as { error: { message: string; source: { id: string } } }).error));
   return out;
+}
+
+/** A message as a Catch node passes it on: a channel's alert, or any other error with its msg. */
+export interface CaughtMessage {
+  topic?: string;
+  payload?: unknown;
+  alert?: Alert & { name: string };
+  error: { message: string; source: { id: string } };
+}
+
+/** Collects the whole messages that reach the helper node `id` (wired from a Catch node). */
+export function caughtMessages(id = "caught"): CaughtMessage[] {
+  const out: CaughtMessage[] = [];
+  getNode(id).on("input", (m) => out.push(m as CaughtMessage));
+  return out;
+}
+
+/** The channels' alerts among caught messages. */
+export function alertsIn(caught: CaughtMessage[]): (CaughtMessage & { alert: Alert & { name: string } })[] {
+  return caught.filter((m): m is CaughtMessage & { alert: Alert & { name: string } } => m.topic === ALERT_TOPIC && m.alert !== undefined);
 }
 
 export function caughtUp(): Promise<Record<string, unknown>> {

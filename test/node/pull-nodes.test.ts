@@ -5,7 +5,22 @@
 import { strict as assert } from "node:assert";
 import type { TestFlows } from "node-red-node-test-helper";
 import { OpenmrsSim } from "../../sim";
-import { calls, caughtErrors, caughtUp, CREDS, getNode, helper, lastStatus, loadPull, NODES, pullFlow, until, usePeers } from "../helpers/red";
+import {
+  alertsIn,
+  calls,
+  caughtErrors,
+  caughtMessages,
+  caughtUp,
+  CREDS,
+  getNode,
+  helper,
+  lastStatus,
+  loadPull,
+  NODES,
+  pullFlow,
+  until,
+  usePeers,
+} from "../helpers/red";
 import { FhirPeer } from "../../sim/fhir-peer";
 import { SyncStore } from "../../lib/store/store";
 
@@ -74,14 +89,17 @@ describe("pull nodes in Node-RED", function () {
     const bad = Object.keys(parent.snapshot().patients)[1];
     parent.faults.invalidFhir = [bad];
     await loadPull(pullFlow(parent.url, child.url, db));
-    const caught = caughtErrors();
+    const caught = caughtMessages();
     const done = caughtUp();
     getNode("feed").receive({});
     await done;
-    assert.equal(caught.length, 1);
-    const err = caught[0];
-    assert.equal(err.source.id, "fetch");
+    // The record's error from fhir-fetch, and the feed's dead-letter alert.
+    await until(() => caught.length === 2, 3000, "two messages at Catch");
+    const err = caught.find((m) => m.error.source.id === "fetch")!.error;
     assert.match(err.message, /fhir-fetch.errors.invalid/);
+    const [alert] = alertsIn(caught);
+    assert.equal(alert.error.source.id, "feed");
+    assert.deepEqual([alert.alert.kind, alert.alert.count, alert.alert.records], ["dead-letter", 1, [`Patient/${bad}`]]);
     assert.equal(Object.keys(child.snapshot().patients).length, 3);
     const store = await SyncStore.open(db);
     try {

@@ -6,7 +6,7 @@ import { strict as assert } from "node:assert";
 import type { TestFlows } from "node-red-node-test-helper";
 import { OpenmrsSim } from "../../sim";
 import { SyncStore } from "../../lib/store/store";
-import { calls, caughtErrors, CREDS, getNode, helper, lastStatus, NODES, until, usePeers } from "../helpers/red";
+import { alertsIn, calls, caughtMessages, CREDS, getNode, helper, lastStatus, NODES, until, usePeers } from "../helpers/red";
 
 describe("push nodes in Node-RED", function () {
   this.timeout(60_000);
@@ -69,7 +69,7 @@ describe("push nodes in Node-RED", function () {
       );
     });
     const queue = getNode("queue") as unknown as { warn: { getCalls(): { thisValue: unknown; args: unknown[] }[] } };
-    const holding = queue.warn.getCalls().filter((c) => c.thisValue === queue && c.args[0] === "retry-queue.gate.target-down");
+    const holding = queue.warn.getCalls().filter((c) => c.thisValue === queue && c.args[0] === "retry-queue.alert.target-down");
     assert.ok(holding.length >= 1 && holding.length <= 3, `warned ${holding.length} times`);
     const created = parent.store.events.filter((e) => e.category === "patient" && e.action === "CREATED");
     assert.equal(new Set(created.map((e) => e.object)).size, created.length, "each record created once at the parent");
@@ -80,11 +80,20 @@ describe("push nodes in Node-RED", function () {
     const [bad1, bad2] = [uuids[2], uuids[7]];
     parent.faults.rejectWrites = [bad1, bad2];
     await load();
-    const caught = caughtErrors();
+    const caught = caughtMessages();
     getNode("feed").receive({});
     await until(() => Object.keys(parent.snapshot().patients).length === uuids.length - 2, 20_000, "the others at the parent");
-    await until(() => caught.length === 2, 5000, "two errors at Catch");
-    assert.ok(caught.every((e) => /HTTP 422/.test(e.message) && e.source.id === "push"));
+    // Each refused write at Catch from fhir-push; from the queue one dead-letter alert for the first
+    // (the second is counted into a summary a minute later, after this test).
+    await until(() => caught.length === 3, 5000, "two errors and an alert at Catch");
+    const records = caught.filter((m) => m.topic !== "openmrs-sync/alert").map((m) => m.error);
+    assert.equal(records.length, 2);
+    assert.ok(records.every((e) => /HTTP 422/.test(e.message) && e.source.id === "push"));
+    const [alert] = alertsIn(caught);
+    assert.equal(alert.error.source.id, "queue");
+    assert.equal(alert.alert.kind, "dead-letter");
+    assert.equal(alert.alert.count, 1);
+    assert.ok([`Patient/${bad1}`, `Patient/${bad2}`].includes(alert.alert.records![0]));
     const store = await SyncStore.open(db);
     try {
       const dead = await store.deadLetters({ source: "queue" });
@@ -148,17 +157,28 @@ describe("push nodes in Node-RED", function () {
     );
   });
 
-  it("pauses on 401 with one alert, and resumes by itself when the parent accepts again", async () => {
+  it("pauses on 401 with one alert, and resumes by itself when the parent accepts again, with one all-clear", async () => {
     await load();
-    const caught = caughtErrors();
+    const caught = caughtMessages();
     parent.faults.status = { code: 401, count: 3, kinds: ["rest-write", "fhir-write"] };
     getNode("feed").receive({});
     const queue = getNode("queue");
     await until(() => lastStatus(queue)?.text === "retry-queue.status.paused", 10_000, "paused status");
     await until(pushedAll, 30_000, "everything at the parent after the pause");
-    const pausedAlerts = caught.filter((e) => e.message === "retry-queue.gate.paused");
-    assert.equal(pausedAlerts.length, 1, caught.map((e) => e.message).join("\n"));
-    assert.equal(caught.length, 1, "nothing else was reported");
+    await until(() => caught.length >= 2, 5000, "the all-clear at Catch");
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(
+      caught.map((m) => m.error.message),
+      ["retry-queue.alert.paused", "retry-queue.alert.resumed"],
+      "one alert when it paused, one when it resumed, nothing per probe",
+    );
+    assert.deepEqual(
+      alertsIn(caught).map((m) => [m.alert.kind, m.alert.severity, m.error.source.id]),
+      [
+        ["paused", "alarm", "queue"],
+        ["resumed", "clear", "queue"],
+      ],
+    );
     assert.ok(calls(queue, "error").length >= 1);
   });
 });
