@@ -13,7 +13,7 @@ import { FeedFormatError } from "../../lib/atom/parse";
 import { hubFor } from "../../lib/settlement";
 import { adminRegistry, type AdminChannel } from "../../lib/admin/registry";
 import { entryMessage } from "../../lib/message";
-import { clip, errorText, serverStatus } from "../shared/status";
+import { clip, countsText, errorText, serverStatus } from "../shared/status";
 import { recordKey } from "../../lib/atom/entry";
 import { feedBacklog, settledCount } from "../../lib/engine/alerts";
 import { channelAlerts, control, gateStatus, waitingForStoreStatus, type AlertConfig, type ChannelAlertsHandle } from "../shared/channel";
@@ -74,9 +74,18 @@ export = function (RED: NodeAPI): void {
       if (s.walkError) return { fill: "red", shape: "ring", text: clip(`${category}: ${s.walkError}`) };
       const out = s.inFlight + s.ready + s.settling;
       const busy = out > 0 || s.polling;
-      const figures = { category, ok: s.ok + s.filtered + s.held, inFlight: out, waiting: s.waiting, dead: s.dead };
-      if (alerts?.alerts.backingUp) return { fill: "yellow", shape: "ring", text: RED._("atom-feed-in.status.backing-up", figures) };
-      const text = RED._("atom-feed-in.status.progress", figures);
+      const counts = (main: [string, number][]) =>
+        countsText(RED, "atom-feed-in", [...main, ["retrying", s.waiting], ["dead", s.dead], ["filtered", s.filtered + s.held]]);
+      const figures = { category, counts: counts([["sent", s.ok]]) };
+      if (alerts?.alerts.backingUp)
+        return { fill: "yellow", shape: "ring", text: RED._("atom-feed-in.status.backing-up", { category, counts: counts([["inFlight", out]]) }) };
+      const text = RED._("atom-feed-in.status.progress", {
+        ...figures,
+        counts: counts([
+          ["sent", s.ok],
+          ["inFlight", out],
+        ]),
+      });
       if (s.waiting > 0 || s.dead > 0) return { fill: "yellow", shape: busy ? "ring" : "dot", text };
       if (busy) return { fill: "blue", shape: "ring", text };
       if (!caughtUpAt) return { fill: "grey", shape: "dot", text };

@@ -5,7 +5,7 @@
 import * as os from "node:os";
 import type { Node, NodeAPI, NodeDef } from "node-red";
 import { AuditPusher } from "../../lib/audit/push";
-import { clip, errorText, serverStatus } from "../shared/status";
+import { clip, countsText, errorText, serverStatus } from "../shared/status";
 import type { OpenmrsServerConfigNode, SyncStoreConfigNode } from "../shared/types";
 
 interface AuditPushDef extends NodeDef {
@@ -40,8 +40,21 @@ export = function (RED: NodeAPI): void {
 
     const status = serverStatus(node, serverNode, () =>
       problem
-        ? { fill: "yellow", shape: "ring", text: clip(RED._("audit-push.status.waiting", { pending, error: problem })) }
-        : { fill: pending ? "blue" : "green", shape: "dot", text: RED._("audit-push.status.counts", { sent, pending }) },
+        ? {
+            fill: "yellow",
+            shape: "ring",
+            text: clip(RED._("audit-push.status.waiting", { counts: countsText(RED, "audit-push", [["pending", pending]]), error: problem })),
+          }
+        : {
+            fill: pending ? "blue" : "green",
+            shape: "dot",
+            text: RED._("audit-push.status.counts", {
+              counts: countsText(RED, "audit-push", [
+                ["sent", sent],
+                ["pending", pending],
+              ]),
+            }),
+          },
     );
 
     const round = () => {

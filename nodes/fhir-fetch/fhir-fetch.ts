@@ -9,7 +9,7 @@ import { isFeedEntry, toRecordMessage, type SyncMessage } from "../../lib/messag
 import { validateResource, warmUpValidator } from "../../lib/fhir/validate";
 import { outcomeOfError, PermanentError } from "../../lib/outcome";
 import { settleTicket, shouldReport, workOn } from "../../lib/settlement";
-import { clip, errorText, serverStatus } from "../shared/status";
+import { clip, countsText, errorText, serverStatus } from "../shared/status";
 import type { OpenmrsServerConfigNode } from "../shared/types";
 
 interface FhirFetchDef extends NodeDef {
@@ -32,7 +32,14 @@ export = function (RED: NodeAPI): void {
     const counts = { ok: 0, deletes: 0, failed: 0, inFlight: 0 };
     let lastError = "";
     const status = serverStatus(node, serverNode, () => {
-      const text = RED._("fhir-fetch.status.counts", counts);
+      const text = RED._("fhir-fetch.status.counts", {
+        counts: countsText(RED, "fhir-fetch", [
+          ["fetched", counts.ok],
+          ["inFlight", counts.inFlight],
+          ["deletes", counts.deletes],
+          ["failed", counts.failed],
+        ]),
+      });
       if (lastError) return { fill: "red", shape: counts.inFlight ? "ring" : "dot", text: clip(`${text} · ${lastError}`) };
       return { fill: counts.inFlight ? "blue" : "green", shape: counts.inFlight ? "ring" : "dot", text };
     });

@@ -24,7 +24,7 @@ import {
 } from "../../lib/sync/reconcile";
 import type { FhirResource } from "../../lib/fhir/convert";
 import type { SyncStore } from "../../lib/store/store";
-import { clip, errorText, serverStatus } from "../shared/status";
+import { clip, countsText, errorText, serverStatus } from "../shared/status";
 import { adminRegistry, type ConflictWriter } from "../../lib/admin/registry";
 import type { FhirServerConfigNode, OpenmrsServerConfigNode, SyncStoreConfigNode, UsersConfigNode } from "../shared/types";
 
@@ -72,7 +72,16 @@ export = function (RED: NodeAPI): void {
     const pending = new Set<Promise<void>>();
     let lastError = "";
     const status = serverStatus(node, configNode, () => {
-      const text = RED._("fhir-push.status.counts", counts);
+      const text = RED._("fhir-push.status.counts", {
+        counts: countsText(RED, "fhir-push", [
+          ["written", counts.ok],
+          ["inFlight", counts.inFlight],
+          ["skipped", counts.skipped],
+          ["retrying", counts.retrying],
+          ["failed", counts.failed],
+          ["conflicts", counts.conflicts],
+        ]),
+      });
       if (lastError) return { fill: counts.failed ? "red" : "yellow", shape: counts.inFlight ? "ring" : "dot", text: clip(`${text} · ${lastError}`) };
       return { fill: counts.inFlight ? "blue" : "green", shape: counts.inFlight ? "ring" : "dot", text };
     });

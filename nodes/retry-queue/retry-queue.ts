@@ -12,7 +12,7 @@ import { Outbox } from "../../lib/queue/outbox";
 import { hubFor, settleTicket } from "../../lib/settlement";
 import { adminRegistry, type AdminChannel } from "../../lib/admin/registry";
 import { entryIdOf, recordKeyOf, storedBody, type SyncMessage } from "../../lib/message";
-import { clip, debouncedStatus, errorText } from "../shared/status";
+import { clip, countsText, debouncedStatus, errorText } from "../shared/status";
 import { queueBacklog, settledCount } from "../../lib/engine/alerts";
 import { channelAlerts, control, gateStatus, waitingForStoreStatus, type AlertConfig, type ChannelAlertsHandle } from "../shared/channel";
 import type { SyncStoreConfigNode } from "../shared/types";
@@ -58,16 +58,19 @@ export = function (RED: NodeAPI): void {
       const s = queue.stats();
       const gate = gateStatus(RED, "retry-queue", s);
       if (gate) return gate;
-      const counts = {
-        queued: s.queued,
-        inFlight: s.inFlight,
-        sent: s.sent,
-        retrying: s.retrying,
-        dead: s.dead,
-        filtered: s.filtered + s.coalesced,
-      };
-      if (alerts?.alerts.backingUp) return { fill: "yellow", shape: "ring", text: RED._("retry-queue.status.backing-up", counts) };
-      const text = RED._("retry-queue.status.counts", counts);
+      const rest: [string, number][] = [
+        ["inFlight", s.inFlight],
+        ["retrying", s.retrying],
+        ["dead", s.dead],
+        ["filtered", s.filtered + s.coalesced],
+      ];
+      if (alerts?.alerts.backingUp)
+        return {
+          fill: "yellow",
+          shape: "ring",
+          text: RED._("retry-queue.status.backing-up", { counts: countsText(RED, "retry-queue", [["queued", s.queued], ...rest]) }),
+        };
+      const text = RED._("retry-queue.status.counts", { counts: countsText(RED, "retry-queue", [["sent", s.sent], ["queued", s.queued], ...rest]) });
       if (s.dead > 0 || s.retrying > 0) return { fill: "yellow", shape: "dot", text };
       return { fill: s.queued > 0 || s.inFlight > 0 ? "blue" : "green", shape: s.inFlight > 0 ? "ring" : "dot", text };
     });

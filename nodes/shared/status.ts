@@ -1,4 +1,4 @@
-import type { Node, NodeStatus } from "node-red";
+import type { Node, NodeAPI, NodeStatus } from "node-red";
 
 /**
  * Status updates coalesced to at most one every `ms`: a catch-up settles thousands of entries a
@@ -63,4 +63,17 @@ export function serverStatus(
   const status = debouncedStatus(node, withTlsNote(server, compute), ms);
   if (server?.tlsNote) status.update();
   return status;
+}
+
+/**
+ * The counts of a status line, the same way on every node: "12 sent · 3 retrying · 1 dead". The first
+ * part is always shown, the others only when not zero, so an idle line stays short. Each word is the
+ * node's i18n key `<ns>.count.<key>` with `n`; the words are the Sync sidebar's (sent, queued, in flight,
+ * retrying, dead, filtered).
+ */
+export function countsText(RED: Pick<NodeAPI, "_">, ns: string, parts: [key: string, n: number][]): string {
+  return parts
+    .filter(([, n], i) => i === 0 || n > 0)
+    .map(([key, n]) => RED._(`${ns}.count.${key}`, { n }))
+    .join(" · ");
 }

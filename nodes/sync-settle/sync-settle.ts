@@ -8,7 +8,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
 import { settleTicket } from "../../lib/settlement";
 import type { Outcome, OutcomeKind } from "../../lib/outcome";
 import { ticketOf, type SyncMessage } from "../../lib/message";
-import { debouncedStatus } from "../shared/status";
+import { countsText, debouncedStatus } from "../shared/status";
 
 interface SyncSettleDef extends NodeDef {
   outcome?: OutcomeKind;
@@ -25,7 +25,17 @@ export = function (RED: NodeAPI): void {
     const reason = (config.reason ?? "").trim() || (kind === "filtered" ? "dropped-by-flow" : kind);
     let settled = 0;
     let untracked = 0;
-    const status = debouncedStatus(node, () => ({ fill: "grey", shape: "dot", text: RED._("sync-settle.status.counts", { kind, settled, untracked }) }));
+    const status = debouncedStatus(node, () => ({
+      fill: "grey",
+      shape: "dot",
+      text: RED._("sync-settle.status.counts", {
+        kind,
+        counts: countsText(RED, "sync-settle", [
+          ["settled", settled],
+          ["untracked", untracked],
+        ]),
+      }),
+    }));
 
     node.on("input", (msg: NodeMessageInFlow, send, done) => {
       const m = msg as SyncMessage;
