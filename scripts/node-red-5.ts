@@ -51,7 +51,6 @@ export interface NodeRed5Options {
 interface PackageJson {
   name: string;
   version: string;
-  files?: string[];
   "node-red"?: { nodes?: Record<string, string> };
 }
 
