@@ -4,7 +4,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/**", "examples/**", "node_modules/**", "**/*.mjs", "**/*.cjs", "**/*.js", "!resources/**/*.js"] },
+  { ignores: ["dist/**", "examples/**", "node_modules/**", ".cache/**", "**/*.mjs", "**/*.cjs", "**/*.js", "!resources/**/*.js"] },
   // Editor-side scripts (plain browser JavaScript served to the editor): the recommended rules only.
   {
     files: ["resources/**/*.js"],

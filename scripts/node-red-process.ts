@@ -1,7 +1,8 @@
 /**
  * Runs Node-RED as users run it (used by npm start and the end-to-end tests) (a child process of node-red's red.js, our settings file, the pack
  * loaded from the repository), on 127.0.0.1 and a free port, so tests can deploy flows over the
- * admin API, read the log, and kill -9 it.
+ * admin API, read the log, and kill -9 it. With a `runtime` (Node-RED 5 on Node 22 from
+ * scripts/node-red-5.ts), that node runs that red.js, and the package is the one installed there.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
@@ -36,6 +37,21 @@ export interface NodeRedOptions {
   flows?: unknown[];
   /** A module whose exports are added to the settings (adminAuth, say): scripts/node-red-settings.js. */
   extraSettings?: string;
+  /**
+   * Another Node-RED and the node to run it (ensureNodeRed5 gives both). Default: this repository's
+   * node_modules/node-red with the node running this.
+   */
+  runtime?: { nodeBin: string; redJs: string };
+}
+
+/**
+ * Another runtime loads the package from its own install, not from the repository: no nodesDir (see
+ * scripts/node-red-settings.js). Node-RED looks for node modules in <userDir>/node_modules and in every
+ * node_modules above its own @node-red/nodes, so it finds the package that npm installed beside
+ * node-red. Its node comes first on PATH, for what Node-RED starts itself (npm of the palette manager).
+ */
+function runtimeEnv(nodeBin: string, pathVar = process.env.PATH ?? ""): Record<string, string> {
+  return { OPENMRS_SYNC_NODES_DIR: "off", PATH: `${path.dirname(nodeBin)}${path.delimiter}${pathVar}` };
 }
 
 export class NodeRedProcess {
@@ -57,11 +73,12 @@ export class NodeRedProcess {
   async start(timeoutMs = 30_000): Promise<void> {
     if (!this.port) this.port = await freePort();
     const logStart = this.log.length;
+    const runtime = this.opts.runtime;
     this.child = spawn(
-      process.execPath,
+      runtime?.nodeBin ?? process.execPath,
       [
         ...(this.opts.nodeArgs ?? []),
-        path.join(ROOT, "node_modules/node-red/red.js"),
+        runtime?.redJs ?? path.join(ROOT, "node_modules/node-red/red.js"),
         "-u",
         this.opts.userDir,
         "-s",
@@ -76,6 +93,7 @@ export class NodeRedProcess {
           ...this.opts.env,
           NODE_RED_LOG_LEVEL: "info",
           ...(this.opts.extraSettings ? { NODE_RED_EXTRA_SETTINGS: this.opts.extraSettings } : {}),
+          ...(runtime ? runtimeEnv(runtime.nodeBin, this.opts.env?.PATH) : {}),
         },
         stdio: ["ignore", "pipe", "pipe"],
       },
