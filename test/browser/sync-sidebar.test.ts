@@ -14,6 +14,7 @@ import * as path from "node:path";
 import type { Page } from "playwright-core";
 import { OpenmrsSim } from "../../sim";
 import { NodeRedProcess } from "../../scripts/node-red-process";
+import { ensureNodeRed5, type NodeRed5 } from "../../scripts/node-red-5";
 import { BrowserSession, editorReady, logIn } from "../helpers/browser";
 import { env, shippedFlow, until, useE2E, type FlowNode } from "../helpers/e2e";
 
@@ -47,203 +48,226 @@ async function confirm(page: Sidebar): Promise<void> {
   await page.click("#openmrs-sync-confirm");
 }
 
-describe("Sync sidebar in the browser (Node-RED 4.1, Chromium)", function () {
-  this.timeout(240_000);
-  let dir: string;
-  let parent: OpenmrsSim | undefined;
-  let child: OpenmrsSim | undefined;
-  let nodeRed: NodeRedProcess | undefined;
-  const browser = new BrowserSession();
+/** Both supported runtimes, each through the browser: 4.1 from this repository, 5.0 installed from npm pack. */
+const RUNTIMES: { label: string; prepare: () => Promise<NodeRed5 | undefined> }[] = [
+  { label: "Node-RED 4.1, Node 20", prepare: () => Promise.resolve(undefined) },
+  { label: "Node-RED 5.0, Node 22", prepare: () => ensureNodeRed5() },
+];
 
-  useE2E(
-    "e2e-browser",
-    (d) => (dir = d),
-    () => ({ nodeRed, sims: [parent, child] }),
-    () => (nodeRed = parent = child = undefined),
-  );
+for (const { label, prepare } of RUNTIMES)
+  describe(`Sync sidebar in the browser (${label}, Chromium)`, function () {
+    this.timeout(240_000);
+    let runtime: NodeRed5 | undefined;
+    let dir: string;
+    let parent: OpenmrsSim | undefined;
+    let child: OpenmrsSim | undefined;
+    let nodeRed: NodeRedProcess | undefined;
+    const browser = new BrowserSession();
 
-  afterEach(async function () {
-    if (this.currentTest?.state === "failed") console.log(`screenshots: ${(await browser.screenshots(this.currentTest.fullTitle())).join(", ")}`);
-    for (const p of browser.pages) if (p.errors.length) console.log(`page errors:\n${p.errors.join("\n")}`);
-    await browser.close();
-  });
-
-  /** adminAuth on; `theme` picks an editor theme of @node-red-contrib-themes/theme-collection (a dev dependency). */
-  function settings(theme?: string): string {
-    const file = path.join(dir, "admin-settings.js");
-    const users = [{ username: ADMIN.username, password: bcrypt.hashSync(ADMIN.password, 8), permissions: "*" }];
-    const editorTheme = { tours: false, palette: { catalogues: [] }, projects: { enabled: false }, ...(theme ? { theme } : {}) };
-    fs.writeFileSync(
-      file,
-      `module.exports = { adminAuth: { type: "credentials", users: ${JSON.stringify(users)} }, editorTheme: ${JSON.stringify(editorTheme)} };\n`,
-    );
-    return file;
-  }
-
-  it("shows live counts, retries dead letters until sent, resolves a held conflict; no page errors", async () => {
-    parent = new OpenmrsSim({ name: "parent", seed: 501 });
-    child = new OpenmrsSim({ name: "child", seed: 502 });
-    parent.generate({ patients: 20, visitsPerPatient: 0 });
-    const refused = [...parent.store.patients.values()].slice(0, 2).map((p) => p.uuid);
-    child.faults.rejectWrites = refused;
-    await parent.start();
-    await child.start();
-    // Conflicts are held for an admin, and the admin may see both versions (audit content on).
-    const flow = shippedFlow("two-way").map((n): FlowNode => {
-      if (n.type === "fhir-push") return { ...n, conflict: "hold" };
-      if (n.type === "sync-store") return { ...n, auditContent: true };
-      return n;
+    before(async function () {
+      // Node-RED 5: installed once into .cache/node-red-5 (CI prepares it before the tests).
+      this.timeout(20 * 60_000);
+      runtime = await prepare();
     });
-    const db = path.join(dir, "sync.db");
-    nodeRed = new NodeRedProcess({ userDir: path.join(dir, "nr"), flows: flow, env: env(parent, child, db), extraSettings: settings() });
-    await nodeRed.start();
 
-    const { page, errors } = await browser.open(`${nodeRed.url}/`);
-    await logIn(page, ADMIN);
-    // Before the login the editor's own requests are refused (401) by design: count errors from here.
-    errors.length = 0;
-    await page.evaluate(() => (window as unknown as { RED: { sidebar: { show(id: string): void } } }).RED.sidebar.show("openmrs-sync"));
-    await page.waitForSelector('.openmrs-sync-channel[data-channel="pull_feed_patient"]', { timeout: 30_000 });
+    useE2E(
+      "e2e-browser",
+      (d) => (dir = d),
+      () => ({ nodeRed, sims: [parent, child] }),
+      () => (nodeRed = parent = child = undefined),
+    );
 
-    // The refused patients end as dead letters of the pull channel; the tile stands out.
-    await waitCount(page, "pull_feed_patient", "dead", (n) => n === 2, "two dead letters on the sidebar");
-    assert.ok(await page.locator('.openmrs-sync-channel[data-channel="pull_feed_patient"] [data-count="dead"].openmrs-sync-count-error').count());
+    afterEach(async function () {
+      if (this.currentTest?.state === "failed") console.log(`screenshots: ${(await browser.screenshots(this.currentTest.fullTitle())).join(", ")}`);
+      for (const p of browser.pages) if (p.errors.length) console.log(`page errors:\n${p.errors.join("\n")}`);
+      await browser.close();
+    });
 
-    // Counts move without a reload while the parent changes.
-    const sentBefore = await count(page, "pull_feed_patient", "sent");
-    for (let i = 0; i < 5; i++) parent.mutate(1);
-    parent.generate({ patients: 5, visitsPerPatient: 0 });
-    await waitCount(page, "pull_feed_patient", "sent", (n) => n >= sentBefore + 5, "the sent count to move live");
+    /**
+     * adminAuth on; `theme` picks an editor theme of @node-red-contrib-themes/theme-collection (3.x a dev
+     * dependency here for 4.1, 5.x installed beside Node-RED 5).
+     */
+    function settings(theme?: string): string {
+      const file = path.join(dir, "admin-settings.js");
+      const users = [{ username: ADMIN.username, password: bcrypt.hashSync(ADMIN.password, 8), permissions: "*" }];
+      const editorTheme = { tours: false, palette: { catalogues: [] }, projects: { enabled: false }, ...(theme ? { theme } : {}) };
+      fs.writeFileSync(
+        file,
+        `module.exports = { adminAuth: { type: "credentials", users: ${JSON.stringify(users)} }, editorTheme: ${JSON.stringify(editorTheme)} };\n`,
+      );
+      return file;
+    }
 
-    // The dead tile opens the two items; the child accepts again; "Retry all" asks, then retries both.
-    await page.click('.openmrs-sync-channel[data-channel="pull_feed_patient"] [data-count="dead"]');
-    await page.waitForSelector(".openmrs-sync-item");
-    const records = await page.locator(".openmrs-sync-item-record").allTextContents();
-    assert.deepEqual(records.map((r) => r.replace(/^Patient\//, "")).sort(), [...refused].sort());
-    // One item in full: its error and the stored OperationOutcome (audit content is on).
-    await page.locator(".openmrs-sync-item").first().click();
-    await page.waitForSelector(".openmrs-sync-facts-table");
-    assert.match(await page.locator(".openmrs-sync-view-item").innerText(), /OperationOutcome/);
-    await page.waitForSelector(".openmrs-sync-history .openmrs-sync-audit");
-    await page.click(".openmrs-sync-back");
-    await page.waitForSelector(".openmrs-sync-bulk-retry");
-    child.faults.rejectWrites = [];
-    await page.click(".openmrs-sync-bulk-retry");
-    const question = await page.waitForSelector(".red-ui-notification:has(#openmrs-sync-confirm)");
-    assert.match(await question.innerText(), /Retry 2 dead letters/);
-    await confirm(page);
-    await until(() => refused.every((u) => child!.store.patients.has(u)), 60_000, "the retried patients at the child");
-    await page.click(".openmrs-sync-home");
-    await waitCount(page, "pull_feed_patient", "dead", (n) => n === 0, "no dead letters left");
-
-    // A patient changed on both sides at once: held; the admin keeps the parent's version.
-    const uuid = [...parent.store.patients.values()].map((p) => p.uuid).find((u) => !refused.includes(u))!;
-    const rename = (sim: OpenmrsSim, family: string) => {
-      const p = sim.store.patients.get(uuid)!;
-      sim.store.updatePatient(uuid, { names: p.names.map((n) => ({ ...n, familyName: family })) });
-    };
-    const family = (sim: OpenmrsSim) =>
-      sim.store.patients
-        .get(uuid)!
-        .names.map((n) => n.familyName)
-        .join();
-    rename(parent, "ParentSide");
-    rename(child, "ChildSide");
-    const held = await page.waitForSelector(".openmrs-sync-store-held", { timeout: 60_000 });
-    await held.click();
-    await page.waitForSelector(".openmrs-sync-item");
-    await page.locator(".openmrs-sync-item").first().click();
-    await page.waitForSelector(".openmrs-sync-sides");
-    assert.match(await page.locator('.openmrs-sync-side[data-side="parent"]').innerText(), /ParentSide/);
-    assert.match(await page.locator('.openmrs-sync-side[data-side="child"]').innerText(), /ChildSide/);
-    assert.equal(family(child), "ChildSide", "held: nothing overwritten");
-    await page.click(".openmrs-sync-keep-parent");
-    await confirm(page);
-    await until(() => family(child!) === "ParentSide", 30_000, "the parent's version at the child");
-    assert.equal(family(parent), "ParentSide");
-    await page.click(".openmrs-sync-home");
-    await page.waitForSelector(".openmrs-sync-store-held", { state: "detached", timeout: 30_000 });
-
-    assert.deepEqual(errors, [], "no errors in the page");
-  });
-
-  for (const theme of [undefined, "dark"])
-    it(`reads well in the ${theme ?? "default light"} theme: card text contrasts with its background`, async () => {
-      parent = new OpenmrsSim({ name: "parent", seed: 521 });
-      child = new OpenmrsSim({ name: "child", seed: 522 });
-      parent.generate({ patients: 5, visitsPerPatient: 0 });
-      child.faults.rejectWrites = [[...parent.store.patients.values()][0].uuid];
+    it("shows live counts, retries dead letters until sent, resolves a held conflict; no page errors", async () => {
+      parent = new OpenmrsSim({ name: "parent", seed: 501 });
+      child = new OpenmrsSim({ name: "child", seed: 502 });
+      parent.generate({ patients: 20, visitsPerPatient: 0 });
+      const refused = [...parent.store.patients.values()].slice(0, 2).map((p) => p.uuid);
+      child.faults.rejectWrites = refused;
       await parent.start();
       await child.start();
+      // Conflicts are held for an admin, and the admin may see both versions (audit content on).
+      const flow = shippedFlow("two-way").map((n): FlowNode => {
+        if (n.type === "fhir-push") return { ...n, conflict: "hold" };
+        if (n.type === "sync-store") return { ...n, auditContent: true };
+        return n;
+      });
       const db = path.join(dir, "sync.db");
+      nodeRed = new NodeRedProcess({ userDir: path.join(dir, "nr"), flows: flow, env: env(parent, child, db), extraSettings: settings(), runtime });
+      await nodeRed.start();
+
+      const { page, errors } = await browser.open(`${nodeRed.url}/`);
+      await logIn(page, ADMIN);
+      // Before the login the editor's own requests are refused (401) by design: count errors from here.
+      errors.length = 0;
+      await page.evaluate(() => (window as unknown as { RED: { sidebar: { show(id: string): void } } }).RED.sidebar.show("openmrs-sync"));
+      await page.waitForSelector('.openmrs-sync-channel[data-channel="pull_feed_patient"]', { timeout: 30_000 });
+
+      // The refused patients end as dead letters of the pull channel; the tile stands out.
+      await waitCount(page, "pull_feed_patient", "dead", (n) => n === 2, "two dead letters on the sidebar");
+      assert.ok(await page.locator('.openmrs-sync-channel[data-channel="pull_feed_patient"] [data-count="dead"].openmrs-sync-count-error').count());
+
+      // Counts move without a reload while the parent changes.
+      const sentBefore = await count(page, "pull_feed_patient", "sent");
+      for (let i = 0; i < 5; i++) parent.mutate(1);
+      parent.generate({ patients: 5, visitsPerPatient: 0 });
+      await waitCount(page, "pull_feed_patient", "sent", (n) => n >= sentBefore + 5, "the sent count to move live");
+
+      // The dead tile opens the two items; the child accepts again; "Retry all" asks, then retries both.
+      await page.click('.openmrs-sync-channel[data-channel="pull_feed_patient"] [data-count="dead"]');
+      await page.waitForSelector(".openmrs-sync-item");
+      const records = await page.locator(".openmrs-sync-item-record").allTextContents();
+      assert.deepEqual(records.map((r) => r.replace(/^Patient\//, "")).sort(), [...refused].sort());
+      // One item in full: its error and the stored OperationOutcome (audit content is on).
+      await page.locator(".openmrs-sync-item").first().click();
+      await page.waitForSelector(".openmrs-sync-facts-table");
+      assert.match(await page.locator(".openmrs-sync-view-item").innerText(), /OperationOutcome/);
+      await page.waitForSelector(".openmrs-sync-history .openmrs-sync-audit");
+      await page.click(".openmrs-sync-back");
+      await page.waitForSelector(".openmrs-sync-bulk-retry");
+      child.faults.rejectWrites = [];
+      await page.click(".openmrs-sync-bulk-retry");
+      const question = await page.waitForSelector(".red-ui-notification:has(#openmrs-sync-confirm)");
+      assert.match(await question.innerText(), /Retry 2 dead letters/);
+      await confirm(page);
+      await until(() => refused.every((u) => child!.store.patients.has(u)), 60_000, "the retried patients at the child");
+      await page.click(".openmrs-sync-home");
+      await waitCount(page, "pull_feed_patient", "dead", (n) => n === 0, "no dead letters left");
+
+      // A patient changed on both sides at once: held; the admin keeps the parent's version.
+      const uuid = [...parent.store.patients.values()].map((p) => p.uuid).find((u) => !refused.includes(u))!;
+      const rename = (sim: OpenmrsSim, family: string) => {
+        const p = sim.store.patients.get(uuid)!;
+        sim.store.updatePatient(uuid, { names: p.names.map((n) => ({ ...n, familyName: family })) });
+      };
+      const family = (sim: OpenmrsSim) =>
+        sim.store.patients
+          .get(uuid)!
+          .names.map((n) => n.familyName)
+          .join();
+      rename(parent, "ParentSide");
+      rename(child, "ChildSide");
+      const held = await page.waitForSelector(".openmrs-sync-store-held", { timeout: 60_000 });
+      await held.click();
+      await page.waitForSelector(".openmrs-sync-item");
+      await page.locator(".openmrs-sync-item").first().click();
+      await page.waitForSelector(".openmrs-sync-sides");
+      assert.match(await page.locator('.openmrs-sync-side[data-side="parent"]').innerText(), /ParentSide/);
+      assert.match(await page.locator('.openmrs-sync-side[data-side="child"]').innerText(), /ChildSide/);
+      assert.equal(family(child), "ChildSide", "held: nothing overwritten");
+      await page.click(".openmrs-sync-keep-parent");
+      await confirm(page);
+      await until(() => family(child!) === "ParentSide", 30_000, "the parent's version at the child");
+      assert.equal(family(parent), "ParentSide");
+      await page.click(".openmrs-sync-home");
+      await page.waitForSelector(".openmrs-sync-store-held", { state: "detached", timeout: 30_000 });
+
+      assert.deepEqual(errors, [], "no errors in the page");
+    });
+
+    for (const theme of [undefined, "dark"])
+      it(`reads well in the ${theme ?? "default light"} theme: card text contrasts with its background`, async () => {
+        parent = new OpenmrsSim({ name: "parent", seed: 521 });
+        child = new OpenmrsSim({ name: "child", seed: 522 });
+        parent.generate({ patients: 5, visitsPerPatient: 0 });
+        child.faults.rejectWrites = [[...parent.store.patients.values()][0].uuid];
+        await parent.start();
+        await child.start();
+        const db = path.join(dir, "sync.db");
+        nodeRed = new NodeRedProcess({
+          userDir: path.join(dir, "nr"),
+          flows: shippedFlow("pull-from-parent"),
+          env: env(parent, child, db),
+          extraSettings: settings(theme),
+        });
+        await nodeRed.start();
+        const { page, errors } = await browser.open(`${nodeRed.url}/`);
+        await logIn(page, ADMIN);
+        errors.length = 0;
+        await page.evaluate(() => (window as unknown as { RED: { sidebar: { show(id: string): void } } }).RED.sidebar.show("openmrs-sync"));
+        await waitCount(page, "pull_feed_patient", "dead", (n) => n === 1, "the dead letter");
+        const card = '.openmrs-sync-channel[data-channel="pull_feed_patient"]';
+        const probes: Record<string, [string, "color" | "backgroundColor"]> = {
+          cardText: [`${card} .openmrs-sync-channel-name`, "color"],
+          cardBackground: [card, "backgroundColor"],
+          tileText: [`${card} [data-count="sent"] .openmrs-sync-count-n`, "color"],
+          tileBackground: [`${card} [data-count="sent"]`, "backgroundColor"],
+          deadText: [`${card} [data-count="dead"] .openmrs-sync-count-n`, "color"],
+          deadBackground: [`${card} [data-count="dead"]`, "backgroundColor"],
+        };
+        // No named helpers inside: the function runs in the page, without the test's module scope.
+        const colours = await page.evaluate(
+          (p) => Object.fromEntries(Object.entries(p).map(([k, [sel, prop]]) => [k, getComputedStyle(document.querySelector(sel)!)[prop]])),
+          probes,
+        );
+        const dark = luminance(colours.cardBackground) < 0.2;
+        assert.equal(dark, theme === "dark", `background ${colours.cardBackground} is ${dark ? "dark" : "light"}`);
+        for (const [text, back] of [
+          ["cardText", "cardBackground"],
+          ["tileText", "tileBackground"],
+          ["deadText", "deadBackground"],
+        ] as const) {
+          const ratio = contrast(luminance(colours[text]), luminance(colours[back]));
+          assert.ok(ratio >= 3, `${text} ${colours[text]} on ${colours[back]}: contrast ${ratio.toFixed(1)} (want >= 3)`);
+        }
+        await browser.screenshots(`sync-tab-${theme ?? "light"}`);
+        assert.deepEqual(errors, [], "no errors in the page");
+      });
+
+    it("imports every example from Import ▸ Examples and deploys it with no missing type", async () => {
+      parent = new OpenmrsSim({ name: "parent", seed: 511 });
+      child = new OpenmrsSim({ name: "child", seed: 512 });
+      await parent.start();
+      await child.start();
       nodeRed = new NodeRedProcess({
         userDir: path.join(dir, "nr"),
-        flows: shippedFlow("pull-from-parent"),
-        env: env(parent, child, db),
-        extraSettings: settings(theme),
+        flows: [],
+        env: env(parent, child, path.join(dir, "sync.db")),
+        extraSettings: settings(),
+        runtime,
       });
       await nodeRed.start();
       const { page, errors } = await browser.open(`${nodeRed.url}/`);
       await logIn(page, ADMIN);
       errors.length = 0;
-      await page.evaluate(() => (window as unknown as { RED: { sidebar: { show(id: string): void } } }).RED.sidebar.show("openmrs-sync"));
-      await waitCount(page, "pull_feed_patient", "dead", (n) => n === 1, "the dead letter");
-      const card = '.openmrs-sync-channel[data-channel="pull_feed_patient"]';
-      const probes: Record<string, [string, "color" | "backgroundColor"]> = {
-        cardText: [`${card} .openmrs-sync-channel-name`, "color"],
-        cardBackground: [card, "backgroundColor"],
-        tileText: [`${card} [data-count="sent"] .openmrs-sync-count-n`, "color"],
-        tileBackground: [`${card} [data-count="sent"]`, "backgroundColor"],
-        deadText: [`${card} [data-count="dead"] .openmrs-sync-count-n`, "color"],
-        deadBackground: [`${card} [data-count="dead"]`, "backgroundColor"],
-      };
-      // No named helpers inside: the function runs in the page, without the test's module scope.
-      const colours = await page.evaluate(
-        (p) => Object.fromEntries(Object.entries(p).map(([k, [sel, prop]]) => [k, getComputedStyle(document.querySelector(sel)!)[prop]])),
-        probes,
-      );
-      const dark = luminance(colours.cardBackground) < 0.2;
-      assert.equal(dark, theme === "dark", `background ${colours.cardBackground} is ${dark ? "dark" : "light"}`);
-      for (const [text, back] of [
-        ["cardText", "cardBackground"],
-        ["tileText", "tileBackground"],
-        ["deadText", "deadBackground"],
-      ] as const) {
-        const ratio = contrast(luminance(colours[text]), luminance(colours[back]));
-        assert.ok(ratio >= 3, `${text} ${colours[text]} on ${colours[back]}: contrast ${ratio.toFixed(1)} (want >= 3)`);
+      for (const name of EXAMPLES) {
+        await importExample(page, name);
+        const mark = nodeRed.log.length;
+        await page.click("#red-ui-header-button-deploy");
+        await until(() => nodeRed!.log.slice(mark).includes("Started flows"), 30_000, `${name} deployed`);
+        assert.doesNotMatch(nodeRed.log.slice(mark), /missing types|Waiting for missing/, `${name}: no missing type`);
+        const deployed = JSON.parse(fs.readFileSync(path.join(dir, "nr", "flows.json"), "utf8")) as FlowNode[];
+        const expected = shippedFlow(name).filter((n) => n.type === "atom-feed-in").length;
+        assert.ok(deployed.filter((n) => n.type === "atom-feed-in").length >= expected, `${name}: its feeds are deployed`);
+        // The next one starts on an empty workspace, as a new user's would (the examples share config node ids).
+        const token = await page.evaluate(() => (JSON.parse(localStorage.getItem("auth-tokens") ?? "{}") as { access_token?: string }).access_token);
+        await clearFlows(nodeRed, token);
+        await page.reload();
+        await editorReady(page);
       }
-      await browser.screenshots(`sync-tab-${theme ?? "light"}`);
       assert.deepEqual(errors, [], "no errors in the page");
     });
-
-  it("imports every example from Import ▸ Examples and deploys it with no missing type", async () => {
-    parent = new OpenmrsSim({ name: "parent", seed: 511 });
-    child = new OpenmrsSim({ name: "child", seed: 512 });
-    await parent.start();
-    await child.start();
-    nodeRed = new NodeRedProcess({ userDir: path.join(dir, "nr"), flows: [], env: env(parent, child, path.join(dir, "sync.db")), extraSettings: settings() });
-    await nodeRed.start();
-    const { page, errors } = await browser.open(`${nodeRed.url}/`);
-    await logIn(page, ADMIN);
-    errors.length = 0;
-    for (const name of EXAMPLES) {
-      await importExample(page, name);
-      const mark = nodeRed.log.length;
-      await page.click("#red-ui-header-button-deploy");
-      await until(() => nodeRed!.log.slice(mark).includes("Started flows"), 30_000, `${name} deployed`);
-      assert.doesNotMatch(nodeRed.log.slice(mark), /missing types|Waiting for missing/, `${name}: no missing type`);
-      const deployed = JSON.parse(fs.readFileSync(path.join(dir, "nr", "flows.json"), "utf8")) as FlowNode[];
-      const expected = shippedFlow(name).filter((n) => n.type === "atom-feed-in").length;
-      assert.ok(deployed.filter((n) => n.type === "atom-feed-in").length >= expected, `${name}: its feeds are deployed`);
-      // The next one starts on an empty workspace, as a new user's would (the examples share config node ids).
-      const token = await page.evaluate(() => (JSON.parse(localStorage.getItem("auth-tokens") ?? "{}") as { access_token?: string }).access_token);
-      await clearFlows(nodeRed, token);
-      await page.reload();
-      await editorReady(page);
-    }
-    assert.deepEqual(errors, [], "no errors in the page");
   });
-});
 
 async function clearFlows(nodeRed: NodeRedProcess, token: string | undefined): Promise<void> {
   const res = await fetch(`${nodeRed.url}/flows`, {
