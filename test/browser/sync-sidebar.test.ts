@@ -115,6 +115,7 @@ for (const { label, prepare } of RUNTIMES)
       const db = path.join(dir, "sync.db");
       nodeRed = new NodeRedProcess({ userDir: path.join(dir, "nr"), flows: flow, env: env(parent, child, db), extraSettings: settings(), runtime });
       await nodeRed.start();
+      assert.match(nodeRed.log, runtime ? /Node-RED version: v5\.0\.\d+/ : /Node-RED version: v4\.1\.\d+/, "the runtime under test");
 
       const { page, errors } = await browser.open(`${nodeRed.url}/`);
       await logIn(page, ADMIN);
