@@ -18,10 +18,19 @@ export const CHANGED_TOPIC = "openmrs-sync/changed";
 
 const added = new WeakSet<object>();
 
+/** Whether an Origin header names the host the request was sent to (scheme aside: a proxy may end TLS). */
+function sameHost(origin: string, host: string | undefined): boolean {
+  try {
+    return !!host && new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
+
 export function addAdminRoutes(RED: NodeAPI): void {
   const app = RED.httpAdmin as unknown as {
-    get(path: string, ...h: RequestHandler[]): void;
-    post(path: string, ...h: RequestHandler[]): void;
+    get(path: string, ...h: (RequestHandler | RequestHandler[])[]): void;
+    post(path: string, ...h: (RequestHandler | RequestHandler[])[]): void;
   };
   if (!app || added.has(app)) return;
   added.add(app);
@@ -42,8 +51,19 @@ export function addAdminRoutes(RED: NodeAPI): void {
       });
     };
   };
-  const read = allow("openmrs-sync.read");
-  const write = allow("openmrs-sync.write");
+  /**
+   * Node-RED 4.x answers every admin route with `Access-Control-Allow-Origin: *`: without adminAuth any
+   * web page the admin visits could read these routes (item content included) and act on them. A browser
+   * names the page's origin on every cross-origin request; the editor's own requests are same-origin
+   * and scripts send none. So a request from another origin is refused, whatever its credentials.
+   */
+  const sameOrigin: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
+    const origin = req.headers.origin;
+    if (origin === undefined || sameHost(origin, req.headers.host)) return next();
+    res.status(403).json({ error: "cross-origin", message: RED._("sync-store.admin.cross-origin", { origin: String(origin) }) });
+  };
+  const read = [sameOrigin, allow("openmrs-sync.read")];
+  const write = [sameOrigin, allow("openmrs-sync.write")];
 
   const answer = (run: (req: Request) => Promise<ApiResult>): RequestHandler => {
     return (req: Request, res: Response) => {

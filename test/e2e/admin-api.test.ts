@@ -112,6 +112,22 @@ describe("admin API (real Node-RED, adminAuth on)", function () {
       assert.ok(d.error, "the error is there");
     }
 
+    // Another web page (Node-RED 4 allows any origin on its admin routes): refused, even with a valid token.
+    for (const [method, route] of [
+      ["GET", `items/${dead[0].id}`],
+      ["POST", `items/${dead[0].id}/discard`],
+    ] as const) {
+      const res = await fetch(`${nodeRed!.url}/openmrs-sync/${route}`, {
+        method,
+        headers: { authorization: `Bearer ${admin}`, origin: "http://evil.example" },
+      });
+      assert.equal(res.status, 403, `${method} ${route} from another origin`);
+      assert.equal(((await res.json()) as { error: string }).error, "cross-origin");
+    }
+    // The editor's own origin is fine.
+    const own = await fetch(`${nodeRed!.url}/openmrs-sync/channels`, { headers: { authorization: `Bearer ${admin}`, origin: nodeRed!.url } });
+    assert.equal(own.status, 200);
+
     // The read-only user lists everything...
     const channels = await call("GET", "channels", reader);
     assert.equal(channels.status, 200);
