@@ -117,7 +117,7 @@ describe("admin API (real Node-RED, adminAuth on)", function () {
       ["GET", `items/${dead[0].id}`],
       ["POST", `items/${dead[0].id}/discard`],
     ] as const) {
-      const res = await fetch(`${nodeRed!.url}/openmrs-sync/${route}`, {
+      const res: Response = await fetch(`${nodeRed!.url}/openmrs-sync/${route}`, {
         method,
         headers: { authorization: `Bearer ${admin}`, origin: "http://evil.example" },
       });
