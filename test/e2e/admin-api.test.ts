@@ -117,7 +117,7 @@ describe("admin API (real Node-RED, adminAuth on)", function () {
       ["GET", `items/${dead[0].id}`],
       ["POST", `items/${dead[0].id}/discard`],
     ] as const) {
-      const res: Response = await fetch(`${nodeRed!.url}/openmrs-sync/${route}`, {
+      const res: Response = await fetch(`${nodeRed.url}/openmrs-sync/${route}`, {
         method,
         headers: { authorization: `Bearer ${admin}`, origin: "http://evil.example" },
       });
@@ -125,7 +125,7 @@ describe("admin API (real Node-RED, adminAuth on)", function () {
       assert.equal(((await res.json()) as { error: string }).error, "cross-origin");
     }
     // The editor's own origin is fine.
-    const own = await fetch(`${nodeRed!.url}/openmrs-sync/channels`, { headers: { authorization: `Bearer ${admin}`, origin: nodeRed!.url } });
+    const own = await fetch(`${nodeRed.url}/openmrs-sync/channels`, { headers: { authorization: `Bearer ${admin}`, origin: nodeRed.url } });
     assert.equal(own.status, 200);
 
     // The read-only user lists everything...
