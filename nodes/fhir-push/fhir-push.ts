@@ -105,10 +105,19 @@ export = function (RED: NodeAPI): void {
         const key = `${req.resourceType}/${req.id}`;
         const store: SyncStore | undefined = storeNode ? await storeNode.open() : undefined;
         let hash: string | undefined;
-        if (store && req.action === "delete" && !(await deleteNeeded(store, key))) {
-          const outcome: Outcome = { kind: "filtered", reason: "unchanged", message: `${key}: deleted when last synchronised` };
-          settleTicket(m.ticket, outcome);
-          return outcome;
+        if (store && req.action === "delete") {
+          const filtered = (reason: string, message: string): Outcome => {
+            const outcome: Outcome = { kind: "filtered", reason, message };
+            settleTicket(m.ticket, outcome);
+            return outcome;
+          };
+          if (!(await deleteNeeded(store, key))) return filtered("unchanged", `${key}: deleted when last synchronised`);
+          // Already gone at the target: voided there by a cascade (an encounter voided with its observations,
+          // on both sides) or by our own write of the other direction. Writing it again would be an echo.
+          if ((await t.read(req.resourceType, req.id, req.restKind, profile)) === undefined) {
+            void recordSynced(store, key, undefined, direction).then(baselineStored, baselineFailed);
+            return filtered("already-equal", `${key}: already deleted at the target`);
+          }
         }
         if (store && req.resource) {
           const r = req;
