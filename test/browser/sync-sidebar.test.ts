@@ -296,12 +296,18 @@ async function importExample(page: Page, name: string): Promise<void> {
   await page.evaluate(() => (window as unknown as { RED: { actions: { invoke(a: string): void } } }).RED.actions.invoke("core:show-examples-import-dialog"));
   const dialog = page.locator(".red-ui-clipboard-dialog-tab-library:visible").first();
   await dialog.waitFor();
-  const pack = dialog.locator(".red-ui-treeList-label", { hasText: "node-red-contrib-openmrs-sync" }).first();
-  await pack.click();
-  await dialog
-    .locator(".red-ui-treeList-label", { hasText: new RegExp(`^\\s*${name}\\s*$`) })
-    .first()
-    .click();
-  await page.click("#red-ui-clipboard-dialog-ok");
+  const flow = dialog.locator(".red-ui-treeList-label", { hasText: new RegExp(`^\\s*${name}\\s*$`) }).first();
+  const ok = page.locator("#red-ui-clipboard-dialog-ok");
+  // The tree opens the package folder on a click and keeps it open across dialogs; a click that lands
+  // while it is still unfolding selects nothing. Click until the flow is selected (Import enabled).
+  for (let attempt = 0; attempt < 5 && !(await ok.isEnabled()); attempt++) {
+    if (!(await flow.isVisible())) await dialog.locator(".red-ui-treeList-label", { hasText: "node-red-contrib-openmrs-sync" }).first().click();
+    await flow.waitFor({ state: "visible", timeout: 5000 }).catch(() => undefined);
+    if (await flow.isVisible()) await flow.click();
+    await page
+      .waitForFunction(() => !document.querySelector<HTMLButtonElement>("#red-ui-clipboard-dialog-ok")?.disabled, undefined, { timeout: 2000 })
+      .catch(() => undefined);
+  }
+  await ok.click();
   await editorReady(page);
 }
