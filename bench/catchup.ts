@@ -16,15 +16,13 @@
  *   npx tsx bench/catchup.ts --reps 1 --only ours --encrypt off               (store without encryption)
  */
 import * as fs from "node:fs";
-import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { numberArg } from "./args";
 import { json, recordCount, requests, startSim, stopSim, type SimProc } from "./sim-process";
 import { OpenmrsSim, compareSnapshots, type Comparable } from "../sim";
 import { NodeRedProcess } from "../scripts/node-red-process";
-import { parseFeedPage } from "../lib/atom/parse";
-import { fhirToRestCreate, type FhirResource } from "../lib/fhir/convert";
+import { agent, rawClient, sync2Loop } from "./raw-client";
 
 const ROOT = path.resolve(__dirname, "..");
 const PATIENTS = numberArg("patients", 1000);
@@ -44,122 +42,6 @@ const ONLY = ((): string[] => {
   const i = process.argv.indexOf("--only");
   return i >= 0 ? process.argv[i + 1].split(",") : ["ours", "raw", "sync2"];
 })();
-const CATEGORIES = ["patient", "visit", "encounter", "observation"];
-const AUTH = "Basic " + Buffer.from("admin:Admin123").toString("base64");
-
-// ---- the raw client: node:http, keep-alive, nothing else --------------------------------------
-
-const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
-
-function request(method: string, url: string, body?: unknown): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(
-      url,
-      {
-        method,
-        agent,
-        headers: {
-          authorization: AUTH,
-          accept: "application/json",
-          ...(data ? { "content-type": "application/json", "content-length": Buffer.byteLength(data) } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-        res.on("error", reject);
-      },
-    );
-    req.on("error", reject);
-    if (data) req.write(data);
-    req.end();
-  });
-}
-
-async function pages(base: string, category: string, visit: (url: string, xml: string) => Promise<void>): Promise<void> {
-  let url = `${base}/ws/atomfeed/${category}/recent`;
-  let res = await request("GET", url);
-  let page = await parseFeedPage(res.text, url);
-  if (page.links.prevArchive) {
-    url = `${base}/ws/atomfeed/${category}/1`;
-    res = await request("GET", url);
-    page = await parseFeedPage(res.text, url);
-  }
-  for (;;) {
-    await visit(url, res.text);
-    const next = page.links.nextArchive;
-    if (!next) break;
-    url = `${base}/ws/atomfeed/${category}/${next.split("/").pop()}`;
-    res = await request("GET", url);
-    page = await parseFeedPage(res.text, url);
-  }
-}
-
-async function copyOne(parent: string, child: string, type: string, uuid: string, created: boolean): Promise<void> {
-  const got = await request("GET", `${parent}/ws/fhir2/R4/${type}/${uuid}`);
-  if (got.status === 410) {
-    await request("DELETE", `${child}/ws/fhir2/R4/${type}/${uuid}`);
-    return;
-  }
-  const resource = JSON.parse(got.text) as FhirResource;
-  if (created) {
-    // Same requests as ours: a CREATED entry is written with the REST create first.
-    const { kind, body } = fhirToRestCreate(resource);
-    const post = await request("POST", `${child}/ws/rest/v1/${kind}`, body);
-    if (post.status < 300) return;
-  }
-  const put = await request("PUT", `${child}/ws/fhir2/R4/${type}/${uuid}`, resource);
-  if (put.status === 404) {
-    const { kind, body } = fhirToRestCreate(resource);
-    const post = await request("POST", `${child}/ws/rest/v1/${kind}`, body);
-    if (post.status >= 300) throw new Error(`raw client: POST ${kind} ${uuid}: HTTP ${post.status} ${post.text.slice(0, 200)}`);
-  }
-}
-
-async function rawClient(parent: string, child: string): Promise<void> {
-  for (const category of CATEGORIES) {
-    const queue: { type: string; uuid: string; created: boolean }[] = [];
-    let walking = true;
-    const workers = Array.from({ length: CONCURRENCY }, async () => {
-      for (;;) {
-        const job = queue.shift();
-        if (job) await copyOne(parent, child, job.type, job.uuid, job.created);
-        else if (!walking) return;
-        else await new Promise((r) => setImmediate(r));
-      }
-    });
-    await pages(parent, category, async (url, xml) => {
-      const page = await parseFeedPage(xml, url);
-      for (const e of page.entries) queue.push({ type: e.resourceType!, uuid: e.uuid!, created: e.action === "CREATED" });
-    });
-    walking = false;
-    await Promise.all(workers);
-  }
-}
-
-/** Sync 2.0's loop: one entry at a time, GET parent object, GET local object, write. */
-async function sync2Loop(parent: string, child: string): Promise<void> {
-  for (const category of CATEGORIES) {
-    const entries: { type: string; uuid: string }[] = [];
-    await pages(parent, category, async (url, xml) => {
-      for (const e of (await parseFeedPage(xml, url)).entries) entries.push({ type: e.resourceType!, uuid: e.uuid! });
-    });
-    for (const { type, uuid } of entries) {
-      const got = await request("GET", `${parent}/ws/fhir2/R4/${type}/${uuid}`);
-      const local = await request("GET", `${child}/ws/fhir2/R4/${type}/${uuid}`);
-      if (got.status !== 200) continue;
-      const resource = JSON.parse(got.text) as FhirResource;
-      if (local.status === 200) await request("PUT", `${child}/ws/fhir2/R4/${type}/${uuid}`, resource);
-      else {
-        const { kind, body } = fhirToRestCreate(resource);
-        await request("POST", `${child}/ws/rest/v1/${kind}`, body);
-      }
-    }
-  }
-}
-
 // ---- runs ---------------------------------------------------------------------------------------
 
 interface Result {
@@ -300,7 +182,7 @@ async function main(): Promise<void> {
       };
     },
     raw: async (child) => {
-      await rawClient(parent.url, child.url);
+      await rawClient(parent.url, child.url, CONCURRENCY);
       return {};
     },
     sync2: async (child) => {
