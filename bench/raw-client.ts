@@ -4,7 +4,7 @@
  * Node-RED and no store; and the sequential Sync 2.0-style loop.
  */
 import * as http from "node:http";
-import { parseFeedPage } from "../lib/atom/parse";
+import { parseFeedPage, type FeedPage } from "../lib/atom/parse";
 import { fhirToRestCreate, type FhirResource } from "../lib/fhir/convert";
 
 export const CATEGORIES = ["patient", "visit", "encounter", "observation"];
@@ -39,7 +39,8 @@ function request(method: string, url: string, body?: unknown): Promise<{ status:
   });
 }
 
-async function pages(base: string, category: string, visit: (url: string, xml: string) => Promise<void>): Promise<void> {
+/** Walks a category's pages oldest first; each page is parsed once and handed to `visit`. */
+async function pages(base: string, category: string, visit: (page: FeedPage) => void): Promise<void> {
   let url = `${base}/ws/atomfeed/${category}/recent`;
   let res = await request("GET", url);
   let page = await parseFeedPage(res.text, url);
@@ -49,7 +50,7 @@ async function pages(base: string, category: string, visit: (url: string, xml: s
     page = await parseFeedPage(res.text, url);
   }
   for (;;) {
-    await visit(url, res.text);
+    visit(page);
     const next = page.links.nextArchive;
     if (!next) break;
     url = `${base}/ws/atomfeed/${category}/${next.split("/").pop()}`;
@@ -83,19 +84,27 @@ export async function rawClient(parent: string, child: string, concurrency: numb
   for (const category of CATEGORIES) {
     const queue: { type: string; uuid: string; created: boolean }[] = [];
     let walking = true;
+    // Idle workers wait for the walk to hand them entries (or to end), instead of polling for them.
+    let wake: () => void = () => undefined;
+    let more = new Promise<void>((r) => (wake = r));
+    const signal = (): void => {
+      wake();
+      more = new Promise<void>((r) => (wake = r));
+    };
     const workers = Array.from({ length: concurrency }, async () => {
       for (;;) {
         const job = queue.shift();
         if (job) await copyOne(parent, child, job.type, job.uuid, job.created);
         else if (!walking) return;
-        else await new Promise((r) => setImmediate(r));
+        else await more;
       }
     });
-    await pages(parent, category, async (url, xml) => {
-      const page = await parseFeedPage(xml, url);
+    await pages(parent, category, (page) => {
       for (const e of page.entries) queue.push({ type: e.resourceType!, uuid: e.uuid!, created: e.action === "CREATED" });
+      signal();
     });
     walking = false;
+    signal();
     await Promise.all(workers);
   }
 }
@@ -104,8 +113,8 @@ export async function rawClient(parent: string, child: string, concurrency: numb
 export async function sync2Loop(parent: string, child: string): Promise<void> {
   for (const category of CATEGORIES) {
     const entries: { type: string; uuid: string }[] = [];
-    await pages(parent, category, async (url, xml) => {
-      for (const e of (await parseFeedPage(xml, url)).entries) entries.push({ type: e.resourceType!, uuid: e.uuid! });
+    await pages(parent, category, (page) => {
+      for (const e of page.entries) entries.push({ type: e.resourceType!, uuid: e.uuid! });
     });
     for (const { type, uuid } of entries) {
       const got = await request("GET", `${parent}/ws/fhir2/R4/${type}/${uuid}`);
