@@ -49,6 +49,9 @@ interface Result {
   /** CPU seconds used by the contender's own process (not the simulators). */
   cpuSeconds?: number;
   simCpuSeconds?: number;
+  /** The same, split: the parent simulator (feeds, reads) and the child (writes). */
+  parentCpuSeconds?: number;
+  childCpuSeconds?: number;
   seconds: number;
   entriesPerSecond: number;
   requests: number;
@@ -87,7 +90,8 @@ async function measure(
   const child = await startSim("child");
   const since = Date.now();
   const records = await recordCount(parent);
-  const simCpu0 = cpuSeconds(parent.proc.pid) + cpuSeconds(child.proc.pid);
+  const parentCpu0 = cpuSeconds(parent.proc.pid);
+  const childCpu0 = cpuSeconds(child.proc.pid);
   const own0 = process.cpuUsage();
   const { rss, cpu, stop, startedAt } = await run(child);
   const deadline = Date.now() + 30 * 60_000;
@@ -102,7 +106,8 @@ async function measure(
         const u = process.cpuUsage(own0);
         return (u.user + u.system) / 1e6;
       })();
-  const simCpu = cpuSeconds(parent.proc.pid) + cpuSeconds(child.proc.pid) - simCpu0;
+  const parentCpu = cpuSeconds(parent.proc.pid) - parentCpu0;
+  const childCpu = cpuSeconds(child.proc.pid) - childCpu0;
   const parentReqs = (await requests(parent, since)).filter((r) => r.at >= since);
   const childReqs = (await requests(child, since)).filter((r) => r.at >= since);
   const t0 = Math.min(...parentReqs.map((r) => r.at));
@@ -122,7 +127,9 @@ async function measure(
     requests: parentReqs.length + childReqs.length,
     peakRssMb: peakRss,
     cpuSeconds: ownCpu,
-    simCpuSeconds: simCpu,
+    simCpuSeconds: parentCpu + childCpu,
+    parentCpuSeconds: parentCpu,
+    childCpuSeconds: childCpu,
     firstWriteMs,
   };
 }
@@ -190,7 +197,8 @@ async function main(): Promise<void> {
       return {};
     },
   };
-  const cpu = (r: Result) => `CPU ${r.cpuSeconds?.toFixed(1)} s (sims ${r.simCpuSeconds?.toFixed(1)} s)`;
+  const cpu = (r: Result) =>
+    `CPU ${r.cpuSeconds?.toFixed(1)} s (sims ${r.simCpuSeconds?.toFixed(1)} s: parent ${r.parentCpuSeconds?.toFixed(1)}, child ${r.childCpuSeconds?.toFixed(1)})`;
   const results: Result[] = [];
   for (let rep = 1; rep <= REPS; rep++) {
     for (const name of ONLY) {

@@ -2,9 +2,11 @@
  * The ceiling of the catch-up benchmark on this machine: the raw client of bench/catchup.ts (same code)
  * against two trivial `node:http` servers that answer pre-rendered bodies (bench/fixed-server.ts): the
  * parent's real feed pages and fhir2 resources, and for every write at the child one fixed REST answer.
- * Whatever rate this reaches is the most the raw client can show against any simulator here.
+ * Whatever rate this reaches is the most the raw client can show against any simulator here. Each
+ * repetition then runs the same client against the simulators (dist/sim/cli.js, after `npm run build`),
+ * so both figures see the same machine load; CPU seconds are per process.
  *
- *   npx tsx bench/ceiling.ts [--patients 1000] [--reps 3] [--concurrency 8] [--client-profile]
+ *   npx tsx bench/ceiling.ts [--patients 1000] [--reps 3] [--concurrency 8] [--no-sim] [--sim-profile]
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
@@ -12,6 +14,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { numberArg } from "./args";
 import { agent, CATEGORIES, rawClient } from "./raw-client";
+import { startSim, stopSim } from "./sim-process";
 import { OpenmrsSim, restRep, toFhir } from "../sim";
 import { renderFeedPage } from "../sim/feed";
 import { FHIR_TYPE_OF, RECORD_TYPES } from "../sim/model";
@@ -23,6 +26,8 @@ const REPS = numberArg("reps", 3);
 const CONCURRENCY = numberArg("concurrency", 8);
 const BASE = "http://127.0.0.1:1/openmrs";
 const PAGE_SIZE = 5;
+/** `--no-sim`: only the trivial servers (by default each repetition also runs against the simulators). */
+const WITH_SIM = !process.argv.includes("--no-sim");
 
 interface Answer {
   status: number;
@@ -49,7 +54,7 @@ function parentRoutes(sim: OpenmrsSim): Record<string, Answer> {
   return routes;
 }
 
-function startFixed(routesFile: string): Promise<{ proc: ChildProcess; url: string }> {
+function startFixed(routesFile: string): Promise<Proc> {
   const proc = spawn(process.execPath, ["-r", "tsx/cjs", path.join(ROOT, "bench/fixed-server.ts"), routesFile], { stdio: ["ignore", "pipe", "inherit"] });
   return new Promise((resolve, reject) => {
     let out = "";
@@ -68,44 +73,75 @@ function cpuSeconds(pid: number | undefined): number {
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
+interface Proc {
+  proc: ChildProcess;
+  url: string;
+}
+
+async function run(name: string, parent: Proc, child: Proc, entries: number): Promise<number> {
+  const parent0 = cpuSeconds(parent.proc.pid);
+  const child0 = cpuSeconds(child.proc.pid);
+  const own0 = process.cpuUsage();
+  const t0 = performance.now();
+  await rawClient(parent.url, child.url, CONCURRENCY);
+  const seconds = (performance.now() - t0) / 1000;
+  const own = process.cpuUsage(own0);
+  const cpu = (pid: number | undefined, c0: number) => (cpuSeconds(pid) - c0).toFixed(1);
+  console.log(
+    `  ${name.padEnd(7)} ${seconds.toFixed(1)} s, ${(entries / seconds).toFixed(0)} entries/s; CPU s: client ${((own.user + own.system) / 1e6).toFixed(1)}, ` +
+      `parent ${cpu(parent.proc.pid, parent0)}, child ${cpu(child.proc.pid, child0)}`,
+  );
+  return entries / seconds;
+}
+
+function stop(p: Proc): Promise<void> {
+  if (p.proc.exitCode !== null) return Promise.resolve();
+  const done = new Promise<void>((r) => p.proc.once("exit", () => r()));
+  p.proc.kill("SIGTERM");
+  return done;
+}
+
+function summary(name: string, rates: number[]): string {
+  const v = [...rates].sort((a, b) => a - b);
+  return `${name} median ${v[Math.floor(v.length / 2)].toFixed(0)} entries/s (min ${v[0].toFixed(0)}, max ${v[v.length - 1].toFixed(0)})`;
+}
+
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-ceiling-"));
-  const sim = new OpenmrsSim({ name: "parent", dialect: "sync2", seed: 42 });
+  const dataFile = path.join(dir, "sim-parent.json");
+  const sim = new OpenmrsSim({ name: "parent", dialect: "sync2", seed: 42, dataFile });
   sim.generate({ patients: PATIENTS, visitsPerPatient: 1, encountersPerVisit: 2, obsPerEncounter: 3 });
+  sim.save();
   const entries = sim.store.events.length;
   const someObs = sim.store.obs.values().next().value;
   const created: Answer = { status: 201, type: JSON_TYPE, body: someObs ? JSON.stringify(restRep(sim.store, BASE, "obs", someObs)) : "{}" };
   fs.writeFileSync(path.join(dir, "parent.json"), JSON.stringify({ routes: parentRoutes(sim), fallback: { status: 404, type: JSON_TYPE, body: "{}" } }));
   fs.writeFileSync(path.join(dir, "child.json"), JSON.stringify({ routes: {}, fallback: created }));
-  console.log(`backlog: ${entries} feed entries; trivial servers answer pre-rendered bodies; concurrency ${CONCURRENCY}`);
-  console.log(
-    `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, Node ${process.version}, load ${os
+  console.log(`backlog: ${entries} feed entries; concurrency ${CONCURRENCY}; trivial = pre-rendered bodies, sim = dist/sim/cli.js`);
+  const load = () =>
+    os
       .loadavg()
       .map((l) => l.toFixed(1))
-      .join(" ")}`,
-  );
-  const parent = await startFixed(path.join(dir, "parent.json"));
-  const rates: number[] = [];
+      .join(" ");
+  console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, Node ${process.version}, load ${load()}`);
+  const fixedParent = await startFixed(path.join(dir, "parent.json"));
+  const simParent = WITH_SIM ? await startSim("parent", dataFile) : undefined;
+  const rates: Record<string, number[]> = { trivial: [], sim: [] };
   for (let rep = 1; rep <= REPS; rep++) {
-    const child = await startFixed(path.join(dir, "child.json"));
-    const srv0 = cpuSeconds(parent.proc.pid) + cpuSeconds(child.proc.pid);
-    const own0 = process.cpuUsage();
-    const t0 = performance.now();
-    await rawClient(parent.url, child.url, CONCURRENCY);
-    const seconds = (performance.now() - t0) / 1000;
-    const own = process.cpuUsage(own0);
-    const srv = cpuSeconds(parent.proc.pid) + cpuSeconds(child.proc.pid) - srv0;
-    child.proc.kill("SIGTERM");
-    rates.push(entries / seconds);
-    console.log(
-      `  rep ${rep}: ${seconds.toFixed(1)} s, ${(entries / seconds).toFixed(0)} entries/s, client CPU ${((own.user + own.system) / 1e6).toFixed(1)} s, servers ${srv.toFixed(1)} s`,
-    );
+    console.log(`rep ${rep} (load ${load()})`);
+    const fixedChild = await startFixed(path.join(dir, "child.json"));
+    rates.trivial.push(await run("trivial", fixedParent, fixedChild, entries));
+    await stop(fixedChild);
+    if (simParent) {
+      const simChild = await startSim("child");
+      rates.sim.push(await run("sim", simParent, simChild, entries));
+      await stopSim(simChild);
+    }
   }
-  rates.sort((a, b) => a - b);
-  console.log(
-    `\nceiling (raw client, trivial servers): median ${rates[Math.floor(rates.length / 2)].toFixed(0)} entries/s (min ${rates[0].toFixed(0)}, max ${rates[rates.length - 1].toFixed(0)})`,
-  );
-  parent.proc.kill("SIGTERM");
+  console.log(`\nraw client: ${summary("trivial servers (the ceiling)", rates.trivial)}`);
+  if (simParent) console.log(`raw client: ${summary("simulators", rates.sim)}`);
+  await stop(fixedParent);
+  if (simParent) await stopSim(simParent);
   agent.destroy();
   fs.rmSync(dir, { recursive: true, force: true });
 }
