@@ -106,17 +106,25 @@ function summary(name: string, rates: number[]): string {
   return `${name} median ${v[Math.floor(v.length / 2)].toFixed(0)} entries/s (min ${v[0].toFixed(0)}, max ${v[v.length - 1].toFixed(0)})`;
 }
 
-async function main(): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-ceiling-"));
-  const dataFile = path.join(dir, "sim-parent.json");
+/**
+ * Writes the simulator's data file and the trivial servers' answers; returns the number of feed entries.
+ * The generated store is not kept: in this process it would only make the raw client's collections slower.
+ */
+function prepare(dir: string, dataFile: string): number {
   const sim = new OpenmrsSim({ name: "parent", dialect: "sync2", seed: 42, dataFile });
   sim.generate({ patients: PATIENTS, visitsPerPatient: 1, encountersPerVisit: 2, obsPerEncounter: 3 });
   sim.save();
-  const entries = sim.store.events.length;
   const someObs = sim.store.obs.values().next().value;
   const created: Answer = { status: 201, type: JSON_TYPE, body: someObs ? JSON.stringify(restRep(sim.store, BASE, "obs", someObs)) : "{}" };
   fs.writeFileSync(path.join(dir, "parent.json"), JSON.stringify({ routes: parentRoutes(sim), fallback: { status: 404, type: JSON_TYPE, body: "{}" } }));
   fs.writeFileSync(path.join(dir, "child.json"), JSON.stringify({ routes: {}, fallback: created }));
+  return sim.store.events.length;
+}
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-ceiling-"));
+  const dataFile = path.join(dir, "sim-parent.json");
+  const entries = prepare(dir, dataFile);
   console.log(`backlog: ${entries} feed entries; concurrency ${CONCURRENCY}; trivial = pre-rendered bodies, sim = dist/sim/cli.js`);
   const load = () =>
     os
