@@ -14,6 +14,8 @@
  *   npx tsx bench/catchup.ts --patients 10000 --reps 1 --only ours,raw      (100,000 entries)
  *   npx tsx bench/catchup.ts --patients 10000 --reps 1 --only ours --heap-mb 128
  *   npx tsx bench/catchup.ts --reps 1 --only ours --encrypt off               (store without encryption)
+ * The simulators warm up before they listen, and the raw client and the loop run once over a small
+ * throwaway backlog before the measured runs (`--no-warm-up`: everything cold); Node-RED starts fresh.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -22,7 +24,7 @@ import { numberArg } from "./args";
 import { json, recordCount, requests, startSim, stopSim, type SimProc } from "./sim-process";
 import { OpenmrsSim, compareSnapshots, type Comparable } from "../sim";
 import { NodeRedProcess } from "../scripts/node-red-process";
-import { agent, rawClient, sync2Loop } from "./raw-client";
+import { agent, rawClient, sync2Loop, warmUpRawClient } from "./raw-client";
 
 const ROOT = path.resolve(__dirname, "..");
 const PATIENTS = numberArg("patients", 1000);
@@ -208,6 +210,8 @@ async function main(): Promise<void> {
   const cpu = (r: Result) =>
     `CPU ${r.cpuSeconds?.toFixed(1)} s (sims ${r.simCpuSeconds?.toFixed(1)} s: parent ${r.parentCpuSeconds?.toFixed(1)}, child ${r.childCpuSeconds?.toFixed(1)})`;
   const results: Result[] = [];
+  // The in-process clients are measured warm (`--no-warm-up`: cold, and the simulators too).
+  if (!process.argv.includes("--no-warm-up") && (ONLY.includes("raw") || ONLY.includes("sync2"))) await warmUpRawClient(dir);
   for (let rep = 1; rep <= REPS; rep++) {
     for (const name of ONLY) {
       const r = await measure(name, parent, entries, expected, (child) => contenders[name](child, rep));

@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { numberArg } from "./args";
-import { agent, CATEGORIES, rawClient } from "./raw-client";
+import { agent, CATEGORIES, rawClient, warmUpRawClient } from "./raw-client";
 import { startSim, stopSim } from "./sim-process";
 import { OpenmrsSim, restRep, toFhir } from "../sim";
 import { renderFeedPage } from "../sim/feed";
@@ -135,6 +135,7 @@ async function main(): Promise<void> {
   const fixedParent = await startFixed(path.join(dir, "parent.json"));
   const simParent = WITH_SIM ? await startSim("parent", dataFile) : undefined;
   const rates: Record<string, number[]> = { trivial: [], sim: [] };
+  if (!process.argv.includes("--no-warm-up")) await warmUpRawClient(dir);
   for (let rep = 1; rep <= REPS; rep++) {
     console.log(`rep ${rep} (load ${load()})`);
     const fixedChild = await startFixed(path.join(dir, "child.json"));
