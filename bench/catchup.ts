@@ -14,17 +14,17 @@
  *   npx tsx bench/catchup.ts --patients 10000 --reps 1 --only ours,raw      (100,000 entries)
  *   npx tsx bench/catchup.ts --patients 10000 --reps 1 --only ours --heap-mb 128
  *   npx tsx bench/catchup.ts --reps 1 --only ours --encrypt off               (store without encryption)
+ * The simulators warm up before they listen, and the raw client and the loop run once over a small
+ * throwaway backlog before the measured runs (`--no-warm-up`: everything cold); Node-RED starts fresh.
  */
 import * as fs from "node:fs";
-import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { numberArg } from "./args";
 import { json, recordCount, requests, startSim, stopSim, type SimProc } from "./sim-process";
 import { OpenmrsSim, compareSnapshots, type Comparable } from "../sim";
 import { NodeRedProcess } from "../scripts/node-red-process";
-import { parseFeedPage } from "../lib/atom/parse";
-import { fhirToRestCreate, type FhirResource } from "../lib/fhir/convert";
+import { agent, rawClient, sync2Loop, warmUpRawClient } from "./raw-client";
 
 const ROOT = path.resolve(__dirname, "..");
 const PATIENTS = numberArg("patients", 1000);
@@ -44,122 +44,6 @@ const ONLY = ((): string[] => {
   const i = process.argv.indexOf("--only");
   return i >= 0 ? process.argv[i + 1].split(",") : ["ours", "raw", "sync2"];
 })();
-const CATEGORIES = ["patient", "visit", "encounter", "observation"];
-const AUTH = "Basic " + Buffer.from("admin:Admin123").toString("base64");
-
-// ---- the raw client: node:http, keep-alive, nothing else --------------------------------------
-
-const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
-
-function request(method: string, url: string, body?: unknown): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(
-      url,
-      {
-        method,
-        agent,
-        headers: {
-          authorization: AUTH,
-          accept: "application/json",
-          ...(data ? { "content-type": "application/json", "content-length": Buffer.byteLength(data) } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-        res.on("error", reject);
-      },
-    );
-    req.on("error", reject);
-    if (data) req.write(data);
-    req.end();
-  });
-}
-
-async function pages(base: string, category: string, visit: (url: string, xml: string) => Promise<void>): Promise<void> {
-  let url = `${base}/ws/atomfeed/${category}/recent`;
-  let res = await request("GET", url);
-  let page = await parseFeedPage(res.text, url);
-  if (page.links.prevArchive) {
-    url = `${base}/ws/atomfeed/${category}/1`;
-    res = await request("GET", url);
-    page = await parseFeedPage(res.text, url);
-  }
-  for (;;) {
-    await visit(url, res.text);
-    const next = page.links.nextArchive;
-    if (!next) break;
-    url = `${base}/ws/atomfeed/${category}/${next.split("/").pop()}`;
-    res = await request("GET", url);
-    page = await parseFeedPage(res.text, url);
-  }
-}
-
-async function copyOne(parent: string, child: string, type: string, uuid: string, created: boolean): Promise<void> {
-  const got = await request("GET", `${parent}/ws/fhir2/R4/${type}/${uuid}`);
-  if (got.status === 410) {
-    await request("DELETE", `${child}/ws/fhir2/R4/${type}/${uuid}`);
-    return;
-  }
-  const resource = JSON.parse(got.text) as FhirResource;
-  if (created) {
-    // Same requests as ours: a CREATED entry is written with the REST create first.
-    const { kind, body } = fhirToRestCreate(resource);
-    const post = await request("POST", `${child}/ws/rest/v1/${kind}`, body);
-    if (post.status < 300) return;
-  }
-  const put = await request("PUT", `${child}/ws/fhir2/R4/${type}/${uuid}`, resource);
-  if (put.status === 404) {
-    const { kind, body } = fhirToRestCreate(resource);
-    const post = await request("POST", `${child}/ws/rest/v1/${kind}`, body);
-    if (post.status >= 300) throw new Error(`raw client: POST ${kind} ${uuid}: HTTP ${post.status} ${post.text.slice(0, 200)}`);
-  }
-}
-
-async function rawClient(parent: string, child: string): Promise<void> {
-  for (const category of CATEGORIES) {
-    const queue: { type: string; uuid: string; created: boolean }[] = [];
-    let walking = true;
-    const workers = Array.from({ length: CONCURRENCY }, async () => {
-      for (;;) {
-        const job = queue.shift();
-        if (job) await copyOne(parent, child, job.type, job.uuid, job.created);
-        else if (!walking) return;
-        else await new Promise((r) => setImmediate(r));
-      }
-    });
-    await pages(parent, category, async (url, xml) => {
-      const page = await parseFeedPage(xml, url);
-      for (const e of page.entries) queue.push({ type: e.resourceType!, uuid: e.uuid!, created: e.action === "CREATED" });
-    });
-    walking = false;
-    await Promise.all(workers);
-  }
-}
-
-/** Sync 2.0's loop: one entry at a time, GET parent object, GET local object, write. */
-async function sync2Loop(parent: string, child: string): Promise<void> {
-  for (const category of CATEGORIES) {
-    const entries: { type: string; uuid: string }[] = [];
-    await pages(parent, category, async (url, xml) => {
-      for (const e of (await parseFeedPage(xml, url)).entries) entries.push({ type: e.resourceType!, uuid: e.uuid! });
-    });
-    for (const { type, uuid } of entries) {
-      const got = await request("GET", `${parent}/ws/fhir2/R4/${type}/${uuid}`);
-      const local = await request("GET", `${child}/ws/fhir2/R4/${type}/${uuid}`);
-      if (got.status !== 200) continue;
-      const resource = JSON.parse(got.text) as FhirResource;
-      if (local.status === 200) await request("PUT", `${child}/ws/fhir2/R4/${type}/${uuid}`, resource);
-      else {
-        const { kind, body } = fhirToRestCreate(resource);
-        await request("POST", `${child}/ws/rest/v1/${kind}`, body);
-      }
-    }
-  }
-}
-
 // ---- runs ---------------------------------------------------------------------------------------
 
 interface Result {
@@ -167,6 +51,9 @@ interface Result {
   /** CPU seconds used by the contender's own process (not the simulators). */
   cpuSeconds?: number;
   simCpuSeconds?: number;
+  /** The same, split: the parent simulator (feeds, reads) and the child (writes). */
+  parentCpuSeconds?: number;
+  childCpuSeconds?: number;
   seconds: number;
   entriesPerSecond: number;
   requests: number;
@@ -199,13 +86,15 @@ async function measure(
   contender: string,
   parent: SimProc,
   entries: number,
-  expected: Comparable,
+  /** The parent's snapshot as JSON text (a string costs the raw client's garbage collector nothing). */
+  expected: string,
   run: (child: SimProc) => Promise<{ rss?: () => number; cpu?: () => number; stop?: () => Promise<void>; startedAt?: number }>,
 ): Promise<Result> {
   const child = await startSim("child");
   const since = Date.now();
   const records = await recordCount(parent);
-  const simCpu0 = cpuSeconds(parent.proc.pid) + cpuSeconds(child.proc.pid);
+  const parentCpu0 = cpuSeconds(parent.proc.pid);
+  const childCpu0 = cpuSeconds(child.proc.pid);
   const own0 = process.cpuUsage();
   const { rss, cpu, stop, startedAt } = await run(child);
   const deadline = Date.now() + 30 * 60_000;
@@ -220,7 +109,8 @@ async function measure(
         const u = process.cpuUsage(own0);
         return (u.user + u.system) / 1e6;
       })();
-  const simCpu = cpuSeconds(parent.proc.pid) + cpuSeconds(child.proc.pid) - simCpu0;
+  const parentCpu = cpuSeconds(parent.proc.pid) - parentCpu0;
+  const childCpu = cpuSeconds(child.proc.pid) - childCpu0;
   const parentReqs = (await requests(parent, since)).filter((r) => r.at >= since);
   const childReqs = (await requests(child, since)).filter((r) => r.at >= since);
   const t0 = Math.min(...parentReqs.map((r) => r.at));
@@ -228,7 +118,7 @@ async function measure(
   const t1 = Math.max(...writes);
   // Node-RED: from "Started flows" (the deploy) to the first write at the child.
   const firstWriteMs = startedAt !== undefined ? Math.min(...writes) - startedAt : undefined;
-  const diff = compareSnapshots(expected, await json<Comparable>(`${child.admin}/__sim/snapshot`));
+  const diff = compareSnapshots(JSON.parse(expected) as Comparable, await json<Comparable>(`${child.admin}/__sim/snapshot`));
   if (diff.length) throw new Error(`${contender}: child differs from parent:\n${diff.slice(0, 5).join("\n")}`);
   if (stop) await stop();
   await stopSim(child);
@@ -240,21 +130,30 @@ async function measure(
     requests: parentReqs.length + childReqs.length,
     peakRssMb: peakRss,
     cpuSeconds: ownCpu,
-    simCpuSeconds: simCpu,
+    simCpuSeconds: parentCpu + childCpu,
+    parentCpuSeconds: parentCpu,
+    childCpuSeconds: childCpu,
     firstWriteMs,
   };
+}
+
+/**
+ * Writes the parent's data file. The generated store is dropped once saved: kept in this process, it made
+ * every major collection of the in-process clients (raw, sync2) mark 10,000 records they never use.
+ */
+function generate(dataFile: string): { entries: number; records: number; expected: string } {
+  const gen = new OpenmrsSim({ name: "parent", dialect: "sync2", seed: 42, dataFile });
+  gen.generate({ patients: PATIENTS, visitsPerPatient: 1, encountersPerVisit: 2, obsPerEncounter: 3 });
+  gen.save();
+  return { entries: gen.store.events.length, records: gen.store.recordCount(), expected: JSON.stringify(gen.snapshot()) };
 }
 
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-catchup-"));
   const dataFile = path.join(dir, "parent.json");
-  const gen = new OpenmrsSim({ name: "parent", dialect: "sync2", seed: 42, dataFile });
-  gen.generate({ patients: PATIENTS, visitsPerPatient: 1, encountersPerVisit: 2, obsPerEncounter: 3 });
-  const entries = gen.store.events.length;
-  const expected = gen.snapshot();
-  gen.save();
+  const { entries, records, expected } = generate(dataFile);
   const parent = await startSim("parent", dataFile);
-  console.log(`backlog: ${entries} feed entries (${gen.store.recordCount()} records) at ${parent.url}`);
+  console.log(`backlog: ${entries} feed entries (${records} records) at ${parent.url}`);
   console.log(
     `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; concurrency ${CONCURRENCY}`,
   );
@@ -300,7 +199,7 @@ async function main(): Promise<void> {
       };
     },
     raw: async (child) => {
-      await rawClient(parent.url, child.url);
+      await rawClient(parent.url, child.url, CONCURRENCY);
       return {};
     },
     sync2: async (child) => {
@@ -308,8 +207,11 @@ async function main(): Promise<void> {
       return {};
     },
   };
-  const cpu = (r: Result) => `CPU ${r.cpuSeconds?.toFixed(1)} s (sims ${r.simCpuSeconds?.toFixed(1)} s)`;
+  const cpu = (r: Result) =>
+    `CPU ${r.cpuSeconds?.toFixed(1)} s (sims ${r.simCpuSeconds?.toFixed(1)} s: parent ${r.parentCpuSeconds?.toFixed(1)}, child ${r.childCpuSeconds?.toFixed(1)})`;
   const results: Result[] = [];
+  // The in-process clients are measured warm (`--no-warm-up`: cold, and the simulators too).
+  if (!process.argv.includes("--no-warm-up") && (ONLY.includes("raw") || ONLY.includes("sync2"))) await warmUpRawClient(dir);
   for (let rep = 1; rep <= REPS; rep++) {
     for (const name of ONLY) {
       const r = await measure(name, parent, entries, expected, (child) => contenders[name](child, rep));

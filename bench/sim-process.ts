@@ -6,6 +6,18 @@ import { spawn, type ChildProcess } from "node:child_process";
 import * as path from "node:path";
 
 const ROOT = path.resolve(__dirname, "..");
+/**
+ * `--sim-profile` on a benchmark's command line: each simulator process writes a V8 CPU profile to
+ * bench/results/profiles/ when it stops (summarise with `npx tsx bench/profile-top.ts FILES`).
+ */
+const PROFILE_ARGS = process.argv.includes("--sim-profile") ? ["--cpu-prof", `--cpu-prof-dir=${path.join(ROOT, "bench/results/profiles")}`] : [];
+
+/**
+ * Simulators warm their JIT up before they listen (`--warm-up`, see sim/warmup.ts), so that a run measures
+ * a simulator answering at its steady pace rather than one still compiling; `--no-warm-up` on a
+ * benchmark's command line starts them cold.
+ */
+const WARM_UP = process.argv.includes("--no-warm-up") ? [] : ["--warm-up"];
 
 export interface SimProc {
   proc: ChildProcess;
@@ -14,7 +26,7 @@ export interface SimProc {
 }
 
 export async function startSim(role: string, data?: string, extra: string[] = []): Promise<SimProc> {
-  const argv = [path.join(ROOT, "dist/sim/cli.js"), "--role", role, "--port", "0", ...(data ? ["--data", data] : []), ...extra];
+  const argv = [...PROFILE_ARGS, path.join(ROOT, "dist/sim/cli.js"), "--role", role, "--port", "0", ...(data ? ["--data", data] : []), ...WARM_UP, ...extra];
   const proc = spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "inherit"] });
   const url = await new Promise<string>((resolve, reject) => {
     let out = "";

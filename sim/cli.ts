@@ -5,6 +5,7 @@
  */
 import { OpenmrsSim } from "./server";
 import type { Dialect } from "./model";
+import { warmUp } from "./warmup";
 
 interface CliOptions {
   role: string;
@@ -20,11 +21,12 @@ interface CliOptions {
   password?: string;
   seed?: number;
   contextPath?: string;
+  warmUp: boolean;
 }
 
 const USAGE = `usage: openmrs-sim [--role parent|child] [--port N] [--host H] [--data file.json] [--patients N]
        [--changes-per-minute N] [--dialect sync2|bahmni|mixed] [--no-fhir2] [--feed-auth]
-       [--user U] [--password P] [--seed N] [--context-path /openmrs]`;
+       [--user U] [--password P] [--seed N] [--context-path /openmrs] [--warm-up]`;
 
 function fail(msg: string): never {
   process.stderr.write(`${msg}\n${USAGE}\n`);
@@ -32,7 +34,17 @@ function fail(msg: string): never {
 }
 
 export function parseArgs(argv: readonly string[]): CliOptions {
-  const o: CliOptions = { role: "sim", port: 0, host: "127.0.0.1", patients: 0, changesPerMinute: 0, dialect: "sync2", fhir2: true, feedAuth: false };
+  const o: CliOptions = {
+    role: "sim",
+    port: 0,
+    host: "127.0.0.1",
+    patients: 0,
+    changesPerMinute: 0,
+    dialect: "sync2",
+    fhir2: true,
+    feedAuth: false,
+    warmUp: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const [flag, inline] = a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
@@ -90,6 +102,9 @@ export function parseArgs(argv: readonly string[]): CliOptions {
       case "--context-path":
         o.contextPath = value();
         break;
+      case "--warm-up":
+        o.warmUp = true;
+        break;
       case "-h":
       case "--help":
         process.stdout.write(`${USAGE}\n`);
@@ -104,6 +119,8 @@ export function parseArgs(argv: readonly string[]): CliOptions {
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
+  // Before anything of the real simulator exists: its store, log and random streams stay untouched.
+  if (o.warmUp) await warmUp();
   const sim = new OpenmrsSim({
     name: o.role,
     dataFile: o.data,

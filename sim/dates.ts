@@ -6,6 +6,7 @@
 
 const OFFSET_RE = /([+-])(\d\d):?(\d\d)$/;
 const DATE_ONLY_RE = /^(\d{4})-(\d\d)-(\d\d)$/;
+const DIGITS4_RE = /^\d{4}$/;
 
 function pad(n: number, w = 2): string {
   return String(Math.abs(n)).padStart(w, "0");
@@ -39,6 +40,10 @@ export function parseInstant(s: string): number | undefined {
 
 /** OpenMRS string -> FHIR dateTime (same wall clock and offset, colon added). */
 export function toFhirDateTime(openmrs: string): string {
+  // Fast path for what the store holds (`...+0545`); anything else through the regex.
+  const n = openmrs.length;
+  const sign = openmrs.charCodeAt(n - 5);
+  if (n >= 5 && (sign === 43 || sign === 45) && DIGITS4_RE.test(openmrs.slice(n - 4))) return `${openmrs.slice(0, n - 2)}:${openmrs.slice(n - 2)}`;
   return openmrs.replace(OFFSET_RE, "$1$2:$3");
 }
 

@@ -1,6 +1,7 @@
 /** What a route handler answers; the server applies faults, logging and writes it. */
 export interface Reply {
   status: number;
+  /** A fresh object per reply: the server adds content-length to it. */
   headers: Record<string, string>;
   body: string;
 }

@@ -69,6 +69,21 @@ const MAX_LOG = 200_000;
 const MAX_BODY = 32 * 1024 * 1024;
 const SAVE_EVERY_MS = 5000;
 const UUIDISH = /^[0-9A-Za-z-]{8,40}$/;
+/** The query of every request without one (handlers only read queries). */
+const NO_QUERY = new URLSearchParams();
+
+/** Path segments, percent-decoded (a segment that is not valid percent-encoding stays as written). */
+function splitSegments(path: string): string[] {
+  const parts = path.split("/").filter((s) => s !== "");
+  if (!path.includes("%")) return parts;
+  return parts.map((s) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      return s;
+    }
+  });
+}
 
 function emptyStats(): SimStats {
   const byKind = {} as Record<RequestKind, number>;
@@ -266,18 +281,7 @@ export class OpenmrsSim {
     if (!pathname.startsWith(ctx + "/")) return { kind: "other", area: "other", segments: [] };
     const rest = pathname.slice(ctx.length);
     const read = method === "GET" || method === "HEAD";
-    const segs = (prefix: string): string[] =>
-      rest
-        .slice(prefix.length)
-        .split("/")
-        .filter((s) => s !== "")
-        .map((s) => {
-          try {
-            return decodeURIComponent(s);
-          } catch {
-            return s;
-          }
-        });
+    const segs = (prefix: string): string[] => splitSegments(rest.slice(prefix.length));
     if (rest.startsWith("/ws/atomfeed/")) return { kind: "feed", area: "feed", segments: segs("/ws/atomfeed/") };
     if (rest.startsWith("/ws/rest/sync2/")) return { kind: "other", area: "sync2", segments: segs("/ws/rest/sync2/") };
     if (rest.startsWith("/ws/rest/v1/")) {
@@ -323,7 +327,7 @@ export class OpenmrsSim {
     const rawUrl = req.url ?? "/";
     const qi = rawUrl.indexOf("?");
     const pathname = qi >= 0 ? rawUrl.slice(0, qi) : rawUrl;
-    const query = new URLSearchParams(qi >= 0 ? rawUrl.slice(qi + 1) : "");
+    const query = qi >= 0 ? new URLSearchParams(rawUrl.slice(qi + 1)) : NO_QUERY;
 
     if (pathname.startsWith("/__sim/")) {
       const body = method === "POST" ? await readBody(req) : "";
@@ -418,9 +422,10 @@ export class OpenmrsSim {
 
   private write(res: http.ServerResponse, reply: Reply): void {
     if (res.destroyed) return;
-    const buf = Buffer.from(reply.body, "utf8");
-    res.writeHead(reply.status, { ...reply.headers, "content-length": String(buf.length) });
-    res.end(buf);
+    // The body goes out as a string, appended to the header block (no Buffer copy of it).
+    reply.headers["content-length"] = String(Buffer.byteLength(reply.body, "utf8"));
+    res.writeHead(reply.status, reply.headers);
+    res.end(reply.body, "utf8");
   }
 
   private unauthorized(area: "feed" | "rest" | "fhir"): Reply {
