@@ -210,28 +210,24 @@
         paint();
       });
     }
+    // Cards and store headings are built once and then updated in place: a redraw (up to four a second
+    // during a catch-up) must not replace the element under the admin's pointer, or clicks get lost.
     function paint() {
       if (!box) return;
+      box.children(".openmrs-sync-empty").remove();
       if (!last.stores.length) {
         box.empty().append(el("div", "openmrs-sync-empty", t("no-stores")));
         cards = {};
         return;
       }
-      box.find(".openmrs-sync-empty").remove();
       var seen = {};
+      var sections = {};
       last.stores.forEach(function (s) {
-        var head = box.find('.openmrs-sync-store[data-store="' + s.id + '"]');
-        if (!head.length) head = el("div", "openmrs-sync-store").attr("data-store", s.id).appendTo(box);
-        head.empty().append(el("span", "openmrs-sync-store-name", s.name));
-        if (!s.open) head.append(el("span", "openmrs-sync-store-error", s.error ? t("store-error", { error: s.error }) : t("store-opening")));
-        if (s.held > 0)
-          $('<a href="#" class="openmrs-sync-store-held"></a>')
-            .text(t("store-held", { n: s.held }))
-            .on("click", function (e) {
-              e.preventDefault();
-              show(itemsView({ store: s.id, status: "held", title: s.name }));
-            })
-            .appendTo(head);
+        var section = box.children('.openmrs-sync-store-section[data-store="' + s.id + '"]');
+        if (!section.length) section = storeSection(s.id).appendTo(box);
+        sections[s.id] = true;
+        paintStore(section, s);
+        var list = section.children(".openmrs-sync-channels");
         last.channels
           .filter(function (c) {
             return c.store === s.id;
@@ -239,10 +235,7 @@
           .forEach(function (c) {
             seen[c.id] = true;
             var card = cards[c.id];
-            if (!card) {
-              card = cards[c.id] = el("div", "openmrs-sync-channel").attr("data-channel", c.id);
-              box.append(card);
-            }
+            if (!card) card = cards[c.id] = buildCard(c).appendTo(list);
             paintCard(card, c);
           });
       });
@@ -252,44 +245,89 @@
           delete cards[id];
         }
       });
+      box.children(".openmrs-sync-store-section").each(function () {
+        if (!sections[$(this).attr("data-store")]) $(this).remove();
+      });
       if (!last.channels.length) box.append(el("div", "openmrs-sync-empty", t("no-channels")));
+    }
+    function storeSection(id) {
+      var section = el("div", "openmrs-sync-store-section").attr("data-store", id);
+      var head = el("div", "openmrs-sync-store").attr("data-store", id).appendTo(section);
+      head.append(el("span", "openmrs-sync-store-name"));
+      $('<a href="#" class="openmrs-sync-store-held"></a>')
+        .on("click", function (e) {
+          e.preventDefault();
+          show(itemsView({ store: id, status: "held", title: section.data("name") }));
+        })
+        .appendTo(head);
+      head.append(el("span", "openmrs-sync-store-error"));
+      el("div", "openmrs-sync-channels").appendTo(section);
+      return section;
+    }
+    function paintStore(section, s) {
+      var head = section.children(".openmrs-sync-store");
+      section.data("name", s.name);
+      head.children(".openmrs-sync-store-name").text(s.name);
+      head
+        .children(".openmrs-sync-store-error")
+        .text(s.open ? "" : s.error ? t("store-error", { error: s.error }) : t("store-opening"))
+        .toggle(!s.open);
+      head
+        .children(".openmrs-sync-store-held")
+        .text(t("store-held", { n: s.held }))
+        .toggle(s.held > 0);
+    }
+    function buildCard(c) {
+      var card = el("div", "openmrs-sync-channel").attr("data-channel", c.id);
+      var title = el("div", "openmrs-sync-channel-title").appendTo(card);
+      title.append($('<i class="fa"></i>').addClass(c.kind === "queue" ? "fa-database" : "fa-rss"));
+      title.append(el("span", "openmrs-sync-channel-name"));
+      title.append(el("span", "openmrs-sync-channel-category"));
+      el("span", "openmrs-sync-state").append('<i class="fa"></i> ').append(el("span", "openmrs-sync-state-text")).appendTo(title);
+      var grid = el("div", "openmrs-sync-counts").appendTo(card);
+      COUNTS.forEach(function (k) {
+        var tile = el("div", "openmrs-sync-count").attr("data-count", k.key).appendTo(grid);
+        tile.append(el("span", "openmrs-sync-count-n")).append(el("span", "openmrs-sync-count-label", t("count." + k.key)));
+        if (!k.status && !k.outcome) return;
+        tile.addClass("openmrs-sync-link").attr("tabindex", 0);
+        tile.on("click keydown", function (e) {
+          if (e.type === "keydown" && e.key !== "Enter") return;
+          var row = card.data("row");
+          if (k.status) show(itemsView({ store: row.store, channel: row.id, status: k.status, title: row.name }));
+          else show(auditView({ store: row.store, channel: row.id, outcome: k.outcome, title: row.name }));
+        });
+      });
+      var facts = el("div", "openmrs-sync-facts").appendTo(card);
+      facts.append(el("div", "openmrs-sync-lag")).append(el("div", "openmrs-sync-last-ok")).append(el("div", "openmrs-sync-last-error"));
+      return card;
     }
     function paintCard(card, c) {
       var g = GATES[c.gate] || GATES.open;
-      card.empty().attr("data-gate", c.gate);
-      var title = el("div", "openmrs-sync-channel-title").appendTo(card);
-      title.append($('<i class="fa"></i>').addClass(c.kind === "queue" ? "fa-database" : "fa-rss"));
-      title.append(el("span", "openmrs-sync-channel-name", c.name));
-      if (c.category && c.category !== c.name) title.append(el("span", "openmrs-sync-channel-category", c.category));
-      var state = el("span", "openmrs-sync-state openmrs-sync-state-" + g.cls).appendTo(title);
-      state.append($('<i class="fa"></i>').addClass(g.icon)).append(" ").append(el("span", null, t("gate." + c.gate)));
-      if (c.gateReason) state.attr("title", c.gateReason);
-      var grid = el("div", "openmrs-sync-counts").appendTo(card);
+      card.data("row", c).attr("data-gate", c.gate);
+      card.find(".openmrs-sync-channel-name").text(c.name);
+      card
+        .find(".openmrs-sync-channel-category")
+        .text(c.category || "")
+        .toggle(!!c.category && c.category !== c.name);
+      var state = card.find(".openmrs-sync-state");
+      state.attr("class", "openmrs-sync-state openmrs-sync-state-" + g.cls).attr("title", c.gateReason || null);
+      state.children("i").attr("class", "fa " + g.icon);
+      state.children(".openmrs-sync-state-text").text(t("gate." + c.gate));
       COUNTS.forEach(function (k) {
         var n = c.counts[k.key] || 0;
-        var tile = el("div", "openmrs-sync-count").attr("data-count", k.key).appendTo(grid);
-        if (k.alert && n > 0) tile.addClass("openmrs-sync-count-" + k.alert);
-        tile.append(el("span", "openmrs-sync-count-n", n)).append(el("span", "openmrs-sync-count-label", t("count." + k.key)));
-        if (k.status || k.outcome) {
-          tile.addClass("openmrs-sync-link").attr("tabindex", 0);
-          tile.on("click keydown", function (e) {
-            if (e.type === "keydown" && e.key !== "Enter") return;
-            if (k.status) show(itemsView({ store: c.store, channel: c.id, status: k.status, title: c.name }));
-            else show(auditView({ store: c.store, channel: c.id, outcome: k.outcome, title: c.name }));
-          });
-        }
+        var tile = card.find('[data-count="' + k.key + '"]');
+        tile.children(".openmrs-sync-count-n").text(n);
+        if (k.alert) tile.toggleClass("openmrs-sync-count-" + k.alert, n > 0);
       });
-      var facts = el("div", "openmrs-sync-facts").appendTo(card);
-      if (c.lag)
-        facts.append(
-          el(
-            "div",
-            "openmrs-sync-lag",
-            c.lag.entries ? t("lag", { entries: c.lag.entries, time: c.lag.seconds === null ? "?" : duration(c.lag.seconds) }) : t("lag-none"),
-          ),
-        );
-      facts.append(el("div", "openmrs-sync-last-ok", t("last-success", { when: ago(c.lastSuccess) })));
-      if (c.lastError) facts.append(el("div", "openmrs-sync-last-error", t("last-error", { error: c.lastError.text })));
+      card
+        .find(".openmrs-sync-lag")
+        .text(c.lag ? (c.lag.entries ? t("lag", { entries: c.lag.entries, time: c.lag.seconds === null ? "?" : duration(c.lag.seconds) }) : t("lag-none")) : "")
+        .toggle(!!c.lag);
+      card.find(".openmrs-sync-last-ok").text(t("last-success", { when: ago(c.lastSuccess) }));
+      card
+        .find(".openmrs-sync-last-error")
+        .text(c.lastError ? t("last-error", { error: c.lastError.text }) : "")
+        .toggle(!!c.lastError);
     }
     return { kind: "channels", draw: draw, refresh: refresh };
   }

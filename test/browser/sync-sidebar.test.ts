@@ -130,9 +130,12 @@ for (const { label, prepare } of RUNTIMES)
 
       // Counts move without a reload while the parent changes.
       const sentBefore = await count(page, "pull_feed_patient", "sent");
+      const tile = await page.waitForSelector('.openmrs-sync-channel[data-channel="pull_feed_patient"] [data-count="sent"]');
       for (let i = 0; i < 5; i++) parent.mutate(1);
       parent.generate({ patients: 5, visitsPerPatient: 0 });
       await waitCount(page, "pull_feed_patient", "sent", (n) => n >= sentBefore + 5, "the sent count to move live");
+      // Updated in place: the element under the admin's pointer is not replaced by a redraw.
+      assert.ok(await tile.evaluate((e) => e.isConnected), "the tile is the same element after live updates");
 
       // The dead tile opens the two items; the child accepts again; "Retry all" asks, then retries both.
       await page.click('.openmrs-sync-channel[data-channel="pull_feed_patient"] [data-count="dead"]');
@@ -168,8 +171,7 @@ for (const { label, prepare } of RUNTIMES)
           .join();
       rename(parent, "ParentSide");
       rename(child, "ChildSide");
-      const held = await page.waitForSelector(".openmrs-sync-store-held", { timeout: 60_000 });
-      await held.click();
+      await page.locator(".openmrs-sync-store-held").click({ timeout: 60_000 });
       await page.waitForSelector(".openmrs-sync-item");
       await page.locator(".openmrs-sync-item").first().click();
       await page.waitForSelector(".openmrs-sync-sides");
@@ -181,7 +183,7 @@ for (const { label, prepare } of RUNTIMES)
       await until(() => family(child!) === "ParentSide", 30_000, "the parent's version at the child");
       assert.equal(family(parent), "ParentSide");
       await page.click(".openmrs-sync-home");
-      await page.waitForSelector(".openmrs-sync-store-held", { state: "detached", timeout: 30_000 });
+      await page.waitForSelector(".openmrs-sync-store-held", { state: "hidden", timeout: 30_000 });
 
       assert.deepEqual(errors, [], "no errors in the page");
     });
