@@ -256,7 +256,9 @@ for (const { label, prepare } of RUNTIMES)
       for (const name of EXAMPLES) {
         await importExample(page, name);
         const mark = nodeRed.log.length;
-        await page.click("#red-ui-header-button-deploy");
+        // The button is a link that the editor enables once the import has made the workspace dirty: a
+        // click before that does nothing.
+        await page.click("#red-ui-header-button-deploy:not(.disabled)");
         await until(() => nodeRed!.log.slice(mark).includes("Started flows"), 30_000, `${name} deployed`);
         assert.doesNotMatch(nodeRed.log.slice(mark), /missing types|Waiting for missing/, `${name}: no missing type`);
         const deployed = JSON.parse(fs.readFileSync(path.join(dir, "nr", "flows.json"), "utf8")) as FlowNode[];
