@@ -337,8 +337,13 @@
   function itemsView(f) {
     var box;
     var record = f.record || "";
+    var list = null;
+    var shown = null;
+    var more = null;
     function draw(b) {
+      // A fresh box (the view is shown again): build it anew.
       box = b;
+      list = shown = more = null;
       return refresh();
     }
     function filter() {
@@ -349,22 +354,31 @@
         paint(r);
       });
     }
+    // The heading, the search box and the buttons are built once; the list is rebuilt only when its items
+    // changed, so a live update neither eats what the admin is typing nor the row being clicked.
     function paint(r) {
-      box.empty();
-      el("div", "openmrs-sync-title", t("items-title", { status: t("status." + f.status), channel: f.title || f.channel || "" })).appendTo(box);
-      var search = $('<input type="text" class="openmrs-sync-search">').attr("placeholder", t("search")).val(record);
-      search.on("keydown", function (e) {
-        if (e.key !== "Enter") return;
-        record = String(search.val()).trim();
-        refresh().catch(fail);
-      });
-      el("div", "openmrs-sync-toolbar").append(search).appendTo(box);
-      if (f.status === "dead") {
-        var bulk = el("div", "openmrs-sync-toolbar").appendTo(box);
-        bulkButton("retry").appendTo(bulk);
-        bulkButton("discard").appendTo(bulk);
+      if (!list) {
+        box.empty();
+        el("div", "openmrs-sync-title", t("items-title", { status: t("status." + f.status), channel: f.title || f.channel || "" })).appendTo(box);
+        var search = $('<input type="text" class="openmrs-sync-search">').attr("placeholder", t("search")).val(record);
+        search.on("keydown", function (e) {
+          if (e.key !== "Enter") return;
+          record = String(search.val()).trim();
+          refresh().catch(fail);
+        });
+        el("div", "openmrs-sync-toolbar").append(search).appendTo(box);
+        if (f.status === "dead") {
+          var bulk = el("div", "openmrs-sync-toolbar").appendTo(box);
+          bulkButton("retry").appendTo(bulk);
+          bulkButton("discard").appendTo(bulk);
+        }
+        list = el("div", "openmrs-sync-items").appendTo(box);
       }
-      var list = el("div", "openmrs-sync-items").appendTo(box);
+      var key = JSON.stringify(r);
+      if (key === shown) return;
+      shown = key;
+      list.empty();
+      if (more) more.remove();
       addRows(list, r);
     }
     function addRows(list, r) {
@@ -384,9 +398,10 @@
         });
       });
       if (r.next) {
-        var more = $('<button type="button" class="red-ui-button openmrs-sync-more"></button>').text(t("more"));
+        more = $('<button type="button" class="red-ui-button openmrs-sync-more"></button>').text(t("more"));
         more.on("click", function () {
           more.remove();
+          more = null;
           api("GET", "items?" + query(Object.assign(filter(), { limit: PAGE, cursor: r.next })))
             .then(function (p) {
               addRows(list, p);
