@@ -12,12 +12,12 @@
  * does by default). `--compare-encryption <reps>` runs only 1.–2., without and with encryption
  * interleaved, reps times each, and prints the medians (the cost of encryption at rest).
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { numberArg } from "./args";
+import { recordCount, startSim, stopSim } from "./sim-process";
 import { DurableQueue } from "../lib/queue/durable-queue";
 import type { Ticket } from "../lib/engine/ticket";
 import { SyncStore, type EncryptionOptions } from "../lib/store/store";
@@ -39,7 +39,6 @@ const ENCRYPT = numberArg("encrypt", 0) === 1;
 const COMPARE = numberArg("compare-encryption", 0);
 const KEY = parseKey(generateKey());
 const encryption = (on: boolean): EncryptionOptions => (on ? { mode: "on", key: KEY } : { mode: "off" });
-const ROOT = path.resolve(__dirname, "..");
 
 /** RSS after a full GC when run with --expose-gc (npm run bench:queue does), so garbage is not counted as backlog. */
 const rssMb = () => {
@@ -179,31 +178,6 @@ async function compareEncryption(dir: string, reps: number): Promise<void> {
 
 // ---- 4. drain into a simulated parent vs the raw client --------------------------------------
 
-async function startSim(role: string): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(process.execPath, [path.join(ROOT, "dist/sim/cli.js"), "--role", role, "--port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    proc.stdout.on("data", (b: Buffer) => {
-      out += b.toString();
-      const m = /listening on (\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    proc.on("exit", (c) => reject(new Error(`sim exited ${c}`)));
-  });
-  return { proc, url };
-}
-
-async function stopSim(s: { proc: ChildProcess }): Promise<void> {
-  const done = new Promise((r) => s.proc.once("exit", r));
-  s.proc.kill("SIGTERM");
-  await done;
-}
-
-async function count(url: string): Promise<number> {
-  const res = await fetch(`${new URL(url).origin}/__sim/count`);
-  return ((await res.json()) as { records: number }).records;
-}
-
 const AUTH = "Basic " + Buffer.from("admin:Admin123").toString("base64");
 
 async function rawDrain(url: string, resources: FhirResource[]): Promise<void> {
@@ -275,7 +249,7 @@ async function measureDrain(dir: string): Promise<void> {
         await rawDrain(parent.url, resources);
         sec = (Date.now() - t0) / 1000;
       } else sec = await queueDrain(dir, parent.url, resources);
-      const n = await count(parent.url);
+      const n = await recordCount(parent);
       if (n !== DRAIN) throw new Error(`${who}: parent holds ${n} of ${DRAIN}`);
       await stopSim(parent);
       results.push({ who, sec });
