@@ -17,7 +17,7 @@ import { OpenmrsSim } from "../sim";
 import { recordCount, requests, startSim, stopSim } from "./sim-process";
 import { NodeRedProcess } from "../scripts/node-red-process";
 import { BrowserSession, editorReady } from "../test/helpers/browser";
-import { shippedFlow } from "../test/helpers/e2e";
+import { env, shippedFlow } from "../test/helpers/e2e";
 
 const PATIENTS = numberArg("patients", 10_000);
 const CHANNEL = "pull_feed_patient";
@@ -36,9 +36,7 @@ async function main(): Promise<void> {
   const parent = await startSim("parent", dataFile);
   const child = await startSim("child");
   const db = path.join(dir, "sync.db");
-  const env = { OPENMRS_PARENT_URL: parent.url, OPENMRS_CHILD_URL: child.url, SYNC_DB_PATH: db, SYNC_POLL_SECONDS: "1" };
-  for (const side of ["PARENT", "CHILD"]) Object.assign(env, { [`OPENMRS_${side}_USER`]: "admin", [`OPENMRS_${side}_PASSWORD`]: "Admin123" });
-  const nodeRed = new NodeRedProcess({ userDir: path.join(dir, "nr"), flows: [], env });
+  const nodeRed = new NodeRedProcess({ userDir: path.join(dir, "nr"), flows: [], env: env(parent, child, db, "1") });
   const browser = new BrowserSession();
   try {
     await nodeRed.start();

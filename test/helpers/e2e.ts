@@ -20,7 +20,8 @@ export function shippedFlow(name: string): FlowNode[] {
   return JSON.parse(fs.readFileSync(path.join(ROOT, "flows", `${name}.json`), "utf8")) as FlowNode[];
 }
 
-export function env(parent: OpenmrsSim, child: OpenmrsSim, db: string, pollSeconds = "1"): Record<string, string> {
+/** Node-RED's environment for the shipped flows: the two servers (a simulator or its process), the store, the poll. */
+export function env(parent: { url: string }, child: { url: string }, db: string, pollSeconds = "1"): Record<string, string> {
   return {
     OPENMRS_PARENT_URL: parent.url,
     OPENMRS_PARENT_USER: "admin",
