@@ -11,12 +11,13 @@
  */
 import { NetworkError } from "./http";
 import { OriginError, redactUrl } from "./origin";
+import type { MetadataRef } from "./openmrs/metadata-check";
 
 export type OutcomeKind = "ok" | "filtered" | "held" | "retry" | "permanent" | "auth";
 
 export interface Outcome {
   kind: OutcomeKind;
-  /** Short reason code, e.g. "http-503", "timeout", "invalid-fhir", "missing-reference", "coalesced". */
+  /** Short reason code, e.g. "http-503", "timeout", "invalid-fhir", "missing-reference", "missing-metadata", "coalesced". */
   reason: string;
   /** One line for people: what happened, without clinical content. */
   message?: string;
@@ -27,6 +28,8 @@ export interface Outcome {
   operationOutcome?: unknown;
   /** A held conflict's id in the conflicts table. */
   conflictId?: number;
+  /** missing-metadata: what the target lacks (lib/openmrs/metadata-check.ts). */
+  missing?: MetadataRef[];
 }
 
 /** The longest Retry-After honoured (a server asking for a day is asked again in an hour). */

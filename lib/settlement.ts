@@ -73,16 +73,20 @@ export function attemptOf(ticket: unknown): number {
   return isTicket(ticket) ? ticket.attempt : 1;
 }
 
+/** Retries that wait for something to arrive at the target, reported elsewhere or not at all. */
+const WAITING_REASONS = new Set(["missing-reference", "missing-metadata"]);
+
 /**
  * Whether a failure should be reported to the debug pane and Catch nodes: always for permanent
  * failures; for transient failures only on the first attempt of an entry, so a record retried fifty
  * times raises one alert, not fifty (the Mirth alert flood); auth failures of ticketed messages not at
  * all, because the channel pauses and raises one alert for itself; a missing reference not at all
- * (it heals by itself, and is reported if it ends in the dead letter).
+ * (it heals by itself, and is reported if it ends in the dead letter), nor missing metadata (the
+ * fhir-push says once which metadata the target lacks and how many records wait for it).
  */
 export function shouldReport(outcome: Outcome, ticket: unknown): boolean {
   if (outcome.kind === "permanent") return true;
   if (outcome.kind === "auth") return !isTicket(ticket);
-  if (outcome.kind === "retry") return attemptOf(ticket) <= 1 && !(outcome.reason === "missing-reference" && isTicket(ticket));
+  if (outcome.kind === "retry") return attemptOf(ticket) <= 1 && !(WAITING_REASONS.has(outcome.reason) && isTicket(ticket));
   return false;
 }

@@ -70,8 +70,18 @@ function pushNodes(z, y0, { outbox = false } = {}) {
  */
 function alertNodes(z, prefix, nodes, x, y) {
   const scope = nodes.filter((n) => n.type === "atom-feed-in" || n.type === "retry-queue").map((n) => n.id);
+  const pushes = nodes.filter((n) => n.type === "fhir-push").map((n) => n.id);
+  // fhir-push's own alerts (metadata the target lacks): a second Catch on the fhir-push nodes, and a Switch
+  // that lets only alerts through, so a record's own errors stay out.
+  const metadata = pushes.length
+    ? [
+        { id: `${prefix}_metadata_catch`, type: "catch", z, name: "metadata alerts", scope: pushes, uncaught: false, x: x - 220, y: y + 40, wires: [[`${prefix}_metadata_switch`]] },
+        { id: `${prefix}_metadata_switch`, type: "switch", z, name: "alerts only", property: "topic", propertyType: "msg", rules: [{ t: "eq", v: "openmrs-sync/alert", vt: "str" }], checkall: "true", repair: false, outputs: 1, x, y: y + 40, wires: [[`${prefix}_alerts_debug`]] },
+      ]
+    : [];
   return [
     ...nodes,
+    ...metadata,
     { id: `${prefix}_alerts_catch`, type: "catch", z, name: "channel alerts", scope, uncaught: false, x, y, wires: [[`${prefix}_alerts_debug`]] },
     { id: `${prefix}_alerts_debug`, type: "debug", z, name: "sync alerts", active: true, tosidebar: true, console: true, tostatus: true, complete: "error.message", targetType: "msg", statusVal: "error.message", statusType: "msg", x: x + 200, y, wires: [] },
   ];
@@ -83,15 +93,16 @@ function tab(id, label, info) {
 
 const ENV_NOTE = "\n\nEndpoints come from OPENMRS_PARENT_URL/_USER/_PASSWORD and OPENMRS_CHILD_URL/_USER/_PASSWORD; the store from SYNC_DB_PATH; the poll interval from SYNC_POLL_SECONDS.";
 const ALERT_NOTE = "\n\nAlerts: the Catch node \"channel alerts\" takes what the feeds and the queue report (backing up, drained, paused, resumed, store fault, dead letters; each once per change, never per retry or poll) to the debug node \"sync alerts\". Wire it to an e-mail node instead to be told by mail.";
+const METADATA_NOTE = " The Catch node \"metadata alerts\" adds what fhir-push reports once about metadata (a concept, a type, a location) the target lacks.";
 const withConfigs = (nodes) => nodes.concat([configs.parent, configs.child, configs.store]);
 const retarget = (nodes, z) => nodes.map((n) => ("z" in n ? { ...n, z } : n));
 
 const flows = {
-  "pull-from-parent": withConfigs([tab("tab_pull", "Pull from parent", "Reads the parent's feeds (patients, then visits, encounters, observations), fetches each changed record as FHIR R4 and writes it into the child." + ALERT_NOTE + ENV_NOTE), ...alertNodes("tab_pull", "pull", pullNodes("tab_pull", 40), 830, 400)]),
-  "push-to-parent": withConfigs([tab("tab_push", "Push to parent", "Reads the child's own feeds, fetches each changed record as FHIR R4, and writes it into the parent through a durable retry queue." + ALERT_NOTE + ENV_NOTE), ...alertNodes("tab_push", "push", pushNodes("tab_push", 40), 830, 400)]),
+  "pull-from-parent": withConfigs([tab("tab_pull", "Pull from parent", "Reads the parent's feeds (patients, then visits, encounters, observations), fetches each changed record as FHIR R4 and writes it into the child." + ALERT_NOTE + METADATA_NOTE + ENV_NOTE), ...alertNodes("tab_pull", "pull", pullNodes("tab_pull", 40), 830, 400)]),
+  "push-to-parent": withConfigs([tab("tab_push", "Push to parent", "Reads the child's own feeds, fetches each changed record as FHIR R4, and writes it into the parent through a durable retry queue." + ALERT_NOTE + METADATA_NOTE + ENV_NOTE), ...alertNodes("tab_push", "push", pushNodes("tab_push", 40), 830, 400)]),
   outbox: withConfigs([tab("tab_outbox", "Outbox", "Scenario C: the child's changes land in the store's outbox table, for a third-party tool to read and mark done with SQL (docs/outbox.md)." + ALERT_NOTE + ENV_NOTE), ...alertNodes("tab_outbox", "outbox", pushNodes("tab_outbox", 40, { outbox: true }), 830, 400)]),
   "two-way": withConfigs([
-    tab("tab_two_way", "Two-way sync", "Pull from the parent and push to the parent on one store: records pulled from the parent are not pushed back (echo suppression); a record changed on both sides is a conflict, resolved by the policy of the fhir-push nodes (parent wins here)." + ALERT_NOTE + ENV_NOTE),
+    tab("tab_two_way", "Two-way sync", "Pull from the parent and push to the parent on one store: records pulled from the parent are not pushed back (echo suppression); a record changed on both sides is a conflict, resolved by the policy of the fhir-push nodes (parent wins here)." + ALERT_NOTE + METADATA_NOTE + ENV_NOTE),
     ...alertNodes("tab_two_way", "two_way", [...retarget(pullNodes("tab_two_way", 40), "tab_two_way"), ...retarget(pushNodes("tab_two_way", 420), "tab_two_way")], 830, 780),
   ]),
 };

@@ -316,6 +316,11 @@ export class Store {
   dirty = false;
   /** Called after each appended event (for stats/observers). */
   onEvent?: (e: FeedEvent) => void;
+  /**
+   * Metadata uuids this server lacks (a clinic set up without them): a write that refers to one is refused
+   * as an unknown uuid, and GET of it is 404. Installing it (deleting it from here) takes effect at once.
+   */
+  readonly lacking = new Set<string>();
 
   constructor(readonly opts: StoreOptions) {}
 
@@ -376,7 +381,14 @@ export class Store {
 
   private checkMeta(map: ReadonlyMap<string, unknown>, what: string, uuid: string | null | undefined): void {
     if (uuid === null || uuid === undefined) return;
-    if (!map.has(uuid)) throw notFound(what, uuid);
+    if (!map.has(uuid) || this.lacking.has(uuid)) throw notFound(what, uuid);
+  }
+
+  /** A concept this server has, or a refusal naming the uuid. */
+  private concept(uuid: string): Concept {
+    const c = META.concepts.get(uuid);
+    if (!c || this.lacking.has(uuid)) throw notFound("Concept", uuid);
+    return c;
   }
 
   private checkNewUuid(type: RecordType, uuid: string | undefined): string {
@@ -473,8 +485,7 @@ export class Store {
       case "Coded": {
         const answer = typeof v === "string" ? v : typeof v === "object" && v !== null && "uuid" in v ? String(v.uuid) : undefined;
         if (!answer) throw new SimError(400, `Obs value for coded concept ${concept.uuid} must be a concept uuid`);
-        const c = META.concepts.get(answer);
-        if (!c) throw notFound("Concept", answer);
+        const c = this.concept(answer);
         return { uuid: c.uuid, display: c.display };
       }
       default:
@@ -721,8 +732,7 @@ export class Store {
     if (!d.person) throw new SimError(400, "person is required");
     if (!this.patients.has(d.person)) throw notFound("Person", d.person);
     if (!d.concept) throw new SimError(400, "concept is required");
-    const concept = META.concepts.get(d.concept);
-    if (!concept) throw notFound("Concept", d.concept);
+    const concept = this.concept(d.concept);
     const encounter = str(d.encounter);
     let fallback: string | undefined;
     if (encounter) {

@@ -624,11 +624,13 @@ export function handleRest(store: Store, req: RestRequest): Reply {
     }
     const meta = Object.hasOwn(META_RESOURCES, resource) ? META_RESOURCES[resource] : undefined;
     if (meta && req.method === "GET" && !uuid) {
-      const results = [...meta.values()].map((m) => ({ ...m, name: m.display, retired: false, links: selfLink(req.base, `${resource}/${m.uuid}`) }));
+      const results = [...meta.values()]
+        .filter((m) => !store.lacking.has(m.uuid))
+        .map((m) => ({ ...m, name: m.display, retired: false, links: selfLink(req.base, `${resource}/${m.uuid}`) }));
       return json(200, { results });
     }
     if (meta && req.method === "GET" && uuid && rest.length === 0) {
-      const m = meta.get(uuid);
+      const m = store.lacking.has(uuid) ? undefined : meta.get(uuid);
       if (!m) return restError(404, "Object with given uuid doesn't exist");
       return json(200, { ...m, name: m.display, retired: false, links: selfLink(req.base, `${resource}/${uuid}`) });
     }

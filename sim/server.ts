@@ -626,6 +626,18 @@ export class OpenmrsSim {
           else this.stopChanges();
           return json(200, { ok: true, running: interval > 0 });
         }
+        case "GET /__sim/lacking":
+          return json(200, { lacking: [...this.store.lacking] });
+        case "POST /__sim/lacking":
+        case "DELETE /__sim/lacking": {
+          // POST: the server loses these metadata uuids; DELETE: they are installed again.
+          const uuids = isObject(parsed) && Array.isArray(parsed.uuids) ? parsed.uuids.filter((u): u is string => typeof u === "string") : [];
+          for (const u of uuids) {
+            if (method === "POST") this.store.lacking.add(u);
+            else this.store.lacking.delete(u);
+          }
+          return json(200, { lacking: [...this.store.lacking] });
+        }
         case "POST /__sim/save":
           this.save();
           return json(200, { ok: true });

@@ -11,6 +11,10 @@
  * A refusal (400/404/409/422) of a record whose referenced records (its patient, encounter, visit) are
  * not on the target yet is a *retry* ("missing-reference"), never a dead letter: feeds are separate,
  * so an encounter can arrive before its patient.
+ *
+ * Before an upsert to an OpenMRS target, the metadata the record names (concepts, types, locations) is
+ * checked there (lib/openmrs/metadata-check.ts): while some is missing the record is a *retry*
+ * ("missing-metadata") that names it, not a generic 400 and a dead letter.
  */
 import { httpFailure, httpOutcome, OK, type Outcome } from "../outcome";
 import {
@@ -26,6 +30,7 @@ import {
 import type { FhirClient, FhirResponse } from "../fhir/client";
 import { viaFhir2, type OpenmrsServer, type ServerProfile } from "../openmrs/server";
 import { personAttributeTypes } from "../openmrs/attribute-types";
+import { MetadataCheck, metadataRefs, metadataText } from "../openmrs/metadata-check";
 import { entryHeader } from "../origin";
 
 export interface WriteRequest {
@@ -97,7 +102,11 @@ async function refusalOutcome(req: WriteRequest, refusal: Outcome, exists: (reso
 }
 
 export class OpenmrsTarget implements RecordTarget {
-  constructor(private readonly server: OpenmrsServer) {}
+  private readonly metadata: MetadataCheck;
+
+  constructor(private readonly server: OpenmrsServer) {
+    this.metadata = new MetadataCheck(server);
+  }
 
   get url(): string {
     return this.server.baseUrl;
@@ -125,6 +134,8 @@ export class OpenmrsTarget implements RecordTarget {
   private async upsert(req: WriteRequest, profile: ServerProfile): Promise<Omit<WriteResult, "durationMs">> {
     const resource = req.resource;
     if (!resource) return { outcome: { kind: "permanent", reason: "no-resource", message: "upsert without a resource" }, method: "PUT", url: this.url };
+    const lacking = await this.missingMetadata(req, resource);
+    if (lacking) return { outcome: lacking, method: "GET", url: this.server.restUrl("") };
     if (req.created) {
       const created = await this.createViaRest(req, resource, profile, false);
       if (created.outcome.kind === "ok" || !(await this.exists(req.resourceType, req.id, profile))) return this.withRefusal(req, created, profile);
@@ -159,6 +170,26 @@ export class OpenmrsTarget implements RecordTarget {
     }
     const outcome = httpOutcome("POST", url, res.status, res.json, res.headers["retry-after"]);
     return { outcome: analyse ? await this.refusal(req, outcome, profile) : outcome, method: "POST", url };
+  }
+
+  /** The retry outcome of a record that names metadata the target lacks; undefined when it has it all. */
+  private async missingMetadata(req: WriteRequest, resource: FhirResource): Promise<Outcome | undefined> {
+    let refs;
+    try {
+      const { kind, body } = fhirToRestCreate({ ...resource, id: req.id });
+      refs = metadataRefs(kind, body, resource, resource.valueCodeableConcept !== undefined);
+    } catch {
+      return undefined; // not convertible: the write says why
+    }
+    if (refs.length === 0) return undefined;
+    const missing = await this.metadata.missing(refs);
+    if (missing.length === 0) return undefined;
+    return {
+      kind: "retry",
+      reason: "missing-metadata",
+      message: `${req.resourceType}/${req.id} needs ${missing.map(metadataText).join(", ")}, which the target lacks; it waits and is retried`,
+      missing,
+    };
   }
 
   /** A patient's REST body names person attribute types by the target's uuids: look them up (cached). */

@@ -26,6 +26,9 @@ import type { FhirResource } from "../../lib/fhir/convert";
 import type { SyncStore } from "../../lib/store/store";
 import { clip, countsText, errorText, serverStatus } from "../shared/status";
 import { adminRegistry, type ConflictWriter } from "../../lib/admin/registry";
+import { ALERT_TOPIC } from "../../lib/engine/alerts";
+import { MissingMetadataAlerts } from "../../lib/push/missing-metadata";
+import { metadataText } from "../../lib/openmrs/metadata-check";
 import type { FhirServerConfigNode, OpenmrsServerConfigNode, SyncStoreConfigNode, UsersConfigNode } from "../shared/types";
 
 interface FhirPushDef extends NodeDef {
@@ -95,6 +98,19 @@ export = function (RED: NodeAPI): void {
       baselineError = text;
     };
 
+    // Metadata the target lacks: said once per piece (and summarised), not once per waiting record.
+    const metadataAlerts = new MissingMetadataAlerts({
+      emit(alert) {
+        const key = alert.kind === "metadata-installed" ? "metadata-installed" : alert.summary ? "missing-metadata-summary" : "missing-metadata";
+        const text = RED._(`fhir-push.alert.${key}`, { metadata: metadataText(alert.metadata), records: alert.records, first: alert.named[0] ?? "" });
+        node.error(text, { topic: ALERT_TOPIC, payload: text, alert: { ...alert, channel: node.id, name: config.name || undefined } });
+      },
+    });
+    const noteMetadata = (key: string, outcome: Outcome): void => {
+      if (outcome.reason === "missing-metadata" && outcome.missing) metadataAlerts.waits(key, outcome.missing);
+      else if (outcome.kind === "ok") metadataAlerts.written(key);
+    };
+
     /** Writes one message; returns its outcome (never throws). */
     const push = async (m: PushMessage): Promise<Outcome> => {
       let req: WriteRequest | undefined;
@@ -161,6 +177,7 @@ export = function (RED: NodeAPI): void {
         // A delete says so too: the other side's feed may report it before its baseline is stored.
         if (store && req.action === "delete") await recordIntent(store, key, DELETED);
         const result = await t.write(req, profile);
+        noteMetadata(key, result.outcome);
         if (store && result.outcome.kind === "ok")
           void recordSynced(store, key, req.action === "delete" ? undefined : (hash ?? contentHash(req.resource!)), direction, req.resource).then(
             baselineStored,
@@ -244,6 +261,7 @@ export = function (RED: NodeAPI): void {
 
     node.on("close", (_removed: boolean, done: () => void) => {
       if (writer) adminRegistry.removeWriter(writer);
+      metadataAlerts.stop();
       // Writes already sent finish and settle their tickets (bounded by the request timeout).
       const wait = Promise.race([Promise.allSettled([...pending]), new Promise((r) => setTimeout(r, 8_000))]);
       void wait.finally(() => {
