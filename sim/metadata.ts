@@ -59,6 +59,8 @@ export const PERSON_ATTRIBUTE_TYPES: readonly NamedMeta[] = [
   { uuid: "14d4f066-15f5-102d-96e4-000c29c2a5d7", display: "Telephone Number" },
   { uuid: "8d871386-c2cc-11de-8d13-0010c6dffd0f", display: "Race" },
   { uuid: "8d8718c2-c2cc-11de-8d13-0010c6dffd0f", display: "Birthplace" },
+  { uuid: "8d871afc-c2cc-11de-8d13-0010c6dffd0f", display: "Citizenship" },
+  { uuid: "8d871f2a-c2cc-11de-8d13-0010c6dffd0f", display: "Civil Status" },
 ];
 
 /** The contact attribute type (fhir2's default). */

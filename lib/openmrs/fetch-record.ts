@@ -14,6 +14,7 @@ import { httpFailure, OutcomeError, PermanentError, shownValue } from "../outcom
 import { entryHeader, redactUrl } from "../origin";
 import { isVoidedRest, restKindOf, restToFhir, type FhirResource } from "../fhir/convert";
 import { viaFhir2, type OpenmrsServer, type ServerProfile } from "./server";
+import { withAttributeIds } from "./attribute-ids";
 
 export type RecordAction = "upsert" | "delete";
 
@@ -57,7 +58,9 @@ export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile,
           "wrong-resource",
         );
       }
-      return { action: "upsert", resourceType, id: uuid, resource, via: "fhir2", sourceUrl: url };
+      // fhir2 leaves person attributes' uuids out: completed from REST, so the target keeps them.
+      const whole = resourceType === "Patient" ? await withAttributeIds(server, resource, headers) : resource;
+      return { action: "upsert", resourceType, id: uuid, resource: whole, via: "fhir2", sourceUrl: url };
     }
     if (res.status === 410) return { action: "delete", resourceType, id: uuid, via: "fhir2", sourceUrl: url };
     if (res.status !== 404) throw httpFailure("GET", url, res.status, res.body, res.retryAfter);

@@ -30,6 +30,7 @@ import {
 import type { FhirClient, FhirResponse } from "../fhir/client";
 import { viaFhir2, type OpenmrsServer, type ServerProfile } from "../openmrs/server";
 import { personAttributeTypes } from "../openmrs/attribute-types";
+import { withAttributeIds } from "../openmrs/attribute-ids";
 import { MetadataCheck, metadataRefs, metadataText } from "../openmrs/metadata-check";
 import { entryHeader } from "../origin";
 
@@ -226,7 +227,8 @@ export class OpenmrsTarget implements RecordTarget {
     const profile = given ?? (await this.server.profile());
     if (viaFhir2(profile, resourceType)) {
       const res = await this.server.fhir.read(resourceType, id);
-      if (res.status === 200) return res.body as FhirResource;
+      // As the source side reads it (lib/openmrs/fetch-record.ts): with its person attributes' uuids.
+      if (res.status === 200) return resourceType === "Patient" ? withAttributeIds(this.server, res.body as FhirResource) : (res.body as FhirResource);
       if (res.status === 404 || res.status === 410) return undefined;
       throw httpFailure("GET", `${this.server.fhir.baseUrl}/${resourceType}/${id}`, res.status, res.body, res.retryAfter);
     }

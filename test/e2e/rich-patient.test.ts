@@ -1,0 +1,129 @@
+/**
+ * Lossless round trip of a rich patient (issue 8), through the shipped two-way flow in a real Node-RED:
+ * a patient with 3 names, 2 addresses, 5 person attributes, 3 identifiers with locations and a death date
+ * goes parent -> child, is edited at the clinic (one name, one address, one attribute), and comes back.
+ * Both dialects: fhir2, and REST v1 only. Compared field by field on the simulators' stored records (every field but the audit dates): the child
+ * holds what the parent had, and the parent ends with the clinic's edits and everything else it had.
+ */
+import { strict as assert } from "node:assert";
+import * as path from "node:path";
+import { OpenmrsSim } from "../../sim";
+import type { Patient } from "../../sim/model";
+import { IDENTIFIER_TYPES, LOCATIONS, PERSON_ATTRIBUTE_TYPES } from "../../sim/metadata";
+import { NodeRedProcess } from "../../scripts/node-red-process";
+import { env, feedNodes, feedsCaughtUp, inject, shippedFlow, until, useE2E } from "../helpers/e2e";
+
+const TWO_WAY = shippedFlow("two-way");
+
+/** A stored patient as compared: everything but the audit dates, sub-items in uuid order. */
+function fields(p: Patient | undefined): unknown {
+  assert.ok(p, "patient present");
+  const byUuid = <T extends { uuid: string }>(items: T[] | undefined) => [...(items ?? [])].sort((a, b) => a.uuid.localeCompare(b.uuid));
+  const { auditInfo: _audit, ...rest } = p;
+  void _audit;
+  return {
+    ...rest,
+    names: byUuid(p.names),
+    addresses: byUuid(p.addresses),
+    identifiers: byUuid(p.identifiers),
+    attributes: byUuid(p.attributes),
+  };
+}
+
+describe("a rich patient, parent -> child -> parent, field by field", function () {
+  this.timeout(300_000);
+  let dir: string;
+  let parent: OpenmrsSim | undefined;
+  let child: OpenmrsSim | undefined;
+  let nodeRed: NodeRedProcess | undefined;
+
+  useE2E(
+    "e2e-rich",
+    (d) => (dir = d),
+    () => ({ nodeRed, sims: [parent, child] }),
+    () => (nodeRed = parent = child = undefined),
+  );
+
+  for (const mode of ["fhir2", "rest"] as const)
+    it(`arrives whole, comes back with the clinic's edits and nothing else changed (read and written through ${mode})`, async () => {
+      parent = new OpenmrsSim({ name: "parent", seed: 91 });
+      child = new OpenmrsSim({ name: "child", seed: 92 });
+      const attributeValues = ["+254 712 000 111", "Luo", "Kisumu", "Kenyan", "Married"];
+      assert.equal(PERSON_ATTRIBUTE_TYPES.length, 5);
+      const p = parent.store.createPatient({
+        gender: "F",
+        birthdate: "1961-04-02T00:00:00.000+0000",
+        dead: true,
+        deathDate: "2026-11-20T10:15:00.000+0000",
+        names: [
+          { givenName: "Akinyi", middleName: "Grace", familyName: "Odhiambo", preferred: true },
+          { givenName: "Grace", familyName: "Otieno" },
+          { givenName: "Mama", middleName: "Ochieng", familyName: "Odhiambo" },
+        ],
+        addresses: [
+          {
+            address1: "Plot 12",
+            address2: "Kondele",
+            cityVillage: "Kisumu",
+            countyDistrict: "Kisumu East",
+            stateProvince: "Nyanza",
+            postalCode: "40100",
+            country: "Kenya",
+            preferred: true,
+          },
+          { address1: "Box 7", cityVillage: "Siaya", stateProvince: "Nyanza", country: "Kenya" },
+        ],
+        identifiers: IDENTIFIER_TYPES.map((t, i) => ({ identifier: `RT-${100 + i}`, identifierType: t.uuid, location: LOCATIONS[i].uuid, preferred: i === 0 })),
+        attributes: PERSON_ATTRIBUTE_TYPES.map((t, i) => ({ attributeType: t.uuid, value: attributeValues[i] })),
+      });
+      assert.equal(p.names.length, 3);
+      assert.equal(p.addresses.length, 2);
+      assert.equal(p.identifiers.length, 3);
+      assert.equal(p.attributes?.length, 5);
+      await parent.start();
+      await child.start();
+
+      const db = path.join(dir, "sync.db");
+      const flow = TWO_WAY.map((n) => (n.type === "openmrs-server" ? { ...n, fhirMode: mode } : n));
+      nodeRed = new NodeRedProcess({ userDir: path.join(dir, "nr"), flows: flow, env: env(parent, child, db, "3600") });
+      await nodeRed.start();
+      const pullFeeds = feedNodes(TWO_WAY, "omrs_parent");
+      const pushFeeds = feedNodes(TWO_WAY, "omrs_child");
+      const syncOnce = async () => {
+        await inject(nodeRed!, "pull_now");
+        await until(() => feedsCaughtUp(db, parent!, pullFeeds), 60_000, "pull caught up");
+        await inject(nodeRed!, "push_now");
+        await until(() => feedsCaughtUp(db, child!, pushFeeds), 60_000, "push caught up");
+      };
+
+      await syncOnce();
+      assert.deepEqual(fields(child.store.patients.get(p.uuid)), fields(parent.store.patients.get(p.uuid)), "the child holds what the parent has");
+      const before = fields(parent.store.patients.get(p.uuid));
+
+      // The clinic edits one name, one address and one attribute.
+      const atClinic = child.store.patients.get(p.uuid)!;
+      const phone = atClinic.attributes!.find((a) => a.attributeType === PERSON_ATTRIBUTE_TYPES[0].uuid)!;
+      child.store.updatePatient(p.uuid, {
+        names: atClinic.names.map((n) => (n.familyName === "Otieno" ? { ...n, familyName: "Otieno-Odhiambo" } : n)),
+        addresses: atClinic.addresses.map((a) => (a.cityVillage === "Siaya" ? { ...a, address1: "Box 9" } : a)),
+        attributes: atClinic.attributes!.map((a) => (a.uuid === phone.uuid ? { ...a, value: "+254 712 000 222" } : a)),
+      });
+      const edited = fields(child.store.patients.get(p.uuid));
+      await syncOnce();
+      await until(() => parent!.store.patients.get(p.uuid)!.names.some((n) => n.familyName === "Otieno-Odhiambo"), 30_000, "the clinic's edit at the parent");
+      const after = fields(parent.store.patients.get(p.uuid));
+      assert.deepEqual(after, edited, "the parent holds the clinic's version, field for field");
+      // And, said the other way: what the clinic did not touch is as it was at the parent.
+      const untouched = (x: unknown) => {
+        const v = x as { names: { familyName: string }[]; addresses: { address1: string | null }[]; attributes: { value: string }[] } & Record<string, unknown>;
+        return {
+          ...v,
+          names: v.names.filter((n) => !n.familyName.startsWith("Otieno")),
+          addresses: v.addresses.filter((a) => !a.address1?.startsWith("Box")),
+          attributes: v.attributes.filter((a) => !a.value.startsWith("+254")),
+        };
+      };
+      assert.deepEqual(untouched(after), untouched(before));
+      assert.deepEqual(parent.diff(child), []);
+    });
+});
