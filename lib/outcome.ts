@@ -30,6 +30,27 @@ export interface Outcome {
   conflictId?: number;
   /** missing-metadata: what the target lacks (lib/openmrs/metadata-check.ts). */
   missing?: MetadataRef[];
+  /** Reason "duplicate-identifier": what an admin needs to merge the two patients. */
+  duplicate?: DuplicateIdentifier;
+}
+
+/**
+ * A patient refused because another patient on the target holds one of its identifiers (two idgens
+ * handed out the same one). The value is PHI-ish: it is kept here and in the dead letter's encrypted
+ * details, never in a message, log or audit row.
+ */
+export interface DuplicateIdentifier {
+  /** The identifier type's name (its uuid when the name cannot be shown). */
+  identifierType: string;
+  /** The value both patients hold. */
+  identifier: string;
+  /** The patient on the target that holds it, "Patient/<uuid>". */
+  holder: string;
+}
+
+/** What an outcome carries beyond its reason and message, for the dead letter's encrypted details. */
+export function outcomeDetails(o: Outcome): { duplicate: DuplicateIdentifier } | undefined {
+  return o.duplicate ? { duplicate: o.duplicate } : undefined;
 }
 
 /** The longest Retry-After honoured (a server asking for a day is asked again in an hour). */

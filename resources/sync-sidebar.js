@@ -475,6 +475,7 @@
           });
         }
         content(box, item.content, function (c) {
+          if (c.details) box.append(el("div", "openmrs-sync-subtitle", t("details"))).append(pre(c.details));
           if (c.operationOutcome) box.append(el("div", "openmrs-sync-subtitle", t("outcome"))).append(pre(c.operationOutcome));
           if (c.message) box.append(el("div", "openmrs-sync-subtitle", t("message"))).append(pre(c.message));
         });

@@ -3,7 +3,9 @@
  * docs/fhir-mapping.md (written independently of lib/), and read/update/create/delete semantics of
  * openmrs-module-fhir2 (410 for voided, 404 for unknown, no create-with-id through PUT).
  */
+import { randomUUID } from "node:crypto";
 import { parseInstant, toFhirDateTime } from "./dates";
+import { patientsWithIdentifier } from "./identifiers";
 import { ciel, CONTACT_ATTRIBUTE_TYPE, META } from "./metadata";
 import {
   ADDRESS_FIELDS,
@@ -549,12 +551,57 @@ function lookup(store: Store, fhirType: string, id: string): { type: RecordType;
   return o && { type: "obs", rec: o };
 }
 
-function simError(e: unknown): Reply {
+/**
+ * fhir2 validates what it is about to save (BaseFhirService.validateObject -> openmrs-core's
+ * ValidateUtil.validate) and answers a ValidationException as HAPI's UnprocessableEntityException:
+ * 422, with the exception's message, "'Patient#<patient_id>' failed to validate with reason: …"
+ * (ValidateUtil.throwValidationError; Patient.toString). A new patient has no id yet ("null"); the
+ * simulator has no database ids and writes its place in the store instead.
+ */
+function simError(e: unknown, subject: () => string): Reply {
+  if (e instanceof SimError && e.validation) {
+    return outcome(422, "processing", `'${subject()}' failed to validate with reason: ${e.message}`);
+  }
   if (e instanceof SimError) {
     if (e.status === 404) return outcome(404, "not-found", e.message);
     return outcome(e.status, e.status === 400 ? "invalid" : "processing", e.message);
   }
   throw e;
+}
+
+/**
+ * `Patient?identifier=[system|]value[,value…]` as fhir2 searches (FhirPatientDaoImpl.handleIdentifier):
+ * non-voided identifiers with one of the values, of the type named by the system when there is one; a
+ * searchset Bundle of the non-voided patients holding one.
+ */
+function identifierSearch(store: Store, req: FhirRequest): Reply {
+  const token = req.query.get("identifier") ?? "";
+  const bar = token.indexOf("|");
+  const system = bar >= 0 ? token.slice(0, bar) : "";
+  const type = system ? ([...META.identifierTypes.values()].find((t) => t.display === system)?.uuid ?? "") : undefined;
+  const found = new Map<string, Patient>();
+  for (const value of token.slice(bar + 1).split(",")) for (const p of patientsWithIdentifier(store, value, type)) found.set(p.uuid, p);
+  const entry = [...found.values()].map((p) => ({ fullUrl: `${req.base}/ws/fhir2/R4/Patient/${p.uuid}`, resource: toFhir("patient", p) }));
+  const bundle: Json = {
+    resourceType: "Bundle",
+    id: randomUUID(),
+    meta: { lastUpdated: new Date().toISOString() },
+    type: "searchset",
+    total: entry.length,
+    link: [{ relation: "self", url: `${req.base}/ws/fhir2/R4/Patient?${req.query.toString()}` }],
+  };
+  if (entry.length) bundle.entry = entry;
+  return json(200, bundle, FHIR_TYPE);
+}
+
+/** A stand-in for a patient's database id: its place in the store (only for error texts). */
+function databaseId(store: Store, uuid: string): number | undefined {
+  let n = 0;
+  for (const p of store.patients.values()) {
+    n++;
+    if (p.uuid === uuid) return n;
+  }
+  return undefined;
 }
 
 const FHIR_TYPES = new Set(["Patient", "Encounter", "Observation"]);
@@ -571,6 +618,7 @@ export function handleFhir(store: Store, req: FhirRequest): Reply {
   try {
     if (id === undefined) {
       if (req.method === "POST") return create(store, fhirType, req.body, req.base);
+      if (req.method === "GET" && fhirType === "Patient" && req.query.has("identifier")) return identifierSearch(store, req);
       return outcome(400, "not-supported", "Search is not supported by the simulator");
     }
     const found = lookup(store, fhirType, id);
@@ -611,7 +659,7 @@ export function handleFhir(store: Store, req: FhirRequest): Reply {
         return outcome(405, "not-supported", `Method ${req.method} not supported`);
     }
   } catch (e) {
-    return simError(e);
+    return simError(e, () => `${fhirType}#${(id !== undefined && databaseId(store, id)) || "null"}`);
   }
 }
 

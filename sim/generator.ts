@@ -62,8 +62,15 @@ export class Generator {
     return formatOpenmrs(ms, this.store.opts.utcOffsetMinutes);
   }
 
+  /** Identifiers are unique per type (sim/identifiers.ts): a value someone holds is drawn again. */
+  private free(type: string, draw: () => string): string {
+    let value = draw();
+    while (this.store.identifiers.holdersOf(type, value).length > 0) value = draw();
+    return value;
+  }
+
   private newIdentifier(): string {
-    return `${this.idPrefix}${String(this.store.identifierCounter++).padStart(6, "0")}`;
+    return this.free(IDENTIFIER_TYPES[0].uuid, () => `${this.idPrefix}${String(this.store.identifierCounter++).padStart(6, "0")}`);
   }
 
   private nameDraft(gender: string, preferred: boolean): NameDraft {
@@ -102,7 +109,8 @@ export class Generator {
     if (r.chance(0.3)) {
       identifiers.push({
         uuid: r.uuid(),
-        identifier: `OLD-${r.int(10000, 99999)}`,
+        // with the prefix, as the OpenMRS ID: parent and child never draw the same value
+        identifier: this.free(IDENTIFIER_TYPES[1].uuid, () => `OLD-${this.idPrefix}${r.int(10000, 99999)}`),
         identifierType: IDENTIFIER_TYPES[1].uuid,
         location: null,
         preferred: false,
@@ -239,7 +247,7 @@ export class Generator {
     const ids = this.identifiers(p);
     const type = IDENTIFIER_TYPES[2].uuid;
     const existing = ids.find((i) => i.identifierType === type);
-    const value = `NID-${this.rng.int(1_000_000, 9_999_999)}`;
+    const value = this.free(type, () => `NID-${this.idPrefix}${this.rng.int(1_000_000, 9_999_999)}`);
     if (existing) existing.identifier = value;
     else ids.push({ uuid: this.rng.uuid(), identifier: value, identifierType: type, location: this.rng.pick(LOCATIONS).uuid, preferred: false });
     this.store.updatePatient(p.uuid, { identifiers: ids });

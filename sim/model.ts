@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { datePart, formatOpenmrs, openmrsDateOnly, parseInstant } from "./dates";
+import { IdentifierIndex, notUniqueMessage } from "./identifiers";
 import { META, type Concept } from "./metadata";
 import { Table } from "./table";
 
@@ -36,11 +37,16 @@ export const FHIR_TYPE_OF: Readonly<Record<RecordType, string>> = {
   obs: "Observation",
 };
 
-/** An error that becomes an HTTP answer: 400 invalid submission, 404 unknown, 410 gone. */
+/**
+ * An error that becomes an HTTP answer: 400 invalid submission, 404 unknown, 410 gone. `validation`:
+ * refused by openmrs-core's validators (a ValidationException), which REST v1 answers with globalErrors
+ * and fhir2 with 422.
+ */
 export class SimError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    readonly validation = false,
   ) {
     super(message);
     this.name = "SimError";
@@ -312,6 +318,8 @@ export class Store {
   private readonly byCategory = new Map<string, FeedEvent[]>();
   private nextEventId = 1;
   identifierCounter = 1;
+  /** Who holds each patient identifier (sim/identifiers.ts). */
+  readonly identifiers = new IdentifierIndex();
   /** Set by every write; cleared by whoever persists the store. */
   dirty = false;
   /** Called after each appended event (for stats/observers). */
@@ -472,6 +480,12 @@ export class Store {
     p.identifiers = preferFirst(p.identifiers);
   }
 
+  /** A non-voided patient may not take an identifier another non-voided patient holds (sim/identifiers.ts). */
+  private checkIdentifiersUnique(p: Patient): void {
+    const taken = this.identifiers.taken(p, (uuid) => this.patients.get(uuid)?.voided === false);
+    if (taken) throw new SimError(400, notUniqueMessage(taken.identifier), true);
+  }
+
   private obsValue(concept: Concept, v: unknown): ObsValue {
     switch (concept.datatype) {
       case "Numeric": {
@@ -589,7 +603,9 @@ export class Store {
       attributes: (d.attributes ?? []).map((a) => this.buildAttribute(a, a.uuid ?? randomUUID())),
     };
     this.checkPatientParts(p);
+    this.checkIdentifiersUnique(p);
     this.patients.set(p);
+    this.identifiers.replace(undefined, p);
     this.emit("patient", uuid, ["CREATED"]);
     return p;
   }
@@ -609,7 +625,9 @@ export class Store {
     if (patch.attributes) next.attributes = this.mergeList(prev.attributes ?? [], patch.attributes, (d, u) => this.buildAttribute(d, u));
     this.checkPatientParts(next);
     next = this.applyVoid(next, patch);
+    this.checkIdentifiersUnique(next);
     const saved = this.commit("patient", prev, next);
+    this.identifiers.replace(prev, saved);
     if (saved !== prev && saved.voided !== prev.voided) this.cascadePatient(saved, prev);
     return saved;
   }
@@ -845,6 +863,7 @@ export class Store {
     }
     if (type === "encounter") this.unlink(this.encountersByVisit, this.encounters.get(uuid)?.visit ?? null, uuid);
     if (type === "obs") this.unlink(this.obsByEncounter, this.obs.get(uuid)?.encounter ?? null, uuid);
+    if (type === "patient") this.identifiers.replace(this.patients.get(uuid), undefined);
     this.table(type).delete(uuid);
     this.emit(type, uuid, ["DELETED"]);
   }
@@ -871,9 +890,13 @@ export class Store {
     for (const t of RECORD_TYPES) this.table(t).clear();
     this.encountersByVisit.clear();
     this.obsByEncounter.clear();
+    this.identifiers.clear();
     this.events.length = 0;
     this.byCategory.clear();
-    for (const p of data.patients) this.patients.set(p);
+    for (const p of data.patients) {
+      this.patients.set(p);
+      this.identifiers.replace(undefined, p);
+    }
     for (const v of data.visits) this.visits.set(v);
     for (const e of data.encounters) {
       this.encounters.set(e);

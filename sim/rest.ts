@@ -3,6 +3,7 @@
  * module's, and create/update/void/purge writes.
  */
 import { parseInstant } from "./dates";
+import { patientsWithIdentifier } from "./identifiers";
 import { META, META_RESOURCES, type NamedMeta } from "./metadata";
 import {
   ADDRESS_FIELDS,
@@ -591,8 +592,26 @@ export function restError(status: number, message: string): Reply {
   return json(status, { error: { message, code, detail: "" } });
 }
 
+/**
+ * A ValidationException, as openmrs-module-webservices.rest answers it (omod-common BaseRestController
+ * .validationExceptionHandler -> RestUtil.wrapValidationErrorResponse): 400, the message of
+ * webservices.rest.error.invalid.submission, and each validator's reject() as a global error whose code
+ * is the validator's text (PatientIdentifierValidator rejects with the exception's message).
+ */
+function validationError(message: string): Reply {
+  return json(400, {
+    error: {
+      message: "Invalid Submission",
+      code: "webservices.rest.error.invalid.submission",
+      globalErrors: [{ code: message, message }],
+      fieldErrors: {},
+    },
+  });
+}
+
 function errorReply(e: unknown): Reply {
   if (e instanceof SimError) {
+    if (e.validation) return validationError(e.message);
     if (e.status === 404) return restError(404, e.message);
     return restError(e.status, `[Invalid Submission : ${e.message}]`);
   }
@@ -639,6 +658,15 @@ export function handleRest(store: Store, req: RestRequest): Reply {
     if (!type || rest.length > 0) return restError(404, `Unknown resource: ${req.segments.join("/")}`);
 
     if (req.method === "GET") {
+      const identifier = resource === "patient" && !uuid ? req.query.get("identifier") : null;
+      if (identifier) {
+        // PatientByIdentifierSearchHandler1_8: non-voided patients with a non-voided identifier of this value, any type
+        const full = req.query.get("v") === "full";
+        const results = patientsWithIdentifier(store, identifier).map((p) =>
+          full ? patientRep(req.base, p) : ref(req.base, resource, p.uuid, patientDisplay(p)),
+        );
+        return json(200, { results });
+      }
       if (!uuid) {
         const limit = Math.min(100, Math.max(1, Number(req.query.get("limit") ?? 50) || 50));
         const results: Json[] = [];

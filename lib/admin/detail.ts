@@ -27,9 +27,10 @@ export async function itemDetail(db: SqliteDb, id: string, showContent: boolean)
   const p = parseItemId(id);
   if (!p) return undefined;
   if (p.kind === "dl") {
-    const r = await db.get<Record<string, unknown> & { entry: string | null; operation_outcome: string | null }>("SELECT * FROM dead_letters WHERE id = ?", [
-      p.row,
-    ]);
+    const r = await db.get<Record<string, unknown> & { entry: string | null; operation_outcome: string | null; details?: string | null }>(
+      "SELECT * FROM dead_letters WHERE id = ?",
+      [p.row],
+    );
     if (!r) return undefined;
     return {
       id,
@@ -44,7 +45,15 @@ export async function itemDetail(db: SqliteDb, id: string, showContent: boolean)
       httpStatus: r.http_status,
       firstFailedAt: iso(r.first_failed_at as number),
       deadAt: iso(r.dead_at as number),
-      content: showContent ? { hidden: false, message: json(db.cipher.open(r.entry)), operationOutcome: json(db.cipher.open(r.operation_outcome)) } : HIDDEN,
+      content: showContent
+        ? {
+            hidden: false,
+            message: json(db.cipher.open(r.entry)),
+            operationOutcome: json(db.cipher.open(r.operation_outcome)),
+            // e.g. {duplicate: {identifierType, identifier, holder}}: what an admin needs to merge two patients
+            ...(r.details ? { details: json(db.cipher.open(r.details)) } : {}),
+          }
+        : HIDDEN,
     };
   }
   if (p.kind === "q") {

@@ -2,7 +2,7 @@
  * What a settlement writes besides the item's own state, the same way for every channel: the audit row
  * of the attempt and the dead letter of an item that cannot succeed.
  */
-import type { Outcome } from "../outcome";
+import { outcomeDetails, type Outcome } from "../outcome";
 import type { AuditInput } from "../store/audit";
 import type { DeadLetterInput } from "../store/dead-letters";
 import type { SettleInfo } from "./ticket";
@@ -55,6 +55,7 @@ export function deadLetterOf<P>(c: Change<P>, source: { id: string; kind: "feed"
     error: c.outcome.message,
     httpStatus: c.outcome.status,
     operationOutcome: c.outcome.operationOutcome,
+    details: outcomeDetails(c.outcome),
     attempts: c.attempts,
     firstFailedAt: c.firstFailedAt ?? Date.now(),
   };

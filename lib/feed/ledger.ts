@@ -7,6 +7,7 @@
 import type { FeedEntry } from "../atom/entry";
 import type { Change, Ledger } from "../engine/engine";
 import { deadLetterOf } from "../engine/records";
+import { outcomeDetails } from "../outcome";
 import { insertAudits, type AuditInput } from "../store/audit";
 import { insertDeadLetter, reviveDeadLetter, setDeadLetterState } from "../store/dead-letters";
 import type { Tx } from "../store/sqlite";
@@ -91,6 +92,7 @@ export class FeedLedger implements Ledger<FeedEntry> {
         error: c.outcome.message,
         httpStatus: c.outcome.status,
         operationOutcome: c.outcome.operationOutcome,
+        details: outcomeDetails(c.outcome),
         attempts: c.attempts,
       });
   }

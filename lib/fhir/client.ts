@@ -194,6 +194,15 @@ export class FhirClient {
     return this.onRecord("DELETE", resourceType, id, (c, options) => c.delete({ resourceType, id, options }), headers);
   }
 
+  /**
+   * A type-level search, GET {resourceType}?{params}: a Bundle. Error texts name the parameters, never
+   * their values (an identifier searched for is PHI-ish).
+   */
+  search(resourceType: string, params: Record<string, string>, headers?: Record<string, string>): Promise<FhirResponse> {
+    const what = `${resourceType}?${Object.keys(params).join("&")}`;
+    return this.call("GET", what, (c, options) => c.resourceSearch({ resourceType, searchParams: params, options }), headers);
+  }
+
   capabilities(): Promise<FhirResponse> {
     return this.call("GET", "metadata", (c, options) => c.capabilityStatement(options));
   }

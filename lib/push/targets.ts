@@ -33,6 +33,7 @@ import { personAttributeTypes } from "../openmrs/attribute-types";
 import { withAttributeIds } from "../openmrs/attribute-ids";
 import { MetadataCheck, metadataRefs, metadataText } from "../openmrs/metadata-check";
 import { entryHeader } from "../origin";
+import { duplicateIdentifierOutcome } from "./duplicate-identifier";
 
 export interface WriteRequest {
   action: "upsert" | "delete";
@@ -243,9 +244,33 @@ export class OpenmrsTarget implements RecordTarget {
     return undefined;
   }
 
-  /** A refused write is retried when a record it refers to is missing on the target. */
-  private refusal(req: WriteRequest, outcome: Outcome, profile: ServerProfile): Promise<Outcome> {
-    return refusalOutcome(req, outcome, (resourceType, id) => this.exists(resourceType, id, profile));
+  /**
+   * A refused write is retried when a record it refers to is missing on the target; a patient refused
+   * because another patient there holds one of its identifiers is a "duplicate-identifier" dead letter.
+   */
+  private async refusal(req: WriteRequest, outcome: Outcome, profile: ServerProfile): Promise<Outcome> {
+    const refused = await refusalOutcome(req, outcome, (resourceType, id) => this.exists(resourceType, id, profile));
+    return (await duplicateIdentifierOutcome(req, refused, (value) => this.patientsWithIdentifier(value, profile))) ?? refused;
+  }
+
+  /** Patients holding an identifier of this value: fhir2 `Patient?identifier=`, or REST v1's patientByIdentifier search. */
+  private async patientsWithIdentifier(value: string, profile: ServerProfile): Promise<FhirResource[]> {
+    if (viaFhir2(profile, "Patient")) {
+      // FHIR token syntax: "|" separates a system, "," alternatives; such characters in a value are escaped with a backslash.
+      const res = await this.server.fhir.search("Patient", { identifier: value.replace(/[\\|,$]/g, "\\$&") });
+      const entries = res.status === 200 ? (res.body as { entry?: { resource?: FhirResource }[] } | undefined)?.entry : undefined;
+      return (Array.isArray(entries) ? entries : []).flatMap((e) => (e?.resource?.resourceType === "Patient" ? [e.resource] : []));
+    }
+    const res = await this.server.restGet(`${this.server.restUrl("patient")}?identifier=${encodeURIComponent(value)}&v=full`);
+    const results = res.status === 200 ? (res.json as { results?: unknown } | undefined)?.results : undefined;
+    return (Array.isArray(results) ? results : []).flatMap((rep: unknown) => {
+      if (isVoidedRest(rep)) return [];
+      try {
+        return [restToFhir("patient", rep)];
+      } catch {
+        return [];
+      }
+    });
   }
 
   private async exists(resourceType: string, id: string, profile: ServerProfile): Promise<boolean> {

@@ -1,9 +1,10 @@
 /**
  * The dead letter: what could not succeed, with why (the server's OperationOutcome, the HTTP status,
- * the attempts). An admin retries them (state `requeued` while a
+ * the attempts, and what the outcome adds for an admin: `details`, such as the two patients of a
+ * duplicate identifier). An admin retries them (state `requeued` while a
  * feed entry is delivered again, `retried` once it is back in custody or delivered) or discards them
  * (`discarded`, kept for the record) until retention removes the finished ones (retention.ts). The
- * entry and the OperationOutcome are encrypted at rest (encryption.ts); the error text is not.
+ * entry, the OperationOutcome and the details are encrypted at rest (encryption.ts); the error text is not.
  */
 import type { SqliteDb, Tx } from "./sqlite";
 
@@ -20,6 +21,8 @@ export interface DeadLetterInput {
   error?: string;
   httpStatus?: number;
   operationOutcome?: unknown;
+  /** outcomeDetails() of the outcome: structured facts an admin acts on (they may name an identifier). */
+  details?: unknown;
   attempts: number;
   firstFailedAt: number;
 }
@@ -35,6 +38,7 @@ export interface DeadLetterRow {
   error: string | null;
   http_status: number | null;
   operation_outcome: string | null;
+  details: string | null;
   attempts: number;
   first_failed_at: number;
   dead_at: number;
@@ -50,7 +54,7 @@ export interface DeadLetterFilter {
 
 export function insertDeadLetter(tx: Tx, d: DeadLetterInput): Promise<{ lastID: number }> {
   return tx.run(
-    "INSERT INTO dead_letters (source, source_kind, record_key, entry_id, entry, reason, error, http_status, operation_outcome, attempts, first_failed_at, dead_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+    "INSERT INTO dead_letters (source, source_kind, record_key, entry_id, entry, reason, error, http_status, operation_outcome, details, attempts, first_failed_at, dead_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [
       d.source,
       d.sourceKind,
@@ -61,6 +65,7 @@ export function insertDeadLetter(tx: Tx, d: DeadLetterInput): Promise<{ lastID: 
       d.error ?? null,
       d.httpStatus ?? null,
       d.operationOutcome === undefined ? null : tx.cipher.seal(JSON.stringify(d.operationOutcome)),
+      d.details === undefined ? null : tx.cipher.seal(JSON.stringify(d.details)),
       d.attempts,
       d.firstFailedAt,
       Date.now(),
@@ -72,15 +77,16 @@ export function insertDeadLetter(tx: Tx, d: DeadLetterInput): Promise<{ lastID: 
 export function reviveDeadLetter(
   tx: Tx,
   id: number,
-  d: Pick<DeadLetterInput, "reason" | "error" | "httpStatus" | "operationOutcome" | "attempts">,
+  d: Pick<DeadLetterInput, "reason" | "error" | "httpStatus" | "operationOutcome" | "details" | "attempts">,
 ): Promise<unknown> {
   return tx.run(
-    "UPDATE dead_letters SET state = 'dead', reason = ?, error = ?, http_status = ?, operation_outcome = ?, attempts = ?, dead_at = ? WHERE id = ?",
+    "UPDATE dead_letters SET state = 'dead', reason = ?, error = ?, http_status = ?, operation_outcome = ?, details = ?, attempts = ?, dead_at = ? WHERE id = ?",
     [
       d.reason ?? null,
       d.error ?? null,
       d.httpStatus ?? null,
       d.operationOutcome === undefined ? null : tx.cipher.seal(JSON.stringify(d.operationOutcome)),
+      d.details === undefined ? null : tx.cipher.seal(JSON.stringify(d.details)),
       d.attempts,
       Date.now(),
       id,
@@ -106,13 +112,14 @@ function where(filter: DeadLetterFilter): { sql: string; params: (string | numbe
   return { sql: clauses.join(" AND "), params };
 }
 
-/** Dead letters as stored, decrypted (entry and operation_outcome are encrypted at rest). */
+/** Dead letters as stored, decrypted (entry, operation_outcome and details are encrypted at rest). */
 export async function listDeadLetters(db: SqliteDb | Tx, filter: DeadLetterFilter = {}): Promise<DeadLetterRow[]> {
   const w = where(filter);
   const rows = await db.all<DeadLetterRow>(`SELECT * FROM dead_letters WHERE ${w.sql} ORDER BY id LIMIT ?`, [...w.params, filter.limit ?? 100]);
   for (const r of rows) {
     r.entry = db.cipher.open(r.entry);
     r.operation_outcome = db.cipher.open(r.operation_outcome);
+    r.details = db.cipher.open(r.details);
   }
   return rows;
 }

@@ -21,7 +21,7 @@ import type { SqliteDb } from "./sqlite";
 /** The columns that hold clinical content. The outbox stays plain on purpose (docs/outbox.md). */
 export const SEALED_COLUMNS: readonly { table: string; columns: readonly string[] }[] = [
   { table: "queue_items", columns: ["message"] },
-  { table: "dead_letters", columns: ["entry", "operation_outcome"] },
+  { table: "dead_letters", columns: ["entry", "operation_outcome", "details"] },
   { table: "conflicts", columns: ["parent_version", "child_version"] },
   { table: "audit", columns: ["content"] },
 ];

@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   error             TEXT,
   http_status       INTEGER,
   operation_outcome TEXT,
+  details           TEXT,
   attempts          INTEGER NOT NULL DEFAULT 1,
   first_failed_at   INTEGER NOT NULL,
   dead_at           INTEGER NOT NULL,
@@ -160,6 +161,7 @@ CREATE INDEX IF NOT EXISTS conflicts_held ON conflicts (detected_by) WHERE state
 const ADDED_COLUMNS: [table: string, column: string, decl: string][] = [
   ["audit", "content", "TEXT"],
   ["record_sync", "pending_hash", "TEXT"],
+  ["dead_letters", "details", "TEXT"],
 ];
 
 export async function createSchema(db: SqliteDb): Promise<void> {
