@@ -8,6 +8,7 @@ import type { GateState } from "../engine/gate";
 import type { Ticket } from "../engine/ticket";
 import type { Outcome } from "../outcome";
 import type { SyncStore } from "../store/store";
+import type { StartFrom, StartPoint } from "./start-position";
 
 export interface ConsumerEvents {
   /** Deliver one entry downstream. */
@@ -20,6 +21,8 @@ export interface ConsumerEvents {
   /** The channel's gate changed: paused on auth, waiting for its target, a store fault, or open again. */
   gateChanged?(state: GateState, why?: string): void;
   caughtUp?(summary: PollSummary): void;
+  /** A first run found where it starts (not called for "beginning"); the position is stored as the marker. */
+  started?(from: StartFrom, point: StartPoint): void;
   /** Something visible changed (status lines); called often, debounce on the other side. */
   changed?(): void;
 }
@@ -38,8 +41,11 @@ export interface FeedConsumerOptions {
   maxPagesPerWalk?: number;
   /** Pages in a row without a new entry that stop a walk with an error (see FeedWalker). */
   maxEmptyPages?: number;
-  /** First run without a marker: the whole history, or only what happens from now on. */
-  startFrom?: "beginning" | "now";
+  /**
+   * First run without a marker: the whole history, only what happens from now on, or what follows an entry
+   * or a time (a database copied from this feed's server; see start-position.ts).
+   */
+  startFrom?: StartFrom;
   maxInFlight?: number;
   /** Entries read ahead of delivery (where coalescing happens during a catch-up). */
   readAhead?: number;
@@ -78,4 +84,6 @@ export interface ConsumerStats extends EngineStats {
    * entries read and not yet behind the marker, and the feed time of the oldest of them.
    */
   lag: { entries: number; oldest?: string };
+  /** Pages read so far by a first run looking for its start entry or time. */
+  locating?: number;
 }
