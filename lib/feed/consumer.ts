@@ -3,6 +3,8 @@
  * only past entries that are settled (written, filtered on purpose, taken into custody by a durable
  * queue, held for an admin, or dead-lettered with their error). "No entry is skipped":
  *
+ *  - a first run finds where it starts (start-position.ts: the beginning, now, after an entry or a time)
+ *    and stores it as the marker;
  *  - the walker (walker.ts) reads pages from where reading stands; the window (window.ts) keeps every
  *    entry read and not behind the marker; the delivery engine (../engine) delivers, retries, pauses and
  *    stores settlements through the feed ledger (ledger.ts), one write per group commit;
@@ -14,11 +16,7 @@
  * No Node-RED here: the atom-feed-in node adapts this to messages, status and Catch.
  */
 import { recordKey, type FeedEntry } from "../atom/entry";
-import type { FeedPage } from "../atom/parse";
-import type { BackoffPolicy } from "../backoff";
-import type { Clock } from "../engine/clock";
-import { DeliveryEngine, type Change, type EngineStats } from "../engine/engine";
-import type { GateState } from "../engine/gate";
+import { DeliveryEngine, type Change } from "../engine/engine";
 import type { SettleInfo, Ticket } from "../engine/ticket";
 import type { Outcome } from "../outcome";
 import { discardDeadLetters, listDeadLetters, type DeadLetterRow } from "../store/dead-letters";
@@ -27,79 +25,12 @@ import { FeedLedger, requeuedId } from "./ledger";
 import { attemptAudit } from "../engine/records";
 import { FeedWalker, type ReadPosition } from "./walker";
 import { MarkerWindow } from "./window";
+import type { ConsumerStats, FeedConsumerOptions } from "./consumer-types";
+import { locateStart, StartEntryNotFoundError, StartPages, StartValueError, type StartFrom } from "./start-position";
 
 export { MarkerNotFoundError } from "./walker";
-
-export interface ConsumerEvents {
-  /** Deliver one entry downstream. */
-  emit(entry: FeedEntry, ticket: Ticket): void;
-  /** Reading the feed failed (page fetch, parse, marker). The consumer keeps its marker. */
-  walkError?(err: Error, url: string | undefined): void;
-  /** Reading works again after walkError. */
-  walkRecovered?(): void;
-  deadLettered?(entry: FeedEntry, outcome: Outcome, attempts: number): void;
-  /** The channel's gate changed: paused on auth, waiting for its target, a store fault, or open again. */
-  gateChanged?(state: GateState, why?: string): void;
-  caughtUp?(summary: PollSummary): void;
-  /** Something visible changed (status lines); called often, debounce on the other side. */
-  changed?(): void;
-}
-
-export interface FeedConsumerOptions {
-  id: string;
-  /** The feed's "recent" URL. */
-  feedUri: string;
-  store: SyncStore;
-  /** Store node id, copied into tickets. */
-  storeId: string;
-  fetchPage(url: string): Promise<FeedPage>;
-  /** Maps a link from a page onto the configured base URL. */
-  rebase?(url: string): string;
-  /** Pages one walk reads before it starts again from its position (see FeedWalker). */
-  maxPagesPerWalk?: number;
-  /** Pages in a row without a new entry that stop a walk with an error (see FeedWalker). */
-  maxEmptyPages?: number;
-  /** First run without a marker: the whole history, or only what happens from now on. */
-  startFrom?: "beginning" | "now";
-  maxInFlight?: number;
-  /** Entries read ahead of delivery (where coalescing happens during a catch-up). */
-  readAhead?: number;
-  ticketTimeoutMs?: number;
-  backoff?: BackoffPolicy;
-  maxAttempts?: number;
-  maxRetryAgeMs?: number;
-  /** First probe delay while paused or waiting for the target (doubles up to backoff.capMs). */
-  authProbeMs?: number;
-  /** Return false to settle an entry as filtered without delivering it. */
-  filter?(entry: FeedEntry): boolean;
-  /** Audit label of this feed's records: pull (a parent's feed) or push (the child's own feed). */
-  direction?: "push" | "pull";
-  clock?: Clock;
-  events: ConsumerEvents;
-}
-
-export interface PollSummary {
-  emitted: number;
-  settled: number;
-  waiting: number;
-  deadLettered: number;
-  pages: number;
-}
-
-export interface ConsumerStats extends EngineStats {
-  emitted: number;
-  pages: number;
-  /** Paused on 401/403. */
-  paused: boolean;
-  polling: boolean;
-  walkError?: string;
-  marker?: { entryId: string | null; pageUrl: string | null };
-  /**
-   * How far the marker is behind what the last walk read (the feed head once a walk reached it):
-   * entries read and not yet behind the marker, and the feed time of the oldest of them.
-   */
-  lag: { entries: number; oldest?: string };
-}
+export { StartEntryNotFoundError, StartValueError, type StartFrom } from "./start-position";
+export type { ConsumerEvents, ConsumerStats, FeedConsumerOptions, PollSummary } from "./consumer-types";
 
 export class FeedConsumer {
   private readonly window: MarkerWindow;
@@ -119,13 +50,22 @@ export class FeedConsumer {
   private cycleStart = { delivered: 0, settled: 0, dead: 0, pages: 0 };
   private generation = 0;
   private resetting?: Promise<void>;
+  /** Pages a first run read while looking for its start, for the walk that follows. */
+  private readonly startPages = new StartPages();
+  /** Pages read so far while looking for the start. */
+  private locating?: number;
+  /** The start entry is not in the feed: not looked for again at every poll, only after a reset or restart. */
+  private startFailed?: Error;
 
   constructor(private readonly o: FeedConsumerOptions) {
     this.readAhead = o.readAhead ?? 500;
     this.window = new MarkerWindow(o.id, o.feedUri);
     this.walker = new FeedWalker({
       feedUri: o.feedUri,
-      fetchPage: (url) => o.fetchPage(url),
+      fetchPage: (url) => {
+        const kept = this.startPages.take(url);
+        return kept ? Promise.resolve(kept) : o.fetchPage(url);
+      },
       rebase: (url) => this.rebase(url),
       maxPages: o.maxPagesPerWalk,
       maxEmptyPages: o.maxEmptyPages,
@@ -223,21 +163,23 @@ export class FeedConsumer {
       if (this.stopped) return;
       const s = this.engine.stats();
       this.cycleStart = { delivered: s.delivered, settled: s.ok + s.filtered + s.held + s.dead, dead: s.dead, pages: this.walker.pages };
-      if (!this.window.marker && !this.readPos && this.o.startFrom === "now") {
+      if (!this.window.marker && !this.readPos && (this.o.startFrom ?? "beginning") !== "beginning") {
         url = this.o.feedUri;
-        await this.startFromNow();
-      } else {
-        url = this.readPos?.url ?? this.o.feedUri;
-        const pos = await this.walker.walk(
+        await this.firstRun(generation);
+        if (generation !== this.generation) return;
+      }
+      url = this.readPos?.url ?? this.o.feedUri;
+      const pos = await this.walker
+        .walk(
           this.readPos,
           (entry) => this.accept(entry, generation),
           () => this.capacity(generation),
-        );
-        if (generation !== this.generation) return;
-        this.readPos = pos ?? this.readPos;
-        // A walk that stopped at its page bound goes on from where it stands, as a new walk.
-        if (this.walker.bounded) this.pollAgain = true;
-      }
+        )
+        .finally(() => this.startPages.clear());
+      if (generation !== this.generation) return;
+      this.readPos = pos ?? this.readPos;
+      // A walk that stopped at its page bound goes on from where it stands, as a new walk.
+      if (this.walker.bounded) this.pollAgain = true;
       if (this.walkFailed) {
         this.walkFailed = undefined;
         this.o.events.walkRecovered?.();
@@ -252,13 +194,43 @@ export class FeedConsumer {
     }
   }
 
-  /** First run from now: the marker stands after the newest entry, so nothing already there is delivered. */
-  private async startFromNow(): Promise<void> {
-    const pos = await this.walker.now();
+  /**
+   * A first run that does not start at the beginning: finds its start (start-position.ts) and stores it as
+   * the marker, so nothing before it is ever delivered and a restart does not look again. A start entry
+   * that is not in the feed stores nothing and stops the channel until a reset.
+   */
+  private async firstRun(generation: number): Promise<void> {
+    if (this.startFailed) throw this.startFailed;
+    const from = this.o.startFrom ?? "beginning";
+    this.locating = 0;
+    const point = await locateStart(
+      {
+        feedUri: this.o.feedUri,
+        fetchPage: (url) => this.o.fetchPage(url),
+        rebase: (url) => this.rebase(url),
+        maxEmptyPages: this.o.maxEmptyPages,
+        onPage: (n) => this.progress(n),
+      },
+      from,
+      this.startPages,
+    )
+      .catch((err: unknown) => {
+        if (err instanceof StartEntryNotFoundError || err instanceof StartValueError) this.startFailed = err;
+        throw err;
+      })
+      .finally(() => (this.locating = undefined));
+    if (generation !== this.generation) return;
+    const pos = point.position;
     const marker: FeedMarker = { consumer: this.o.id, feedUri: this.o.feedUri, entryId: pos?.after ?? null, pageUrl: pos?.url ?? null };
     await this.o.store.db.write((tx) => SyncStore.setMarker(tx, marker));
     this.window.marker = marker;
     this.readPos = pos;
+    this.o.events.started?.(from, point);
+  }
+
+  private progress(pages: number): void {
+    this.locating = pages;
+    this.o.events.changed?.();
   }
 
   /** Takes a newly read entry into the window; false when it was not new (already read in this window). */
@@ -366,7 +338,7 @@ export class FeedConsumer {
   // ---- admin -------------------------------------------------------------------------------------
 
   /** Forgets the marker and everything settled; the next poll starts as a first run. Polls wait for it. */
-  reset(startFrom?: "beginning" | "now"): Promise<void> {
+  reset(startFrom?: StartFrom): Promise<void> {
     const run = (this.resetting ?? Promise.resolve()).then(() => this.forget(startFrom));
     const tracked: Promise<void> = run.finally(() => {
       if (this.resetting === tracked) this.resetting = undefined;
@@ -375,7 +347,7 @@ export class FeedConsumer {
     return tracked;
   }
 
-  private async forget(startFrom?: "beginning" | "now"): Promise<void> {
+  private async forget(startFrom?: StartFrom): Promise<void> {
     if (startFrom) this.o.startFrom = startFrom;
     // A walk in progress ends at its next page and delivers nothing more.
     this.generation++;
@@ -388,6 +360,8 @@ export class FeedConsumer {
     this.retryRows.clear();
     this.readPos = undefined;
     this.walkFailed = undefined;
+    this.startFailed = undefined;
+    this.startPages.clear();
     this.o.events.changed?.();
   }
 
@@ -403,6 +377,7 @@ export class FeedConsumer {
       walkError: this.walkFailed,
       marker: m ? { entryId: m.entryId, pageUrl: m.pageUrl } : undefined,
       lag: { entries: this.window.size, oldest: this.window.first?.updated },
+      locating: this.locating,
     };
   }
 

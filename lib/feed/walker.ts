@@ -1,7 +1,7 @@
 /**
  * Walks an ICT4H feed: from a position (a page and the last entry handled on it) forward along
  * next-archive to the newest page, handing every entry after the position to the consumer. A first run
- * starts at the oldest page; "start from now" stands after the newest entry. A walk never follows a
+ * starts at the oldest page, or where start-position.ts found its start (now, an entry, a time). A walk never follows a
  * link back to a page it has already read (a page linking to itself or a cycle is an error, not a spin),
  * stops with an error after `maxEmptyPages` pages in a row that bring nothing new (an endless chain of
  * fresh links), and reads at most `maxPages` pages before it hands back its position (`bounded`).
@@ -26,6 +26,20 @@ export class MarkerNotFoundError extends Error {
       `marked entry ${entryId} is not on feed page ${pageUrl}; the feed was changed or truncated. Not restarting from page 1 on my own: reset the marker to choose.`,
     );
     this.name = "MarkerNotFoundError";
+  }
+}
+
+/**
+ * The page's own ("via") URL, where a marker on it is kept: only when it is on the origin the page was
+ * read from, so a hostile via link cannot move the marker to another server.
+ */
+export function canonicalPageUrl(page: FeedPage, readFrom: string, rebase: (url: string) => string = (url) => url): string | undefined {
+  if (!page.links.via) return undefined;
+  const via = rebase(page.links.via);
+  try {
+    return new URL(via).origin === new URL(readFrom).origin ? via : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -61,38 +75,14 @@ export class FeedWalker {
     return this.o.rebase ? this.o.rebase(url) : url;
   }
 
-  /**
-   * The page's own ("via") URL, where a marker on it is kept: only when it is on the origin the page was
-   * read from, so a hostile via link cannot move the marker to another server.
-   */
   private canonical(page: FeedPage, readFrom: string): string | undefined {
-    if (!page.links.via) return undefined;
-    const via = this.rebase(page.links.via);
-    try {
-      return new URL(via).origin === new URL(readFrom).origin ? via : undefined;
-    } catch {
-      return undefined;
-    }
+    return canonicalPageUrl(page, readFrom, (url) => this.rebase(url));
   }
 
   private async fetch(url: string): Promise<FeedPage> {
     const page = await this.o.fetchPage(url);
     this.pages++;
     return page;
-  }
-
-  /**
-   * The position after the newest entry ("start from now"). An empty newest page of a category that has
-   * pages (time-based chunking) is a position at its top; an empty category has no position: everything
-   * that appears later is new.
-   */
-  async now(): Promise<ReadPosition | undefined> {
-    const page = await this.fetch(this.o.feedUri);
-    const canonical = this.canonical(page, this.o.feedUri);
-    const last = page.entries[page.entries.length - 1];
-    if (last) return { url: canonical ?? this.o.feedUri, after: last.id };
-    if (canonical && (pageNumber(canonical) ?? 1) > 0) return { url: canonical };
-    return undefined;
   }
 
   /**

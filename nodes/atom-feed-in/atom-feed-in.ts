@@ -3,12 +3,14 @@
  * message per entry, with a ticket (msg.ticket) that the end of the flow settles. Output 2 says
  * "caught up" after each poll, when everything read has been settled or is waiting for a retry:
  * wire it to the next feed's input to process categories in order (patients before encounters).
- * Control messages: msg.reset ("beginning" | "now"), msg.topic "resume", "retry" / "discard" (dead
- * letters, ids or "all" in msg.payload). All protocol logic is in lib/feed/.
+ * A first run starts at the beginning, now, after an entry or at a time (a database copied from the
+ * feed's server). Control messages: msg.reset ("beginning" | "now" | {entry} | {time}), msg.topic
+ * "resume", "retry" / "discard" (dead letters, ids or "all" in msg.payload). All protocol logic is in lib/feed/.
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
 import { recentFeedUrl, FeedReader, rebasePageUrl, FeedHttpError } from "../../lib/atom/reader";
-import { FeedConsumer, MarkerNotFoundError, type PollSummary } from "../../lib/feed/consumer";
+import { FeedConsumer, MarkerNotFoundError, StartEntryNotFoundError, type PollSummary } from "../../lib/feed/consumer";
+import { checkStart, describeStart, type StartAt, type StartFrom } from "../../lib/feed/start-position";
 import { FeedFormatError } from "../../lib/atom/parse";
 import { hubFor } from "../../lib/settlement";
 import { adminRegistry, type AdminChannel } from "../../lib/admin/registry";
@@ -24,7 +26,9 @@ interface AtomFeedInDef extends NodeDef, AlertConfig {
   store: string;
   category: string;
   interval?: string | number;
-  startFrom?: "beginning" | "now";
+  startFrom?: "beginning" | "now" | "entry" | "time";
+  /** The entry id or the time, for startFrom "entry" / "time" (Node-RED substitutes a whole "${VAR}"). */
+  startAt?: string;
   maxInFlight?: string | number;
   ticketTimeout?: string | number;
   maxAttempts?: string | number;
@@ -35,6 +39,29 @@ interface AtomFeedInDef extends NodeDef, AlertConfig {
 /** Reports an error to the log, the debug pane and Catch nodes (which need a msg). */
 function reportError(node: Node, text: string, payload: unknown): void {
   node.error(text, { topic: "error", payload });
+}
+
+/** The i18n key and values of what is wrong with a start entry or time; undefined when it is usable. */
+function startProblem(at: StartAt): { key: string; values: Record<string, string> } | undefined {
+  const kind = checkStart(at);
+  if (!kind) return undefined;
+  const value = "entry" in at ? at.entry : at.time;
+  const unset = /^\$\{(\S+)\}$/.exec(value.trim());
+  if (unset) return { key: "start-env-unset", values: { name: unset[1] } };
+  return { key: `invalid-${kind}`, values: { value } };
+}
+
+/** A start given in msg.reset: true, "beginning", "now", {entry: "…"} or {time: "…"}; undefined when there is none. */
+function resetStart(v: unknown): StartFrom | "invalid" | undefined {
+  if (v === undefined || v === null || v === false || v === "") return undefined;
+  if (v === true || v === "beginning") return "beginning";
+  if (v === "now") return "now";
+  if (typeof v === "object") {
+    const o = v as { entry?: unknown; time?: unknown };
+    if (typeof o.entry === "string" && o.time === undefined) return { entry: o.entry };
+    if (typeof o.time === "string" && o.entry === undefined) return { time: o.time };
+  }
+  return "invalid";
 }
 
 export = function (RED: NodeAPI): void {
@@ -49,6 +76,18 @@ export = function (RED: NodeAPI): void {
       node.error(RED._("atom-feed-in.errors.missing-config"));
       return;
     }
+    let startFrom: StartFrom = config.startFrom === "now" ? "now" : "beginning";
+    if (config.startFrom === "entry" || config.startFrom === "time") {
+      const value = String(config.startAt ?? "").trim();
+      const at: StartAt = config.startFrom === "entry" ? { entry: value } : { time: value };
+      const problem = startProblem(at);
+      if (problem) {
+        node.status({ fill: "red", shape: "ring", text: RED._("atom-feed-in.status.bad-start") });
+        reportError(node, RED._(`atom-feed-in.errors.${problem.key}`, problem.values), { category });
+        return;
+      }
+      startFrom = at;
+    }
     serverNode.register(node);
     storeNode.register(node);
 
@@ -62,6 +101,8 @@ export = function (RED: NodeAPI): void {
     let lastReportedAt = 0;
     let caughtUpAt = 0;
     let fatal: string | undefined;
+    /** The start entry is not in the feed (until a reset): said in the status line with the entry's uuid. */
+    let startMissing: string | undefined;
     let admin: AdminChannel | undefined;
     let alerts: ChannelAlertsHandle | undefined;
 
@@ -71,7 +112,10 @@ export = function (RED: NodeAPI): void {
       const s = consumer.stats();
       const gate = gateStatus(RED, "atom-feed-in", s);
       if (gate) return gate;
+      if (s.walkError && startMissing)
+        return { fill: "red", shape: "ring", text: RED._("atom-feed-in.status.start-not-found", { category, entry: startMissing }) };
       if (s.walkError) return { fill: "red", shape: "ring", text: clip(`${category}: ${s.walkError}`) };
+      if (s.locating !== undefined) return { fill: "blue", shape: "ring", text: RED._("atom-feed-in.status.locating", { category, pages: s.locating }) };
       const out = s.inFlight + s.ready + s.settling;
       const busy = out > 0 || s.polling;
       const counts = (main: [string, number][]) =>
@@ -123,7 +167,7 @@ export = function (RED: NodeAPI): void {
         storeId: storeNode.id,
         fetchPage: (url) => reader.fetchPage(url),
         rebase: (url) => rebasePageUrl(server.baseUrl, category, url),
-        startFrom: config.startFrom === "now" ? "now" : "beginning",
+        startFrom,
         maxInFlight: Number(config.maxInFlight) || 8,
         ticketTimeoutMs: (Number(config.ticketTimeout) || 120) * 1000,
         maxAttempts: Number(config.maxAttempts) || 50,
@@ -138,11 +182,21 @@ export = function (RED: NodeAPI): void {
             if (err instanceof FeedHttpError && err.outcome.kind === "auth")
               text = RED._("atom-feed-in.errors.feed-auth", { url: err.url, status: err.outcome.status ?? "" });
             if (err instanceof MarkerNotFoundError) text = RED._("atom-feed-in.errors.marker-not-found", { entry: err.entryId, page: err.pageUrl });
+            if (err instanceof StartEntryNotFoundError) {
+              text = RED._("atom-feed-in.errors.start-entry-not-found", { category, entry: err.entryId, pages: err.pages });
+              startMissing = err.entryId.replace(/^.*:/, "");
+            }
             alertOnce(text, { category, url, error: text }, err instanceof FeedFormatError ? `${err.name} ${err.url}` : text);
             status.update();
           },
+          started(from, point) {
+            const at = point.position;
+            const values = { category, from: describeStart(from), pages: point.pages, entry: at?.after ?? "", page: at?.url ?? "" };
+            node.log(RED._(at?.after ? "atom-feed-in.log.started-after" : at ? "atom-feed-in.log.started-top" : "atom-feed-in.log.started-oldest", values));
+          },
           walkRecovered() {
             lastReported = "";
+            startMissing = undefined;
             node.log(RED._("atom-feed-in.log.recovered", { category }));
             status.update();
           },
@@ -205,10 +259,14 @@ export = function (RED: NodeAPI): void {
         .then(async () => {
           const c = consumer;
           if (!c) throw new Error(fatal ?? RED._("atom-feed-in.errors.not-started"));
-          if (m.reset === "beginning" || m.reset === "now" || m.reset === true) {
-            await c.reset(m.reset === "now" ? "now" : "beginning");
+          const reset = resetStart(m.reset);
+          const problem = reset === "invalid" ? { key: "invalid-reset", values: {} } : reset && typeof reset === "object" ? startProblem(reset) : undefined;
+          if (problem) throw new Error(RED._(`atom-feed-in.errors.${problem.key}`, problem.values));
+          if (reset && reset !== "invalid") {
+            await c.reset(reset);
             lastReported = "";
-            node.warn(RED._("atom-feed-in.log.reset", { category, from: m.reset === "now" ? "now" : "beginning" }));
+            startMissing = undefined;
+            node.warn(RED._("atom-feed-in.log.reset", { category, from: describeStart(reset) }));
           }
           if (m.resume) c.resume();
           if (await control(RED, node, "atom-feed-in", c, m)) return status.update();

@@ -239,6 +239,59 @@ describe("pull nodes in Node-RED", function () {
     assert.equal(calls(feed, "error")[0].args[0], "atom-feed-in.errors.missing-config");
   });
 
+  it("starts after an entry of a copied database; an unknown entry or a bad start is an error that delivers nothing", async () => {
+    parent.generate({ patients: 12, visitsPerPatient: 0 });
+    const events = parent.store.categoryEvents("patient");
+    const unknown = "tag:atomfeed.ict4h.org:00000000-0000-4000-8000-000000000000";
+    await loadPull(pullFlow(parent.url, child.url, db, { startFrom: "entry", startAt: unknown }));
+    const caught = caughtMessages();
+    const feed = getNode("feed");
+    feed.receive({});
+    await until(() => caught.length === 1, 5000, "the error at Catch");
+    assert.equal(caught[0].error.message, "atom-feed-in.errors.start-entry-not-found");
+    assert.deepEqual(caught[0].payload, {
+      category: "patient",
+      url: `${parent.url}/ws/atomfeed/patient/recent`,
+      error: "atom-feed-in.errors.start-entry-not-found",
+    });
+    const s = await until(() => (lastStatus(feed)?.fill === "red" ? lastStatus(feed) : undefined), 2000, "red status");
+    assert.equal(s.text, "atom-feed-in.status.start-not-found");
+    // The texts behind those keys name the entry (the test helper's RED._ gives the key back).
+    const texts = (require("../../nodes/atom-feed-in/locales/en-US/atom-feed-in.json") as { "atom-feed-in": Record<string, Record<string, string>> })[
+      "atom-feed-in"
+    ];
+    assert.match(texts.errors["start-entry-not-found"], /__entry__/);
+    assert.match(texts.status["start-not-found"], /__entry__/);
+    assert.equal(child.requests.filter((r) => r.kind === "rest-write" || r.kind === "fhir-write").length, 0);
+    const store = await SyncStore.open(db);
+    try {
+      assert.equal(await store.getMarker("feed"), undefined, "no marker stored");
+    } finally {
+      await store.close();
+    }
+
+    // A start that is not an entry id or a time is refused; a reset to a real entry starts after it.
+    feed.receive({ reset: { time: "yesterday" } });
+    await until(() => caught.length === 2, 5000, "the refused reset at Catch");
+    assert.match(caught[1].error.message, /atom-feed-in\.errors\.invalid-time$/);
+    const done = caughtUp();
+    feed.receive({ reset: { entry: events[8].uuid } });
+    await done;
+    assert.deepEqual(
+      Object.keys(child.snapshot().patients).sort(),
+      events
+        .slice(9)
+        .map((e) => e.object)
+        .sort(),
+    );
+
+    // A start value from an environment variable that is not set: the node does not start.
+    await helper.unload();
+    await loadPull(pullFlow(parent.url, child.url, db, { startFrom: "time", startAt: "${OPENMRS_SYNC_TEST_UNSET}" }));
+    assert.deepEqual(lastStatus(getNode("feed")), { fill: "red", shape: "ring", text: "atom-feed-in.status.bad-start" });
+    assert.equal(calls(getNode("feed"), "error")[0].args[0], "atom-feed-in.errors.start-env-unset");
+  });
+
   it("writes the same records into a third-party FHIR server with their ids", async () => {
     const peer = new FhirPeer();
     const peerUrl = await peer.start();
