@@ -58,7 +58,9 @@ export interface CmpObs {
   concept: string;
   datetime: string | null;
   encounter: string | null;
-  value: CmpObsValue;
+  value: CmpObsValue | null;
+  /** An obs group's members (sorted uuids). */
+  members?: string[];
 }
 
 export interface Comparable {
@@ -131,7 +133,8 @@ export function snapshotOf(store: Store): Comparable {
       concept: o.concept,
       datetime: instantIso(o.obsDatetime),
       encounter: blank(o.encounter),
-      value: typeof o.value === "object" ? { coded: o.value.uuid } : o.value,
+      value: o.value !== null && typeof o.value === "object" ? { coded: o.value.uuid } : o.value,
+      members: o.groupMembers?.length ? [...o.groupMembers].sort() : undefined,
     };
   }
   return out;

@@ -168,9 +168,11 @@ function obsToFhir(o: Obs): Json {
   if (o.encounter) r.encounter = reference("Encounter", o.encounter);
   r.effectiveDateTime = toFhirDateTime(o.obsDatetime);
   r.issued = toFhirDateTime(o.auditInfo.dateCreated);
+  // An obs group's members as references (ObservationTranslatorImpl: addHasMember).
+  if (o.groupMembers?.length) r.hasMember = o.groupMembers.map((m) => reference("Observation", m));
   if (typeof o.value === "number") r.valueQuantity = { value: o.value };
   else if (typeof o.value === "string") r.valueString = o.value;
-  else r.valueCodeableConcept = { coding: [{ code: o.value.uuid, display: o.value.display }] };
+  else if (o.value !== null) r.valueCodeableConcept = { coding: [{ code: o.value.uuid, display: o.value.display }] };
   return r;
 }
 
@@ -446,8 +448,10 @@ function obsFromFhir(r: Json): ObsPatch {
     if (typeof r.valueBoolean !== "boolean") throw bad("valueBoolean must be a boolean");
     value = { uuid: ciel(r.valueBoolean ? 1065 : 1066) };
   }
-  if (value === undefined) throw bad("Observation value[x] is required");
+  const groupMembers = r.hasMember === undefined ? undefined : arr(r.hasMember, "hasMember").map((m, i) => refId(m, `hasMember[${i}]`, ["Observation"]) ?? "");
+  if (value === undefined && !groupMembers?.length) throw bad("Observation value[x] (or hasMember) is required");
   return {
+    ...(groupMembers ? { groupMembers } : {}),
     person,
     concept,
     obsDatetime: fhirDate(r.effectiveDateTime, "effectiveDateTime"),

@@ -293,7 +293,11 @@ export class Generator {
     const c = QUESTION_CONCEPTS.find((q) => q.uuid === o.concept);
     if (!c) return false;
     let value = this.obsValue(c);
-    for (let i = 0; i < 5 && JSON.stringify(value) === JSON.stringify(typeof o.value === "object" ? { uuid: o.value.uuid } : o.value); i++) {
+    for (
+      let i = 0;
+      i < 5 && JSON.stringify(value) === JSON.stringify(o.value !== null && typeof o.value === "object" ? { uuid: o.value.uuid } : o.value);
+      i++
+    ) {
       value = this.obsValue(c);
     }
     this.store.voidRecord("obs", o.uuid, "obs was edited");

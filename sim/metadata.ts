@@ -18,6 +18,8 @@ export interface Concept extends NamedMeta {
   max?: number;
   /** Coded: allowed answer concept uuids. */
   answers?: string[];
+  /** A concept set: an obs of it is a group (no value, members instead). */
+  set?: boolean;
 }
 
 /** CIEL-style uuid: the concept id padded with "A" to 36 characters. */
@@ -84,7 +86,10 @@ export const QUESTION_CONCEPTS: readonly Concept[] = [
   { uuid: ciel(1724), display: "Currently taking ARVs", datatype: "Coded", answers: [ciel(1065), ciel(1066)] },
 ];
 
-export const CONCEPTS: readonly Concept[] = [...QUESTION_CONCEPTS, ...ANSWER_CONCEPTS];
+/** Concept sets an obs group is made of (not picked by the generator's plain obs). */
+export const GROUP_CONCEPTS: readonly Concept[] = [{ uuid: ciel(1114), display: "Vital signs", datatype: "N/A", set: true }];
+
+export const CONCEPTS: readonly Concept[] = [...QUESTION_CONCEPTS, ...ANSWER_CONCEPTS, ...GROUP_CONCEPTS];
 
 function index<T extends NamedMeta>(items: readonly T[]): ReadonlyMap<string, T> {
   return new Map(items.map((i) => [i.uuid, i]));

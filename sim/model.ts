@@ -148,7 +148,10 @@ export interface Obs extends BaseRecord {
   concept: string;
   obsDatetime: string;
   encounter: string | null;
-  value: ObsValue;
+  /** null for an obs group (its concept is a set). */
+  value: ObsValue | null;
+  /** An obs group's members (obs uuids), as fhir2 serves them (Observation.hasMember); older data files have none. */
+  groupMembers?: string[];
 }
 
 export interface RecordOf {
@@ -226,7 +229,9 @@ export interface ObsDraft {
   concept: string;
   obsDatetime?: string;
   encounter?: string | null;
-  value: ObsValueInput;
+  /** Absent for an obs group. */
+  value?: ObsValueInput | null;
+  groupMembers?: string[];
 }
 export type ObsPatch = Partial<Omit<ObsDraft, "uuid">> & VoidPatch;
 
@@ -313,6 +318,8 @@ export class Store {
   /** visit uuid -> encounter uuids; encounter uuid -> obs uuids. */
   private readonly encountersByVisit = new Map<string, Set<string>>();
   private readonly obsByEncounter = new Map<string, Set<string>>();
+  /** obs uuid -> the uuid of the obs group it is a member of. */
+  private readonly groupOfObs = new Map<string, string>();
 
   readonly events: FeedEvent[] = [];
   private readonly byCategory = new Map<string, FeedEvent[]>();
@@ -751,6 +758,7 @@ export class Store {
     if (!this.patients.has(d.person)) throw notFound("Person", d.person);
     if (!d.concept) throw new SimError(400, "concept is required");
     const concept = this.concept(d.concept);
+    const groupMembers = concept.set ? this.groupMembers(base.uuid, d) : undefined;
     const encounter = str(d.encounter);
     let fallback: string | undefined;
     if (encounter) {
@@ -764,14 +772,40 @@ export class Store {
       concept: concept.uuid,
       obsDatetime: d.obsDatetime ? this.dt(d.obsDatetime, "obsDatetime") : (fallback ?? this.now()),
       encounter,
-      value: this.obsValue(concept, d.value),
+      value: groupMembers ? null : this.obsValue(concept, d.value),
+      ...(groupMembers ? { groupMembers } : {}),
     };
+  }
+
+  /** An obs group's members: existing obs of the same person, other than itself (as ObsValidator asks). */
+  private groupMembers(uuid: string, d: ObsDraft): string[] {
+    if (d.value !== undefined && d.value !== null) throw new SimError(400, `Obs of concept set ${d.concept} is a group and takes no value`);
+    const members = [...new Set(d.groupMembers ?? [])];
+    if (members.length === 0) throw new SimError(400, `Obs group of ${d.concept} must have at least one member`);
+    for (const m of members) {
+      const o = this.obs.get(m);
+      if (!o || m === uuid) throw notFound("Obs", m);
+      if (o.person !== d.person) throw new SimError(400, `Obs group member ${m} belongs to another person`);
+    }
+    return members;
+  }
+
+  /** The obs group an obs is a member of. */
+  groupOf(uuid: string): Obs | undefined {
+    const group = this.groupOfObs.get(uuid);
+    return group ? this.obs.get(group) : undefined;
+  }
+
+  private indexGroup(o: Obs, prev?: Obs): void {
+    for (const m of prev?.groupMembers ?? []) if (this.groupOfObs.get(m) === o.uuid) this.groupOfObs.delete(m);
+    for (const m of o.groupMembers ?? []) this.groupOfObs.set(m, o.uuid);
   }
 
   createObs(d: ObsDraft): Obs {
     const uuid = this.checkNewUuid("obs", d.uuid);
     const o = this.buildObs(this.base(uuid), d);
     this.obs.set(o);
+    this.indexGroup(o);
     this.link(this.obsByEncounter, o.encounter, uuid);
     this.emit("obs", uuid, ["CREATED"]);
     return o;
@@ -784,11 +818,20 @@ export class Store {
       concept: patch.concept ?? prev.concept,
       obsDatetime: patch.obsDatetime ?? prev.obsDatetime,
       encounter: patch.encounter !== undefined ? patch.encounter : prev.encounter,
-      value: patch.value ?? prev.value,
+      value: patch.value !== undefined ? patch.value : prev.value,
+      groupMembers: patch.groupMembers ?? prev.groupMembers,
     };
     let next = this.buildObs(prev, merged);
     next = this.applyVoid(next, patch);
     const saved = this.commit("obs", prev, next);
+    this.indexGroup(saved, prev);
+    // ObsService.voidObs / unvoidObs take an obs group's members along.
+    if (saved !== prev && saved.voided !== prev.voided) {
+      for (const m of saved.groupMembers ?? []) {
+        const member = this.obs.get(m);
+        if (member && member.voided !== saved.voided) this.updateObs(m, { voided: saved.voided, voidReason: saved.voidReason ?? undefined });
+      }
+    }
     if (saved.encounter !== prev.encounter) {
       this.unlink(this.obsByEncounter, prev.encounter, uuid);
       this.link(this.obsByEncounter, saved.encounter, uuid);
@@ -890,6 +933,7 @@ export class Store {
     for (const t of RECORD_TYPES) this.table(t).clear();
     this.encountersByVisit.clear();
     this.obsByEncounter.clear();
+    this.groupOfObs.clear();
     this.identifiers.clear();
     this.events.length = 0;
     this.byCategory.clear();
@@ -904,6 +948,7 @@ export class Store {
     }
     for (const o of data.obs) {
       this.obs.set(o);
+      this.indexGroup(o);
       this.link(this.obsByEncounter, o.encounter, o.uuid);
     }
     for (const e of data.events) this.appendEvent(e);

@@ -233,6 +233,7 @@ function encounterDisplay(e: Encounter): string {
 }
 
 function obsValueDisplay(o: Obs): string {
+  if (o.value === null) return "";
   return typeof o.value === "object" ? o.value.display : String(o.value);
 }
 
@@ -290,6 +291,7 @@ function encounterRep(store: Store, base: string, e: Encounter): Json {
 
 function obsRep(store: Store, base: string, o: Obs): Json {
   const enc = o.encounter ? store.encounters.get(o.encounter) : undefined;
+  const group = store.groupOf(o.uuid);
   return {
     uuid: o.uuid,
     display: obsDisplay(o),
@@ -297,15 +299,20 @@ function obsRep(store: Store, base: string, o: Obs): Json {
     person: patientRef(store, base, o.person, "person"),
     obsDatetime: o.obsDatetime,
     accessionNumber: null,
-    obsGroup: null,
+    obsGroup: group ? ref(base, "obs", group.uuid, obsDisplay(group)) : null,
     valueCodedName: null,
-    groupMembers: null,
+    groupMembers: o.groupMembers?.length
+      ? o.groupMembers.map((m) => {
+          const member = store.obs.get(m);
+          return ref(base, "obs", m, member ? obsDisplay(member) : m);
+        })
+      : null,
     comment: null,
     location: null,
     order: null,
     encounter: o.encounter ? ref(base, "encounter", o.encounter, enc ? encounterDisplay(enc) : o.encounter) : null,
     voided: o.voided,
-    value: typeof o.value === "object" ? metaRef(base, "concept", META.concepts, o.value.uuid) : o.value,
+    value: o.value !== null && typeof o.value === "object" ? metaRef(base, "concept", META.concepts, o.value.uuid) : o.value,
     valueModifier: null,
     formFieldPath: null,
     formFieldNamespace: null,
@@ -530,6 +537,9 @@ function obsFields(body: Json): ObsPatch {
   if (enc !== undefined) f.encounter = enc;
   const value = obsValueInput(body);
   if (value !== undefined) f.value = value;
+  // A group's members, as uuids or references (ObsResource's groupMembers).
+  const members = list(body.groupMembers, "groupMembers");
+  if (members) f.groupMembers = members.map((m) => required(refUuid(m, "groupMembers[]") ?? undefined, "groupMembers[].uuid"));
   return f;
 }
 
@@ -565,7 +575,8 @@ function create(store: Store, type: RecordType, body: Json): AnyRecord {
         uuid,
         person: required(f.person, "person"),
         concept: required(f.concept, "concept"),
-        value: required(f.value, "value"),
+        // A group has members instead of a value.
+        value: f.groupMembers ? f.value : required(f.value, "value"),
       };
       return store.createObs(d);
     }

@@ -69,6 +69,8 @@ const RECORD_REFERENCES = new Map<string, [string, string][]>([
     [
       ["subject", "Patient"],
       ["encounter", "Encounter"],
+      // An obs group's members are written before it.
+      ["hasMember", "Observation"],
     ],
   ],
 ]);
@@ -127,7 +129,8 @@ export function fhirToRestCreate(resource: FhirResource, options: ConvertOptions
 
 /**
  * The records a resource refers to that the target must already hold before it can be written:
- * the Patient (subject) and Encounter (encounter, partOf; a visit is an Encounter too). Metadata
+ * the Patient (subject), Encounter (encounter, partOf; a visit is an Encounter too) and an obs group's
+ * member Observations (hasMember). Metadata
  * (Location, Practitioner, concepts, types) is not included.
  */
 export function fhirReferences(resource: FhirResource): { resourceType: string; id: string }[] {
@@ -137,9 +140,12 @@ export function fhirReferences(resource: FhirResource): { resourceType: string; 
   if (!r || !fields) return [];
   const out: { resourceType: string; id: string }[] = [];
   for (const [field, expected] of fields) {
-    const parsed = parseReference(r[field]);
-    if (parsed && parsed.resourceType === expected && !out.some((o) => o.resourceType === expected && o.id === parsed.id)) {
-      out.push(parsed);
+    const value = r[field];
+    for (const one of Array.isArray(value) ? (value as unknown[]) : [value]) {
+      const parsed = parseReference(one);
+      if (parsed && parsed.resourceType === expected && !out.some((o) => o.resourceType === expected && o.id === parsed.id)) {
+        out.push(parsed);
+      }
     }
   }
   return out;

@@ -11,7 +11,7 @@ import { OpenmrsSim } from "../../sim";
 import type { Patient } from "../../sim/model";
 import { IDENTIFIER_TYPES, LOCATIONS, PERSON_ATTRIBUTE_TYPES } from "../../sim/metadata";
 import { NodeRedProcess } from "../../scripts/node-red-process";
-import { env, feedNodes, feedsCaughtUp, inject, shippedFlow, until, useE2E } from "../helpers/e2e";
+import { env, shippedFlow, syncTwoWayOnce, until, useE2E } from "../helpers/e2e";
 
 const TWO_WAY = shippedFlow("two-way");
 
@@ -87,14 +87,7 @@ describe("a rich patient, parent -> child -> parent, field by field", function (
       const flow = TWO_WAY.map((n) => (n.type === "openmrs-server" ? { ...n, fhirMode: mode } : n));
       nodeRed = new NodeRedProcess({ userDir: path.join(dir, "nr"), flows: flow, env: env(parent, child, db, "3600") });
       await nodeRed.start();
-      const pullFeeds = feedNodes(TWO_WAY, "omrs_parent");
-      const pushFeeds = feedNodes(TWO_WAY, "omrs_child");
-      const syncOnce = async () => {
-        await inject(nodeRed!, "pull_now");
-        await until(() => feedsCaughtUp(db, parent!, pullFeeds), 60_000, "pull caught up");
-        await inject(nodeRed!, "push_now");
-        await until(() => feedsCaughtUp(db, child!, pushFeeds), 60_000, "push caught up");
-      };
+      const syncOnce = () => syncTwoWayOnce(nodeRed!, db, parent!, child!, TWO_WAY);
 
       await syncOnce();
       assert.deepEqual(fields(child.store.patients.get(p.uuid)), fields(parent.store.patients.get(p.uuid)), "the child holds what the parent has");

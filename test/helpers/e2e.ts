@@ -122,3 +122,15 @@ export function useE2E(
     fs.rmSync(dir, { recursive: true, force: true });
   });
 }
+
+/**
+ * One round of the shipped two-way flow started with a long poll interval: pull (inject pull_now) until
+ * the pull feeds stand on the parent's newest entries, then push (push_now) until the push feeds stand on
+ * the child's.
+ */
+export async function syncTwoWayOnce(nodeRed: NodeRedProcess, db: string, parent: OpenmrsSim, child: OpenmrsSim, flow: FlowNode[]): Promise<void> {
+  await inject(nodeRed, "pull_now");
+  await until(() => feedsCaughtUp(db, parent, feedNodes(flow, "omrs_parent")), 60_000, "pull caught up");
+  await inject(nodeRed, "push_now");
+  await until(() => feedsCaughtUp(db, child, feedNodes(flow, "omrs_child")), 60_000, "push caught up");
+}

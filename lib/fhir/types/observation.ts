@@ -39,6 +39,7 @@ interface RestObs {
   valueNumeric?: unknown;
   valueText?: unknown;
   valueCoded?: unknown;
+  groupMembers?: unknown;
   auditInfo?: unknown;
 }
 
@@ -84,6 +85,7 @@ function obsToFhir(rep: RestObs & Json): FhirResource {
     encounter: optionalReference("Encounter", rep.encounter),
     effectiveDateTime: fhirDateTime(rep.obsDatetime),
     issued: created ? openmrsToFhirDateTime(created) : undefined,
+    hasMember: groupMembersToFhir(rep.groupMembers),
     ...obsValue(rep),
   });
 }
@@ -111,7 +113,26 @@ function obsToRest(r: FhirInput): Json {
     obsDatetime: restDateTime(r.effectiveDateTime),
     encounter: referenceId(r.encounter, "Encounter"),
     value: obsRestValue(r),
+    groupMembers: groupMembersToRest(r.hasMember, uuid),
   });
+}
+
+/** An obs group's members (Observation.hasMember) as the REST `groupMembers` uuids. */
+function groupMembersToRest(hasMember: unknown, uuid: string): string[] | undefined {
+  if (hasMember === undefined) return undefined;
+  if (!Array.isArray(hasMember)) throw unconvertible(`obs ${uuid}: hasMember is not a list`);
+  return hasMember.map((m, i) => {
+    const id = referenceId(m, "Observation");
+    if (!id) throw unconvertible(`obs ${uuid}: hasMember[${i}] is not a reference to an Observation`);
+    return id;
+  });
+}
+
+/** The REST `groupMembers` of an obs group as Observation.hasMember (ObservationTranslatorImpl: addHasMember). */
+function groupMembersToFhir(groupMembers: unknown): ReturnType<typeof reference>[] | undefined {
+  if (!Array.isArray(groupMembers)) return undefined;
+  const ids = groupMembers.map((m) => refUuid(m)).filter((id): id is string => id !== undefined);
+  return ids.length ? ids.map((id) => reference("Observation", id)) : undefined;
 }
 
 export const observation: TypeConverter = { kind: "obs", toFhir: obsToFhir, toRest: obsToRest };

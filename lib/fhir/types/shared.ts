@@ -114,6 +114,7 @@ export interface FhirInput {
   valueBoolean?: unknown;
   valueInteger?: unknown;
   valueDateTime?: unknown;
+  hasMember?: unknown;
   valueCodeableConcept?: unknown;
 }
 
