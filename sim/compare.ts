@@ -50,6 +50,8 @@ export interface CmpEncounter {
   datetime: string | null;
   location: string | null;
   visit: string | null;
+  /** Active providers as "provider/role", sorted. */
+  providers: string[];
 }
 export type CmpObsValue = number | string | { coded: string };
 export interface CmpObs {
@@ -124,6 +126,10 @@ export function snapshotOf(store: Store): Comparable {
       datetime: instantIso(e.encounterDatetime),
       location: blank(e.location),
       visit: blank(e.visit),
+      providers: (e.providers ?? [])
+        .filter((p) => !p.voided)
+        .map((p) => `${p.provider}/${p.encounterRole}`)
+        .sort(),
     };
   }
   for (const o of store.obs.values()) {

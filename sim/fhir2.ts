@@ -150,6 +150,11 @@ function encounterToFhir(e: Encounter): Json {
     subject: reference("Patient", e.patient),
     period: { start: toFhirDateTime(e.encounterDatetime) },
   };
+  // EncounterParticipantTranslatorImpl: each active provider as a Practitioner; the role is not served.
+  const participant = (e.providers ?? [])
+    .filter((p) => !p.voided)
+    .map((p) => ({ individual: { ...reference("Practitioner", p.provider), display: META.providers.get(p.provider)?.display ?? p.provider } }));
+  if (participant.length) r.participant = participant;
   const loc = locationList(e.location);
   if (loc) r.location = loc;
   if (e.visit) r.partOf = reference("Encounter", e.visit);
@@ -425,6 +430,12 @@ function encounterFromFhir(r: Json): EncounterPatch {
     encounterDatetime: start,
     location: locationOf(r),
     visit: refId(r.partOf, "partOf", ["Encounter"]) ?? null,
+    // EncounterTranslatorImpl: the participants replace the providers, each with the default role (Unknown).
+    providers: (r.participant === undefined ? [] : arr(r.participant, "participant")).map((x, i) => {
+      const provider = refId(obj(x, `participant[${i}]`)?.individual, `participant[${i}].individual`, ["Practitioner"]);
+      if (!provider) throw bad(`participant[${i}].individual is required`);
+      return { provider };
+    }),
     voided: false,
   };
 }

@@ -65,6 +65,19 @@ export const PERSON_ATTRIBUTE_TYPES: readonly NamedMeta[] = [
   { uuid: "8d871f2a-c2cc-11de-8d13-0010c6dffd0f", display: "Civil Status" },
 ];
 
+/** Providers (Practitioner in fhir2). The first is the reference application's "UNKNOWN - Super User". */
+export const PROVIDERS: readonly NamedMeta[] = [
+  { uuid: "f9badd80-ab76-11e2-9e96-0800200c9a66", display: "UNKNOWN - Super User" },
+  { uuid: "3c5e3ab6-3d2f-4a34-9a8e-8d1f2b6f0c41", display: "NRS-1 - Jane Nurse" },
+];
+
+/** Encounter roles. "Unknown" (EncounterRole.UNKNOWN_ENCOUNTER_ROLE_UUID) is fhir2's default for a participant. */
+export const ENCOUNTER_ROLES: readonly NamedMeta[] = [
+  { uuid: "a0b03050-c99b-11e0-9572-0800200c9a66", display: "Unknown" },
+  { uuid: "240b26f9-dd88-4172-823d-4a8bfeb7841f", display: "Clinician" },
+];
+export const UNKNOWN_ENCOUNTER_ROLE = "a0b03050-c99b-11e0-9572-0800200c9a66";
+
 /** The contact attribute type (fhir2's default). */
 export const CONTACT_ATTRIBUTE_TYPE = "14d4f066-15f5-102d-96e4-000c29c2a5d7";
 
@@ -102,6 +115,8 @@ export const META = {
   encounterTypes: index(ENCOUNTER_TYPES),
   concepts: index(CONCEPTS),
   personAttributeTypes: index(PERSON_ATTRIBUTE_TYPES),
+  providers: index(PROVIDERS),
+  encounterRoles: index(ENCOUNTER_ROLES),
 };
 
 /** REST resource name for each metadata kind (GET {ctx}/ws/rest/v1/{resource}/{uuid}). */
@@ -112,4 +127,6 @@ export const META_RESOURCES: Readonly<Record<string, ReadonlyMap<string, NamedMe
   encountertype: META.encounterTypes,
   concept: META.concepts,
   personattributetype: META.personAttributeTypes,
+  provider: META.providers,
+  encounterrole: META.encounterRoles,
 };

@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { datePart, formatOpenmrs, openmrsDateOnly, parseInstant } from "./dates";
 import { IdentifierIndex, notUniqueMessage } from "./identifiers";
-import { META, type Concept } from "./metadata";
+import { META, UNKNOWN_ENCOUNTER_ROLE, type Concept } from "./metadata";
 import { Table } from "./table";
 
 export type RecordType = "patient" | "visit" | "encounter" | "obs";
@@ -129,12 +129,21 @@ export interface Visit extends BaseRecord {
   location: string | null;
 }
 
+export interface EncounterProvider {
+  uuid: string;
+  provider: string;
+  encounterRole: string;
+  voided: boolean;
+}
+
 export interface Encounter extends BaseRecord {
   patient: string;
   encounterType: string;
   encounterDatetime: string;
   location: string | null;
   visit: string | null;
+  /** Older data files have none. */
+  providers?: EncounterProvider[];
 }
 
 export interface CodedValue {
@@ -218,6 +227,8 @@ export interface EncounterDraft {
   encounterDatetime?: string;
   location?: string | null;
   visit?: string | null;
+  /** Replaces the encounter's providers: one with a known uuid (or the same provider and role) is kept. */
+  providers?: { uuid?: string; provider: string; encounterRole?: string }[];
 }
 export type EncounterPatch = Partial<Omit<EncounterDraft, "uuid">> & VoidPatch;
 
@@ -708,11 +719,37 @@ export class Store {
     if (!e.encounterType) throw new SimError(400, "encounterType is required");
     this.checkMeta(META.encounterTypes, "EncounterType", e.encounterType);
     this.checkMeta(META.locations, "Location", e.location);
+    for (const p of e.providers ?? []) {
+      this.checkMeta(META.providers, "Provider", p.provider);
+      this.checkMeta(META.encounterRoles, "EncounterRole", p.encounterRole);
+    }
     if (e.visit) {
       const v = this.visits.get(e.visit);
       if (!v) throw notFound("Visit", e.visit);
       if (v.patient !== e.patient) throw new SimError(400, `Visit ${e.visit} belongs to another patient than encounter ${e.uuid}`);
     }
+  }
+
+  /**
+   * An encounter's providers after a save that names `wanted`: a provider of the same uuid, or else the
+   * same provider and role, is kept as it is; others are voided (as Encounter.removeProvider does); new
+   * ones are added (the role defaults to Unknown).
+   */
+  private encounterProviders(existing: readonly EncounterProvider[], wanted: NonNullable<EncounterDraft["providers"]>): EncounterProvider[] {
+    const out: EncounterProvider[] = [];
+    const kept = new Set<string>();
+    for (const w of wanted) {
+      const role = w.encounterRole ?? UNKNOWN_ENCOUNTER_ROLE;
+      const same =
+        existing.find((x) => !x.voided && !kept.has(x.uuid) && w.uuid !== undefined && x.uuid === w.uuid) ??
+        existing.find((x) => !x.voided && !kept.has(x.uuid) && w.uuid === undefined && x.provider === w.provider && x.encounterRole === role);
+      if (same) {
+        kept.add(same.uuid);
+        out.push({ ...same, provider: w.provider, encounterRole: role });
+      } else out.push({ uuid: w.uuid ?? randomUUID(), provider: w.provider, encounterRole: role, voided: false });
+    }
+    for (const x of existing) if (!kept.has(x.uuid) && !out.some((o) => o.uuid === x.uuid)) out.push(x.voided ? x : { ...x, voided: true });
+    return out;
   }
 
   createEncounter(d: EncounterDraft): Encounter {
@@ -724,6 +761,7 @@ export class Store {
       encounterDatetime: d.encounterDatetime ? this.dt(d.encounterDatetime, "encounterDatetime") : this.now(),
       location: str(d.location),
       visit: str(d.visit),
+      ...(d.providers?.length ? { providers: this.encounterProviders([], d.providers) } : {}),
     };
     this.finishEncounter(e);
     this.encounters.set(e);
@@ -740,6 +778,7 @@ export class Store {
     if (patch.encounterDatetime !== undefined) next.encounterDatetime = this.dt(patch.encounterDatetime, "encounterDatetime");
     if (patch.location !== undefined) next.location = str(patch.location);
     if (patch.visit !== undefined) next.visit = str(patch.visit);
+    if (patch.providers !== undefined) next.providers = this.encounterProviders(prev.providers ?? [], patch.providers);
     this.finishEncounter(next);
     next = this.applyVoid(next, patch);
     const saved = this.commit("encounter", prev, next);

@@ -283,7 +283,16 @@ function encounterRep(store: Store, base: string, e: Encounter): Json {
     voided: e.voided,
     auditInfo: auditInfo(base, e),
     visit: e.visit ? ref(base, "visit", e.visit, visit ? visitDisplay(visit) : e.visit) : null,
-    encounterProviders: [],
+    encounterProviders: (e.providers ?? [])
+      .filter((p) => !p.voided)
+      .map((p) => ({
+        uuid: p.uuid,
+        display: `${META.providers.get(p.provider)?.display ?? p.provider}: ${META.encounterRoles.get(p.encounterRole)?.display ?? p.encounterRole}`,
+        provider: metaRef(base, "provider", META.providers, p.provider),
+        encounterRole: metaRef(base, "encounterrole", META.encounterRoles, p.encounterRole),
+        voided: false,
+        links: selfLink(base, `encounter/${e.uuid}/encounterprovider/${p.uuid}`),
+      })),
     links: selfLink(base, `encounter/${e.uuid}`),
     resourceVersion: "1.9",
   };
@@ -514,6 +523,16 @@ function encounterFields(body: Json): EncounterPatch {
   if (location !== undefined) f.location = location;
   const visit = refUuid(body.visit, "visit");
   if (visit !== undefined) f.visit = visit;
+  const providers = list(body.encounterProviders, "encounterProviders");
+  if (providers) {
+    f.providers = providers.map((x, i) => {
+      if (!isObject(x)) throw bad(`encounterProviders[${i}] must be an object`);
+      const provider = required(refUuid(x.provider, "provider") ?? undefined, `encounterProviders[${i}].provider`);
+      const role = refUuid(x.encounterRole, "encounterRole") ?? undefined;
+      const uuid = optString(x.uuid, "uuid") ?? undefined;
+      return { provider, ...(role ? { encounterRole: role } : {}), ...(uuid ? { uuid } : {}) };
+    });
+  }
   return f;
 }
 

@@ -1,14 +1,16 @@
 /**
- * Obs groups with their members (issue 8), through the shipped two-way flow in a real Node-RED, in both
- * dialects: a "Vital signs" group of a numeric, a coded and a text observation goes parent -> child, the
- * clinic adds a member, the parent voids the group (its members with it). Compared field by field on
- * the simulators' stored observations (every field but the audit dates), and `diff` on both.
+ * An encounter with two providers and an obs group with its members (issue 8), through the shipped two-way
+ * flow in a real Node-RED, in both dialects: a "Vital signs" group of a numeric, a coded and a text
+ * observation goes parent -> child, the clinic adds a member, the parent voids the group (its members with
+ * it). Compared field by field on the simulators' stored records (every field but the audit dates), and
+ * `diff` on both. The providers' roles travel through REST; fhir2 serves no role (its participants are the
+ * providers only), so through fhir2 the child gives them its default role: checked as such.
  */
 import { strict as assert } from "node:assert";
 import * as path from "node:path";
 import { OpenmrsSim } from "../../sim";
 import type { Obs } from "../../sim/model";
-import { ciel, ENCOUNTER_TYPES, LOCATIONS } from "../../sim/metadata";
+import { ciel, ENCOUNTER_ROLES, ENCOUNTER_TYPES, LOCATIONS, PROVIDERS, UNKNOWN_ENCOUNTER_ROLE } from "../../sim/metadata";
 import { NodeRedProcess } from "../../scripts/node-red-process";
 import { env, shippedFlow, syncTwoWayOnce, until, useE2E } from "../helpers/e2e";
 
@@ -26,7 +28,15 @@ function obsFields(sim: OpenmrsSim, uuids: string[]): unknown[] {
   });
 }
 
-describe("obs groups, parent -> child -> parent", function () {
+/** An encounter's active providers as "provider/role". */
+function providers(sim: OpenmrsSim, uuid: string): string[] {
+  return (sim.store.encounters.get(uuid)?.providers ?? [])
+    .filter((p) => !p.voided)
+    .map((p) => `${p.provider}/${p.encounterRole}`)
+    .sort();
+}
+
+describe("encounter providers and obs groups, parent -> child -> parent", function () {
   this.timeout(300_000);
   let dir: string;
   let parent: OpenmrsSim | undefined;
@@ -41,12 +51,21 @@ describe("obs groups, parent -> child -> parent", function () {
   );
 
   for (const mode of ["fhir2", "rest"] as const)
-    it(`a group and its members arrive whole, a member added at the clinic comes back, a voided group voids its members (${mode})`, async () => {
+    it(`an encounter's providers arrive (roles through REST), a group and its members arrive whole, a member added at the clinic comes back, a voided group voids its members (${mode})`, async () => {
       parent = new OpenmrsSim({ name: "parent", seed: 95 });
       child = new OpenmrsSim({ name: "child", seed: 96 });
       const s = parent.store;
       const p = s.createPatient({ gender: "M", names: [{ givenName: "Otieno", familyName: "Were" }] });
-      const e = s.createEncounter({ patient: p.uuid, encounterType: ENCOUNTER_TYPES[0].uuid, location: LOCATIONS[0].uuid });
+      const clinician = ENCOUNTER_ROLES.find((r) => r.display === "Clinician")!.uuid;
+      const e = s.createEncounter({
+        patient: p.uuid,
+        encounterType: ENCOUNTER_TYPES[0].uuid,
+        location: LOCATIONS[0].uuid,
+        providers: [
+          { provider: PROVIDERS[0].uuid, encounterRole: clinician },
+          { provider: PROVIDERS[1].uuid, encounterRole: UNKNOWN_ENCOUNTER_ROLE },
+        ],
+      });
       const members = [
         s.createObs({ person: p.uuid, encounter: e.uuid, concept: ciel(5089), value: 71.5 }),
         s.createObs({ person: p.uuid, encounter: e.uuid, concept: ciel(32), value: ciel(703) }),
@@ -71,6 +90,13 @@ describe("obs groups, parent -> child -> parent", function () {
       await until(() => child!.store.obs.get(group)?.groupMembers?.length === 3, 60_000, "the group at the child");
       assert.deepEqual(obsFields(child, all), obsFields(parent, all), "the child holds the group and its members as the parent has them");
       assert.equal(child.store.groupOf(members[1])?.uuid, group);
+      const roleAtChild = mode === "rest" ? clinician : UNKNOWN_ENCOUNTER_ROLE;
+      assert.deepEqual(
+        providers(child, e.uuid),
+        [`${PROVIDERS[0].uuid}/${roleAtChild}`, `${PROVIDERS[1].uuid}/${UNKNOWN_ENCOUNTER_ROLE}`].sort(),
+        mode === "rest" ? "both providers with their roles" : "both providers; fhir2 serves no role, the child's default applies",
+      );
+      const rolesDiffer = (line: string) => mode === "fhir2" && line.startsWith(`encounter ${e.uuid}`) && line.includes("providers");
 
       // The clinic adds a member to the group.
       const added = child.store.createObs({ person: p.uuid, encounter: e.uuid, concept: ciel(5090), value: 168 }).uuid;
@@ -85,6 +111,9 @@ describe("obs groups, parent -> child -> parent", function () {
       assert.ok(all.every((u) => parent!.store.obs.get(u)?.voided));
       await syncOnce();
       await until(() => all.every((u) => child!.store.obs.get(u)?.voided), 60_000, "the group and its members voided at the child");
-      assert.deepEqual(parent.diff(child), []);
+      assert.deepEqual(
+        parent.diff(child).filter((l) => !rolesDiffer(l)),
+        [],
+      );
     });
 });

@@ -11,7 +11,10 @@ import {
   firstLocation,
   locationOf,
   metaOf,
+  objects,
   optionalReference,
+  refDisplay,
+  refUuid,
   reference,
   referenceId,
   requireFhirId,
@@ -30,6 +33,11 @@ import {
 } from "./shared";
 
 export const ENCOUNTER_TYPE_SYSTEM = "http://fhir.openmrs.org/code-system/encounter-type";
+/**
+ * The pack's system for an encounter provider's role, on `participant.type` (fhir2 serves no role: its
+ * participants are the providers only, written back with the default role). Only the REST path has it.
+ */
+export const ENCOUNTER_ROLE_SYSTEM = "http://fhir.openmrs.org/code-system/encounter-role";
 
 interface RestEncounter {
   uuid?: unknown;
@@ -38,7 +46,39 @@ interface RestEncounter {
   encounterDatetime?: unknown;
   location?: unknown;
   visit?: unknown;
+  encounterProviders?: unknown;
   auditInfo?: unknown;
+}
+
+/** The active REST encounterProviders as participants: the provider as a Practitioner, the role as type. */
+function participantsToFhir(providers: unknown): Json[] | undefined {
+  const out = objects(providers)
+    .filter((p) => p.voided !== true)
+    .flatMap((p) => {
+      const provider = refUuid(p.provider);
+      if (!provider) return [];
+      const role = refUuid(p.encounterRole);
+      return [
+        compact<Json>({
+          type: role ? [{ coding: [compact({ system: ENCOUNTER_ROLE_SYSTEM, code: role, display: refDisplay(p.encounterRole) })] }] : undefined,
+          individual: compact({ ...reference("Practitioner", provider), display: refDisplay(p.provider) }),
+        }),
+      ];
+    });
+  return out.length ? out : undefined;
+}
+
+/** Participants as REST encounterProviders: the Practitioner is the provider, a role only when the pack's system names one. */
+function participantsToRest(participant: unknown): Json[] | undefined {
+  const out = objects(participant).flatMap((p) => {
+    const provider = referenceId(p.individual, "Practitioner");
+    if (!provider) return [];
+    const role = objects(p.type)
+      .flatMap((t) => objects(t.coding))
+      .find((c) => c.system === ENCOUNTER_ROLE_SYSTEM && typeof c.code === "string")?.code;
+    return [compact({ provider, encounterRole: role })];
+  });
+  return out.length ? out : undefined;
 }
 
 function encounterToFhir(rep: RestEncounter & Json): FhirResource {
@@ -53,6 +93,7 @@ function encounterToFhir(rep: RestEncounter & Json): FhirResource {
     type: typeOf(ENCOUNTER_TYPE_SYSTEM, rep.encounterType),
     subject: reference("Patient", patient),
     period: compact<Period>({ start: fhirDateTime(rep.encounterDatetime) }),
+    participant: participantsToFhir(rep.encounterProviders),
     location: locationOf(rep.location),
     partOf: optionalReference("Encounter", rep.visit),
   });
@@ -68,6 +109,7 @@ function encounterToRest(r: FhirInput): Json {
     encounterDatetime: restDateTime(period?.start),
     location: firstLocation(r.location),
     visit: referenceId(r.partOf, "Encounter"),
+    encounterProviders: participantsToRest(r.participant),
   });
 }
 

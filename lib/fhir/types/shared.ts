@@ -115,6 +115,7 @@ export interface FhirInput {
   valueInteger?: unknown;
   valueDateTime?: unknown;
   hasMember?: unknown;
+  participant?: unknown;
   valueCodeableConcept?: unknown;
 }
 
