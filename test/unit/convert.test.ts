@@ -808,6 +808,8 @@ describe("fhir/convert", function () {
           encounterDatetime: "2005-01-01T00:00:00.000+0530",
           location: "8d6c993e-c2cc-11de-8d13-0010c6dffd0f",
           visit: "6519d653-393b-4118-9c83-a3715b82d4ac",
+          // fhir2's participant (a Practitioner, no role): the provider, in the target's default role.
+          encounterProviders: [{ provider: "c2299800-cca9-11e0-9572-0800200c9a66" }],
         },
       });
     });
