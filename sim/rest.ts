@@ -22,6 +22,7 @@ import {
   type ObsPatch,
   type ObsValueInput,
   type Patient,
+  type PersonAttribute,
   type PatientDraft,
   type PatientPatch,
   type RecordType,
@@ -602,6 +603,21 @@ function create(store: Store, type: RecordType, body: Json): AnyRecord {
   }
 }
 
+/**
+ * REST v1 updates attributes as PersonResource1_8.setAttributes does: an active attribute of a type the
+ * body names takes the new value in place (its uuid kept), a type not there yet is added, and attributes of
+ * types the body does not name stay.
+ */
+function mergeRestAttributes(existing: readonly PersonAttribute[], drafts: readonly AttributeDraft[]): AttributeDraft[] {
+  const out: AttributeDraft[] = existing.filter((a) => !a.voided).map((a) => ({ uuid: a.uuid, attributeType: a.attributeType, value: a.value }));
+  for (const d of drafts) {
+    const same = out.find((o) => o.attributeType === d.attributeType);
+    if (same) same.value = d.value;
+    else out.push(d);
+  }
+  return out;
+}
+
 function patchFor(type: RecordType, body: Json): PatientPatch | VisitPatch | EncounterPatch | ObsPatch {
   switch (type) {
     case "patient":
@@ -719,7 +735,12 @@ export function handleRest(store: Store, req: RestRequest): Reply {
         const rec = create(store, type, req.body);
         return json(201, restRep(store, req.base, type, rec));
       }
-      const rec = store.update(type, uuid, personAlias ? personPatch(req.body) : patchFor(type, req.body));
+      const patch = personAlias ? personPatch(req.body) : patchFor(type, req.body);
+      if (type === "patient" && (patch as PatientPatch).attributes) {
+        const existing = store.patients.get(uuid)?.attributes ?? [];
+        (patch as PatientPatch).attributes = mergeRestAttributes(existing, (patch as PatientPatch).attributes!);
+      }
+      const rec = store.update(type, uuid, patch);
       return json(200, personAlias ? personRep(req.base, rec as Patient) : restRep(store, req.base, type, rec));
     }
 

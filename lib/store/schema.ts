@@ -134,7 +134,10 @@ CREATE TABLE IF NOT EXISTS record_sync (
   synced_at    INTEGER NOT NULL,
   -- The version being written now (set before the write, cleared with the new hash after it): a
   -- target found with it holds our own write, which a crash kept from being recorded.
-  pending_hash TEXT
+  pending_hash TEXT,
+  -- When the target did not keep all it was sent (lib/sync/verify.ts): the hash of what was sent, while
+  -- \`hash\` is what the target holds. Both are the record as last synchronised, one per side.
+  sent_hash    TEXT
 ) WITHOUT ROWID;
 
 -- Records changed on both sides since they were last synchronised, with both versions (encrypted).
@@ -162,6 +165,7 @@ const ADDED_COLUMNS: [table: string, column: string, decl: string][] = [
   ["audit", "content", "TEXT"],
   ["record_sync", "pending_hash", "TEXT"],
   ["dead_letters", "details", "TEXT"],
+  ["record_sync", "sent_hash", "TEXT"],
 ];
 
 export async function createSchema(db: SqliteDb): Promise<void> {

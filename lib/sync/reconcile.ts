@@ -58,11 +58,16 @@ const SERVER_ASSIGNED: Record<string, string[]> = {
  * (servers in other time zones write the same instant differently).
  */
 export function contentHash(resource: FhirResource): string {
+  return createHash("sha256")
+    .update(JSON.stringify(comparable(resource)))
+    .digest("hex");
+}
+
+/** What contentHash hashes: the resource without meta, narrative and server-assigned fields, normalised. */
+export function comparable(resource: FhirResource): Record<string, unknown> {
   const rest: Record<string, unknown> = { ...resource };
   for (const k of ["meta", "text", ...(SERVER_ASSIGNED[resource.resourceType] ?? [])]) delete rest[k];
-  return createHash("sha256")
-    .update(JSON.stringify(normalise(rest)))
-    .digest("hex");
+  return normalise(rest) as Record<string, unknown>;
 }
 
 /** The baseline of a record that was deleted (voided) when last synchronised. */
@@ -102,6 +107,8 @@ export interface DecideInput {
 interface SyncRow {
   hash: string;
   pending_hash: string | null;
+  /** The version sent, when the target kept less (then `hash` is what it kept). */
+  sent_hash: string | null;
 }
 
 function lastUpdatedMs(r: FhirResource): number {
@@ -135,8 +142,9 @@ export async function decide(input: DecideInput): Promise<Decision> {
   // is CREATED at the parent too: the usual path below finds its baseline, or (when the pull is quicker
   // than the push's baseline) the child's own copy, equal, and writes nothing back.
   if (input.assumeNew && !(await pushedHere(store))) return { write: true, hash, intent: false };
-  const last = await store.db.get<SyncRow>("SELECT hash, pending_hash FROM record_sync WHERE record_key = ?", [key]);
-  if (last && last.hash === hash) return { write: false, hash, reason: "unchanged" };
+  const last = await store.db.get<SyncRow>("SELECT hash, pending_hash, sent_hash FROM record_sync WHERE record_key = ?", [key]);
+  // As last synchronised: what was sent, or (a target that kept less) what the target kept.
+  if (last && (last.hash === hash || last.sent_hash === hash)) return { write: false, hash, reason: "unchanged" };
   const intent = !!last && last.hash !== DELETED;
   const target = await input.readTarget();
   if (!target) return { write: true, hash, intent };
@@ -144,7 +152,7 @@ export async function decide(input: DecideInput): Promise<Decision> {
   if (targetHash === hash) return { write: false, hash, reason: "already-equal" };
   // The target as last synchronised, or as we were writing it when a crash kept the baseline from
   // being recorded: not changed by anyone else.
-  if (!last || targetHash === last.hash || targetHash === last.pending_hash) return { write: true, hash, intent };
+  if (!last || targetHash === last.hash || targetHash === last.pending_hash || targetHash === last.sent_hash) return { write: true, hash, intent };
 
   // Changed on both sides since the last sync.
   const sourceRole: Role = input.targetRole === "parent" ? "child" : "parent";
@@ -185,7 +193,8 @@ export async function decide(input: DecideInput): Promise<Decision> {
 
 /** A baseline to store: the version synchronised, or (`intent`) the version about to be written. */
 type Baseline =
-  { key: string; intent: true; hash: string } | { key: string; intent: false; row: [hash: string, lastUpdated: string | null, direction: string, at: number] };
+  | { key: string; intent: true; hash: string }
+  | { key: string; intent: false; row: [hash: string, lastUpdated: string | null, direction: string, at: number, sentHash: string | null] };
 const baselinesByStore = new WeakMap<SyncStore, WriteCombiner<Baseline>>();
 
 async function writeBaselines(tx: Tx, batch: Baseline[]): Promise<void> {
@@ -204,7 +213,7 @@ async function writeBaselines(tx: Tx, batch: Baseline[]): Promise<void> {
   for (let i = 0; i < synced.length; i += 100) {
     const chunk = synced.slice(i, i + 100);
     await tx.run(
-      `INSERT OR REPLACE INTO record_sync (record_key, hash, last_updated, direction, synced_at, pending_hash) VALUES ${chunk.map(() => "(?,?,?,?,?,NULL)").join(",")}`,
+      `INSERT OR REPLACE INTO record_sync (record_key, hash, last_updated, direction, synced_at, sent_hash, pending_hash) VALUES ${chunk.map(() => "(?,?,?,?,?,?,NULL)").join(",")}`,
       chunk.flatMap((b) => [b.key, ...b.row]),
     );
   }
@@ -226,11 +235,19 @@ function baselines(store: SyncStore): WriteCombiner<Baseline> {
  * write-combined (../store/combiner.ts): every baseline recorded before the next group commit goes in
  * one multi-row statement. The promise resolves once it is committed and rejects when that write
  * failed; callers need not wait for it (a missing baseline only makes the next comparison read the
- * target), and the next baseline goes in a write of its own.
+ * target), and the next baseline goes in a write of its own. `sentHash`: the version sent, when the
+ * target kept less than it (`hash` is then what it kept; lib/sync/verify.ts).
  */
-export function recordSynced(store: SyncStore, key: string, hash: string | undefined, direction: string, resource?: FhirResource): Promise<void> {
+export function recordSynced(
+  store: SyncStore,
+  key: string,
+  hash: string | undefined,
+  direction: string,
+  resource?: FhirResource,
+  sentHash?: string,
+): Promise<void> {
   const lastUpdated = (resource?.meta as { lastUpdated?: string } | undefined)?.lastUpdated ?? null;
-  return baselines(store).addAndWait({ key, intent: false, row: [hash ?? DELETED, lastUpdated, direction, Date.now()] });
+  return baselines(store).addAndWait({ key, intent: false, row: [hash ?? DELETED, lastUpdated, direction, Date.now(), sentHash ?? null] });
 }
 
 /**

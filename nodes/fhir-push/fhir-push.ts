@@ -28,6 +28,7 @@ import { clip, countsText, errorText, serverStatus } from "../shared/status";
 import { adminRegistry, type ConflictWriter } from "../../lib/admin/registry";
 import { ALERT_TOPIC } from "../../lib/engine/alerts";
 import { MissingMetadataAlerts } from "../../lib/push/missing-metadata";
+import { WriteVerifier } from "../../lib/sync/verify";
 import { metadataText } from "../../lib/openmrs/metadata-check";
 import type { FhirServerConfigNode, OpenmrsServerConfigNode, SyncStoreConfigNode, UsersConfigNode } from "../shared/types";
 
@@ -106,6 +107,7 @@ export = function (RED: NodeAPI): void {
         node.error(text, { topic: ALERT_TOPIC, payload: text, alert: { ...alert, channel: node.id, name: config.name || undefined } });
       },
     });
+    const verifier = new WriteVerifier();
     const noteMetadata = (key: string, outcome: Outcome): void => {
       if (outcome.reason === "missing-metadata" && outcome.missing) metadataAlerts.waits(key, outcome.missing);
       else if (outcome.kind === "ok") metadataAlerts.written(key);
@@ -178,8 +180,27 @@ export = function (RED: NodeAPI): void {
         if (store && req.action === "delete") await recordIntent(store, key, DELETED);
         const result = await t.write(req, profile);
         noteMetadata(key, result.outcome);
+        let baseline = req.resource;
+        let sentHash: string | undefined;
+        if (result.outcome.kind === "ok" && req.resource && verifier.needed(req.resource)) {
+          // Read back where the target may have dropped something (lib/sync/verify.ts).
+          const sent = req.resource;
+          const kept = await t.read(req.resourceType, req.id, req.restKind, profile).then(
+            (r) => ({ r }),
+            () => undefined,
+          );
+          const v = kept?.r ? verifier.check(sent, kept.r) : undefined;
+          if (v && v.lost.length > 0) {
+            baseline = v.kept;
+            sentHash = hash ?? contentHash(sent);
+            hash = v.hash;
+            const fields = v.lost.join(", ");
+            result.outcome = { ...result.outcome, message: [result.outcome.message, `the target did not keep: ${fields}`].filter(Boolean).join("; ") };
+            if (v.firstOfKind) node.warn(RED._("fhir-push.warn.not-kept", { key, fields }));
+          }
+        }
         if (store && result.outcome.kind === "ok")
-          void recordSynced(store, key, req.action === "delete" ? undefined : (hash ?? contentHash(req.resource!)), direction, req.resource).then(
+          void recordSynced(store, key, req.action === "delete" ? undefined : (hash ?? contentHash(baseline!)), direction, baseline, sentHash).then(
             baselineStored,
             baselineFailed,
           );

@@ -30,6 +30,38 @@ function fields(p: Patient | undefined): unknown {
   };
 }
 
+/** The rich patient: 3 names, 2 addresses, 3 identifiers with locations, 5 attributes, a death date. */
+function createRichPatient(sim: OpenmrsSim): Patient {
+  const attributeValues = ["+254 712 000 111", "Luo", "Kisumu", "Kenyan", "Married"];
+  assert.equal(PERSON_ATTRIBUTE_TYPES.length, 5);
+  return sim.store.createPatient({
+    gender: "F",
+    birthdate: "1961-04-02T00:00:00.000+0000",
+    dead: true,
+    deathDate: "2026-11-20T10:15:00.000+0000",
+    names: [
+      { givenName: "Akinyi", middleName: "Grace", familyName: "Odhiambo", preferred: true },
+      { givenName: "Grace", familyName: "Otieno" },
+      { givenName: "Mama", middleName: "Ochieng", familyName: "Odhiambo" },
+    ],
+    addresses: [
+      {
+        address1: "Plot 12",
+        address2: "Kondele",
+        cityVillage: "Kisumu",
+        countyDistrict: "Kisumu East",
+        stateProvince: "Nyanza",
+        postalCode: "40100",
+        country: "Kenya",
+        preferred: true,
+      },
+      { address1: "Box 7", cityVillage: "Siaya", stateProvince: "Nyanza", country: "Kenya" },
+    ],
+    identifiers: IDENTIFIER_TYPES.map((t, i) => ({ identifier: `RT-${100 + i}`, identifierType: t.uuid, location: LOCATIONS[i].uuid, preferred: i === 0 })),
+    attributes: PERSON_ATTRIBUTE_TYPES.map((t, i) => ({ attributeType: t.uuid, value: attributeValues[i] })),
+  });
+}
+
 describe("a rich patient, parent -> child -> parent, field by field", function () {
   this.timeout(300_000);
   let dir: string;
@@ -48,34 +80,7 @@ describe("a rich patient, parent -> child -> parent, field by field", function (
     it(`arrives whole, comes back with the clinic's edits and nothing else changed (read and written through ${mode})`, async () => {
       parent = new OpenmrsSim({ name: "parent", seed: 91 });
       child = new OpenmrsSim({ name: "child", seed: 92 });
-      const attributeValues = ["+254 712 000 111", "Luo", "Kisumu", "Kenyan", "Married"];
-      assert.equal(PERSON_ATTRIBUTE_TYPES.length, 5);
-      const p = parent.store.createPatient({
-        gender: "F",
-        birthdate: "1961-04-02T00:00:00.000+0000",
-        dead: true,
-        deathDate: "2026-11-20T10:15:00.000+0000",
-        names: [
-          { givenName: "Akinyi", middleName: "Grace", familyName: "Odhiambo", preferred: true },
-          { givenName: "Grace", familyName: "Otieno" },
-          { givenName: "Mama", middleName: "Ochieng", familyName: "Odhiambo" },
-        ],
-        addresses: [
-          {
-            address1: "Plot 12",
-            address2: "Kondele",
-            cityVillage: "Kisumu",
-            countyDistrict: "Kisumu East",
-            stateProvince: "Nyanza",
-            postalCode: "40100",
-            country: "Kenya",
-            preferred: true,
-          },
-          { address1: "Box 7", cityVillage: "Siaya", stateProvince: "Nyanza", country: "Kenya" },
-        ],
-        identifiers: IDENTIFIER_TYPES.map((t, i) => ({ identifier: `RT-${100 + i}`, identifierType: t.uuid, location: LOCATIONS[i].uuid, preferred: i === 0 })),
-        attributes: PERSON_ATTRIBUTE_TYPES.map((t, i) => ({ attributeType: t.uuid, value: attributeValues[i] })),
-      });
+      const p = createRichPatient(parent);
       assert.equal(p.names.length, 3);
       assert.equal(p.addresses.length, 2);
       assert.equal(p.identifiers.length, 3);
@@ -118,5 +123,39 @@ describe("a rich patient, parent -> child -> parent, field by field", function (
       };
       assert.deepEqual(untouched(after), untouched(before));
       assert.deepEqual(parent.diff(child), []);
+    });
+
+  for (const mode of ["fhir2", "rest"] as const)
+    it(`a child that cannot hold an attribute: the loss is named once, and the trimmed copy is never pushed back (${mode})`, async () => {
+      parent = new OpenmrsSim({ name: "parent", seed: 93 });
+      child = new OpenmrsSim({ name: "child", seed: 94 });
+      const p = createRichPatient(parent);
+      const civilStatus = PERSON_ATTRIBUTE_TYPES.find((t) => t.display === "Civil Status")!.uuid;
+      child.store.lacking.add(civilStatus);
+      await parent.start();
+      await child.start();
+      const db = path.join(dir, "sync.db");
+      const flow = TWO_WAY.map((n) => (n.type === "openmrs-server" ? { ...n, fhirMode: mode } : n));
+      nodeRed = new NodeRedProcess({ userDir: path.join(dir, "nr"), flows: flow, env: env(parent, child, db, "3600") });
+      await nodeRed.start();
+      const writesToParent = () => parent!.requests.filter((r) => (r.kind === "rest-write" || r.kind === "fhir-write") && r.uuid === p.uuid).length;
+
+      await syncTwoWayOnce(nodeRed, db, parent, child, TWO_WAY);
+      await syncTwoWayOnce(nodeRed, db, parent, child, TWO_WAY);
+      const atChild = child.store.patients.get(p.uuid)!;
+      assert.equal(atChild.attributes?.filter((a) => !a.voided).length, 4, "the child holds four of the five attributes");
+      assert.match(nodeRed.log, new RegExp(`Patient/${p.uuid} was written, but the target did not keep: extension\\(person-attribute\\)`));
+      assert.equal(writesToParent(), 0, "the trimmed copy is not pushed back");
+      assert.equal(parent.store.patients.get(p.uuid)!.attributes?.filter((a) => !a.voided).length, 5);
+
+      // A real edit at the clinic goes to the parent, and the parent keeps what the clinic cannot hold.
+      child.store.updatePatient(p.uuid, { names: atChild.names.map((n) => (n.familyName === "Otieno" ? { ...n, familyName: "Otieno-Were" } : n)) });
+      await syncTwoWayOnce(nodeRed, db, parent, child, TWO_WAY);
+      await until(() => parent!.store.patients.get(p.uuid)!.names.some((n) => n.familyName === "Otieno-Were"), 30_000, "the clinic's edit at the parent");
+      const atParent = parent.store.patients.get(p.uuid)!;
+      assert.ok(
+        atParent.attributes?.some((a) => !a.voided && a.attributeType === civilStatus && a.value === "Married"),
+        "the attribute the clinic cannot hold is still at the parent",
+      );
     });
 });

@@ -137,6 +137,31 @@ describe("reconcile", () => {
     assert.deepEqual(row, { hash: v1, pending_hash: v2 });
   });
 
+  it("a target that kept less than it was sent: both versions count as synchronised, one per side", async () => {
+    const sent: FhirResource = { ...patient("Doe"), telecom: [{ value: "+1 555" }] };
+    const kept = patient("Doe");
+    await recordSynced(store, "Patient/p1", contentHash(kept), "pull", kept, contentHash(sent));
+    const readTarget = () => Promise.resolve(kept);
+    // The parent's copy again (its feed reports it once more): unchanged, not written.
+    assert.equal((await decide({ store, key: "Patient/p1", source: sent, targetRole: "child", policy: "parent-wins", readTarget })).write, false);
+    // The child's trimmed copy, from its own feed: unchanged too, never pushed back.
+    const echo = await decide({ store, key: "Patient/p1", source: kept, targetRole: "parent", policy: "parent-wins", readTarget: () => Promise.resolve(sent) });
+    assert.deepEqual([echo.write, !echo.write && echo.reason], [false, "unchanged"]);
+    // A real edit at the clinic: written to the parent (whose full copy is as synchronised), no conflict.
+    const edited = patient("Roe");
+    const push = await decide({
+      store,
+      key: "Patient/p1",
+      source: edited,
+      targetRole: "parent",
+      policy: "parent-wins",
+      readTarget: () => Promise.resolve(sent),
+    });
+    assert.equal(push.write, true);
+    assert.equal(push.conflictId, undefined);
+    assert.equal((await conflicts(store)).length, 0);
+  });
+
   it("writes when only the source changed; records a conflict when both did, whatever the policy", async () => {
     await recordSynced(store, "Patient/p1", contentHash(patient("Base")), "pull");
     const onlySource = await decide({
