@@ -7,14 +7,10 @@
  * providers only), so through fhir2 the child gives them its default role: checked as such.
  */
 import { strict as assert } from "node:assert";
-import * as path from "node:path";
 import { OpenmrsSim } from "../../sim";
 import type { Obs } from "../../sim/model";
 import { ciel, ENCOUNTER_ROLES, ENCOUNTER_TYPES, LOCATIONS, PROVIDERS, UNKNOWN_ENCOUNTER_ROLE } from "../../sim/metadata";
-import { NodeRedProcess } from "../../scripts/node-red-process";
-import { env, shippedFlow, syncTwoWayOnce, until, useE2E } from "../helpers/e2e";
-
-const TWO_WAY = shippedFlow("two-way");
+import { until, useTwoWay } from "../helpers/e2e";
 const VITALS = ciel(1114);
 
 function obsFields(sim: OpenmrsSim, uuids: string[]): unknown[] {
@@ -38,22 +34,12 @@ function providers(sim: OpenmrsSim, uuid: string): string[] {
 
 describe("encounter providers and obs groups, parent -> child -> parent", function () {
   this.timeout(300_000);
-  let dir: string;
-  let parent: OpenmrsSim | undefined;
-  let child: OpenmrsSim | undefined;
-  let nodeRed: NodeRedProcess | undefined;
-
-  useE2E(
-    "e2e-obs-groups",
-    (d) => (dir = d),
-    () => ({ nodeRed, sims: [parent, child] }),
-    () => (nodeRed = parent = child = undefined),
-  );
+  const twoWay = useTwoWay("e2e-obs-groups");
 
   for (const mode of ["fhir2", "rest"] as const)
     it(`an encounter's providers arrive (roles through REST), a group and its members arrive whole, a member added at the clinic comes back, a voided group voids its members (${mode})`, async () => {
-      parent = new OpenmrsSim({ name: "parent", seed: 95 });
-      child = new OpenmrsSim({ name: "child", seed: 96 });
+      const parent = new OpenmrsSim({ name: "parent", seed: 95 });
+      const child = new OpenmrsSim({ name: "child", seed: 96 });
       const s = parent.store;
       const p = s.createPatient({ gender: "M", names: [{ givenName: "Otieno", familyName: "Were" }] });
       const clinician = ENCOUNTER_ROLES.find((r) => r.display === "Clinician")!.uuid;
@@ -73,21 +59,15 @@ describe("encounter providers and obs groups, parent -> child -> parent", functi
       ].map((o) => o.uuid);
       const group = s.createObs({ person: p.uuid, encounter: e.uuid, concept: VITALS, groupMembers: members }).uuid;
       assert.equal(s.groupOf(members[0])?.uuid, group);
-      await parent.start();
-      await child.start();
-
-      const db = path.join(dir, "sync.db");
-      const flow = TWO_WAY.map((n) => (n.type === "openmrs-server" ? { ...n, fhirMode: mode } : n));
-      nodeRed = new NodeRedProcess({ userDir: path.join(dir, "nr"), flows: flow, env: env(parent, child, db, "3600") });
-      await nodeRed.start();
+      const round = (await twoWay.start(parent, child, mode)).syncOnce;
       const all = [...members, group];
       const syncOnce = async () => {
-        await syncTwoWayOnce(nodeRed!, db, parent!, child!, TWO_WAY);
+        await round();
         // A group waits for its members (missing-reference), retried a second or so later.
-        await until(() => all.every((u) => child!.store.obs.has(u) && parent!.store.obs.has(u)), 60_000, "every obs on both sides");
+        await until(() => all.every((u) => child.store.obs.has(u) && parent.store.obs.has(u)), 60_000, "every obs on both sides");
       };
       await syncOnce();
-      await until(() => child!.store.obs.get(group)?.groupMembers?.length === 3, 60_000, "the group at the child");
+      await until(() => child.store.obs.get(group)?.groupMembers?.length === 3, 60_000, "the group at the child");
       assert.deepEqual(obsFields(child, all), obsFields(parent, all), "the child holds the group and its members as the parent has them");
       assert.equal(child.store.groupOf(members[1])?.uuid, group);
       const roleAtChild = mode === "rest" ? clinician : UNKNOWN_ENCOUNTER_ROLE;
@@ -103,14 +83,14 @@ describe("encounter providers and obs groups, parent -> child -> parent", functi
       child.store.updateObs(group, { groupMembers: [...members, added] });
       all.push(added);
       await syncOnce();
-      await until(() => parent!.store.obs.get(group)?.groupMembers?.length === 4, 60_000, "the clinic's member at the parent");
+      await until(() => parent.store.obs.get(group)?.groupMembers?.length === 4, 60_000, "the clinic's member at the parent");
       assert.deepEqual(obsFields(parent, all), obsFields(child, all), "the parent holds the clinic's group");
 
       // The parent voids the group: its members go with it, on both sides.
       parent.store.voidRecord("obs", group, "entered in error");
-      assert.ok(all.every((u) => parent!.store.obs.get(u)?.voided));
+      assert.ok(all.every((u) => parent.store.obs.get(u)?.voided));
       await syncOnce();
-      await until(() => all.every((u) => child!.store.obs.get(u)?.voided), 60_000, "the group and its members voided at the child");
+      await until(() => all.every((u) => child.store.obs.get(u)?.voided), 60_000, "the group and its members voided at the child");
       assert.deepEqual(
         parent.diff(child).filter((l) => !rolesDiffer(l)),
         [],

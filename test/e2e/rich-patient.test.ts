@@ -6,14 +6,10 @@
  * holds what the parent had, and the parent ends with the clinic's edits and everything else it had.
  */
 import { strict as assert } from "node:assert";
-import * as path from "node:path";
 import { OpenmrsSim } from "../../sim";
 import type { Patient } from "../../sim/model";
 import { IDENTIFIER_TYPES, LOCATIONS, PERSON_ATTRIBUTE_TYPES } from "../../sim/metadata";
-import { NodeRedProcess } from "../../scripts/node-red-process";
-import { env, shippedFlow, syncTwoWayOnce, until, useE2E } from "../helpers/e2e";
-
-const TWO_WAY = shippedFlow("two-way");
+import { until, useTwoWay } from "../helpers/e2e";
 
 /** A stored patient as compared: everything but the audit dates, sub-items in uuid order. */
 function fields(p: Patient | undefined): unknown {
@@ -64,35 +60,18 @@ function createRichPatient(sim: OpenmrsSim): Patient {
 
 describe("a rich patient, parent -> child -> parent, field by field", function () {
   this.timeout(300_000);
-  let dir: string;
-  let parent: OpenmrsSim | undefined;
-  let child: OpenmrsSim | undefined;
-  let nodeRed: NodeRedProcess | undefined;
-
-  useE2E(
-    "e2e-rich",
-    (d) => (dir = d),
-    () => ({ nodeRed, sims: [parent, child] }),
-    () => (nodeRed = parent = child = undefined),
-  );
+  const twoWay = useTwoWay("e2e-rich");
 
   for (const mode of ["fhir2", "rest"] as const)
     it(`arrives whole, comes back with the clinic's edits and nothing else changed (read and written through ${mode})`, async () => {
-      parent = new OpenmrsSim({ name: "parent", seed: 91 });
-      child = new OpenmrsSim({ name: "child", seed: 92 });
+      const parent = new OpenmrsSim({ name: "parent", seed: 91 });
+      const child = new OpenmrsSim({ name: "child", seed: 92 });
       const p = createRichPatient(parent);
       assert.equal(p.names.length, 3);
       assert.equal(p.addresses.length, 2);
       assert.equal(p.identifiers.length, 3);
       assert.equal(p.attributes?.length, 5);
-      await parent.start();
-      await child.start();
-
-      const db = path.join(dir, "sync.db");
-      const flow = TWO_WAY.map((n) => (n.type === "openmrs-server" ? { ...n, fhirMode: mode } : n));
-      nodeRed = new NodeRedProcess({ userDir: path.join(dir, "nr"), flows: flow, env: env(parent, child, db, "3600") });
-      await nodeRed.start();
-      const syncOnce = () => syncTwoWayOnce(nodeRed!, db, parent!, child!, TWO_WAY);
+      const { syncOnce } = await twoWay.start(parent, child, mode);
 
       await syncOnce();
       assert.deepEqual(fields(child.store.patients.get(p.uuid)), fields(parent.store.patients.get(p.uuid)), "the child holds what the parent has");
@@ -108,7 +87,7 @@ describe("a rich patient, parent -> child -> parent, field by field", function (
       });
       const edited = fields(child.store.patients.get(p.uuid));
       await syncOnce();
-      await until(() => parent!.store.patients.get(p.uuid)!.names.some((n) => n.familyName === "Otieno-Odhiambo"), 30_000, "the clinic's edit at the parent");
+      await until(() => parent.store.patients.get(p.uuid)!.names.some((n) => n.familyName === "Otieno-Odhiambo"), 30_000, "the clinic's edit at the parent");
       const after = fields(parent.store.patients.get(p.uuid));
       assert.deepEqual(after, edited, "the parent holds the clinic's version, field for field");
       // And, said the other way: what the clinic did not touch is as it was at the parent.
@@ -127,21 +106,16 @@ describe("a rich patient, parent -> child -> parent, field by field", function (
 
   for (const mode of ["fhir2", "rest"] as const)
     it(`a child that cannot hold an attribute: the loss is named once, and the trimmed copy is never pushed back (${mode})`, async () => {
-      parent = new OpenmrsSim({ name: "parent", seed: 93 });
-      child = new OpenmrsSim({ name: "child", seed: 94 });
+      const parent = new OpenmrsSim({ name: "parent", seed: 93 });
+      const child = new OpenmrsSim({ name: "child", seed: 94 });
       const p = createRichPatient(parent);
       const civilStatus = PERSON_ATTRIBUTE_TYPES.find((t) => t.display === "Civil Status")!.uuid;
       child.store.lacking.add(civilStatus);
-      await parent.start();
-      await child.start();
-      const db = path.join(dir, "sync.db");
-      const flow = TWO_WAY.map((n) => (n.type === "openmrs-server" ? { ...n, fhirMode: mode } : n));
-      nodeRed = new NodeRedProcess({ userDir: path.join(dir, "nr"), flows: flow, env: env(parent, child, db, "3600") });
-      await nodeRed.start();
-      const writesToParent = () => parent!.requests.filter((r) => (r.kind === "rest-write" || r.kind === "fhir-write") && r.uuid === p.uuid).length;
+      const { nodeRed, syncOnce } = await twoWay.start(parent, child, mode);
+      const writesToParent = () => parent.requests.filter((r) => (r.kind === "rest-write" || r.kind === "fhir-write") && r.uuid === p.uuid).length;
 
-      await syncTwoWayOnce(nodeRed, db, parent, child, TWO_WAY);
-      await syncTwoWayOnce(nodeRed, db, parent, child, TWO_WAY);
+      await syncOnce();
+      await syncOnce();
       const atChild = child.store.patients.get(p.uuid)!;
       assert.equal(atChild.attributes?.filter((a) => !a.voided).length, 4, "the child holds four of the five attributes");
       assert.match(nodeRed.log, new RegExp(`Patient/${p.uuid} was written, but the target did not keep: extension\\(person-attribute\\)`));
@@ -150,8 +124,8 @@ describe("a rich patient, parent -> child -> parent, field by field", function (
 
       // A real edit at the clinic goes to the parent, and the parent keeps what the clinic cannot hold.
       child.store.updatePatient(p.uuid, { names: atChild.names.map((n) => (n.familyName === "Otieno" ? { ...n, familyName: "Otieno-Were" } : n)) });
-      await syncTwoWayOnce(nodeRed, db, parent, child, TWO_WAY);
-      await until(() => parent!.store.patients.get(p.uuid)!.names.some((n) => n.familyName === "Otieno-Were"), 30_000, "the clinic's edit at the parent");
+      await syncOnce();
+      await until(() => parent.store.patients.get(p.uuid)!.names.some((n) => n.familyName === "Otieno-Were"), 30_000, "the clinic's edit at the parent");
       const atParent = parent.store.patients.get(p.uuid)!;
       assert.ok(
         atParent.attributes?.some((a) => !a.voided && a.attributeType === civilStatus && a.value === "Married"),

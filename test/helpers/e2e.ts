@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { ENTRY_ID_PREFIX, type OpenmrsSim } from "../../sim";
 import { SyncStore } from "../../lib/store/store";
-import type { NodeRedProcess } from "../../scripts/node-red-process";
+import { NodeRedProcess } from "../../scripts/node-red-process";
 
 const ROOT = path.resolve(__dirname, "../..");
 
@@ -133,4 +133,36 @@ export async function syncTwoWayOnce(nodeRed: NodeRedProcess, db: string, parent
   await until(() => feedsCaughtUp(db, parent, feedNodes(flow, "omrs_parent")), 60_000, "pull caught up");
   await inject(nodeRed, "push_now");
   await until(() => feedsCaughtUp(db, child, feedNodes(flow, "omrs_child")), 60_000, "push caught up");
+}
+
+/**
+ * Mocha hooks and a start for the tests that run the shipped two-way flow between two simulators:
+ * `start(parent, child, mode)` starts both, and Node-RED with both servers in `mode` (fhir2 or REST v1 only)
+ * polling by hand; it returns one round of sync (syncTwoWayOnce). All are stopped after each test.
+ */
+export function useTwoWay(name: string): {
+  start(parent: OpenmrsSim, child: OpenmrsSim, mode: "fhir2" | "rest"): Promise<{ nodeRed: NodeRedProcess; syncOnce: () => Promise<void> }>;
+} {
+  const flow = shippedFlow("two-way");
+  let dir = "";
+  let running: { nodeRed?: NodeRedProcess; sims: OpenmrsSim[] } = { sims: [] };
+  useE2E(
+    name,
+    (d) => (dir = d),
+    () => running,
+    () => (running = { sims: [] }),
+  );
+  return {
+    async start(parent, child, mode) {
+      running.sims.push(parent, child);
+      await parent.start();
+      await child.start();
+      const db = path.join(dir, "sync.db");
+      const flows = flow.map((n) => (n.type === "openmrs-server" ? { ...n, fhirMode: mode } : n));
+      const nodeRed = new NodeRedProcess({ userDir: path.join(dir, "nr"), flows, env: env(parent, child, db, "3600") });
+      running.nodeRed = nodeRed;
+      await nodeRed.start();
+      return { nodeRed, syncOnce: () => syncTwoWayOnce(nodeRed, db, parent, child, flow) };
+    },
+  };
 }
