@@ -14,6 +14,7 @@
  *   npx tsx bench/catchup.ts --patients 10000 --reps 1 --only ours,raw      (100,000 entries)
  *   npx tsx bench/catchup.ts --patients 10000 --reps 1 --only ours --heap-mb 128
  *   npx tsx bench/catchup.ts --reps 1 --only ours --encrypt off               (store without encryption)
+ *   npx tsx bench/catchup.ts --patients 100 --latency-ms 20                   (a WAN or a busy parent)
  * The simulators warm up before they listen, and the raw client and the loop run once over a small
  * throwaway backlog before the measured runs (`--no-warm-up`: everything cold); Node-RED starts fresh.
  */
@@ -37,6 +38,11 @@ const PROFILE = process.argv.includes("--profile");
  * RSS says little about what is kept; a run that finishes under a small cap shows the live set fits.
  */
 const HEAP_MB = numberArg("heap-mb", 0);
+/**
+ * `--latency-ms N`: every request to the parent simulator waits N ms before it is answered (a WAN or a busy
+ * OpenMRS), for all contenders alike: where concurrency pays (issue 11 asks >= 20x the sequential loop).
+ */
+const LATENCY_MS = numberArg("latency-ms", 0);
 /** `--encrypt off`: Node-RED's store without encryption at rest (default on, as shipped). */
 const ENCRYPT_OFF = process.argv.includes("--encrypt") && process.argv[process.argv.indexOf("--encrypt") + 1] === "off";
 /** `--only ours,raw`: run only these contenders (the sequential loop takes long at 100,000 entries). */
@@ -153,7 +159,14 @@ async function main(): Promise<void> {
   const dataFile = path.join(dir, "parent.json");
   const { entries, records, expected } = generate(dataFile);
   const parent = await startSim("parent", dataFile);
-  console.log(`backlog: ${entries} feed entries (${records} records) at ${parent.url}`);
+  if (LATENCY_MS > 0) {
+    await json(`${parent.admin}/__sim/faults`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ slowMs: LATENCY_MS }),
+    });
+  }
+  console.log(`backlog: ${entries} feed entries (${records} records) at ${parent.url}${LATENCY_MS ? `, ${LATENCY_MS} ms added to every parent request` : ""}`);
   console.log(
     `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; concurrency ${CONCURRENCY}`,
   );
@@ -243,7 +256,16 @@ async function main(): Promise<void> {
   fs.writeFileSync(
     path.join(out, "catchup.json"),
     JSON.stringify(
-      { at: new Date().toISOString(), entries, patients: PATIENTS, reps: REPS, concurrency: CONCURRENCY, results, median: { ours, raw, sync2 } },
+      {
+        at: new Date().toISOString(),
+        entries,
+        patients: PATIENTS,
+        reps: REPS,
+        concurrency: CONCURRENCY,
+        latencyMs: LATENCY_MS,
+        results,
+        median: { ours, raw, sync2 },
+      },
       null,
       2,
     ),

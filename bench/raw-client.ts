@@ -14,6 +14,9 @@ import { startSim, stopSim } from "./sim-process";
 export const CATEGORIES = ["patient", "visit", "encounter", "observation"];
 const AUTH = "Basic " + Buffer.from("admin:Admin123").toString("base64");
 
+/** Pages the raw client asks for ahead of its walk: as many as our walker's default. */
+const PAGES_AHEAD = 4;
+
 export const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
 
 function request(method: string, url: string, body?: unknown): Promise<{ status: number; text: string }> {
@@ -43,23 +46,31 @@ function request(method: string, url: string, body?: unknown): Promise<{ status:
   });
 }
 
-/** Walks a category's pages oldest first; each page is parsed once and handed to `visit`. */
-async function pages(base: string, category: string, visit: (page: FeedPage) => void): Promise<void> {
-  let url = `${base}/ws/atomfeed/${category}/recent`;
-  let res = await request("GET", url);
-  let page = await parseFeedPage(res.text, url);
-  if (page.links.prevArchive) {
-    url = `${base}/ws/atomfeed/${category}/1`;
-    res = await request("GET", url);
-    page = await parseFeedPage(res.text, url);
-  }
+/**
+ * Walks a category's pages oldest first; each page is parsed once and handed to `visit`. `ahead`: numbered
+ * pages asked for ahead of the walk, up to the newest (as our walker does: lib/feed/walker.ts).
+ */
+async function pages(base: string, category: string, visit: (page: FeedPage) => void, ahead = 0): Promise<void> {
+  const fetchPage = async (url: string) => parseFeedPage((await request("GET", url)).text, url);
+  const early = new Map<string, Promise<FeedPage>>();
+  const get = (url: string): Promise<FeedPage> => {
+    const p = early.get(url);
+    early.delete(url);
+    return p ?? fetchPage(url);
+  };
+  let page = await fetchPage(`${base}/ws/atomfeed/${category}/recent`);
+  const newest = Number(page.links.via?.split("/").pop()) || 0;
+  if (page.links.prevArchive) page = await fetchPage(`${base}/ws/atomfeed/${category}/1`);
   for (;;) {
     visit(page);
     const next = page.links.nextArchive;
     if (!next) break;
-    url = `${base}/ws/atomfeed/${category}/${next.split("/").pop()}`;
-    res = await request("GET", url);
-    page = await parseFeedPage(res.text, url);
+    const n = Number(next.split("/").pop());
+    for (let k = 1; k <= ahead && n + k <= newest; k++) {
+      const u = `${base}/ws/atomfeed/${category}/${n + k}`;
+      if (!early.has(u)) early.set(u, fetchPage(u));
+    }
+    page = await get(`${base}/ws/atomfeed/${category}/${n}`);
   }
 }
 
@@ -103,10 +114,15 @@ export async function rawClient(parent: string, child: string, concurrency: numb
         else await more;
       }
     });
-    await pages(parent, category, (page) => {
-      for (const e of page.entries) queue.push({ type: e.resourceType!, uuid: e.uuid!, created: e.action === "CREATED" });
-      signal();
-    });
+    await pages(
+      parent,
+      category,
+      (page) => {
+        for (const e of page.entries) queue.push({ type: e.resourceType!, uuid: e.uuid!, created: e.action === "CREATED" });
+        signal();
+      },
+      PAGES_AHEAD,
+    );
     walking = false;
     signal();
     await Promise.all(workers);

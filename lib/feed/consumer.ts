@@ -206,7 +206,11 @@ export class FeedConsumer {
     const point = await locateStart(
       {
         feedUri: this.o.feedUri,
-        fetchPage: (url) => this.o.fetchPage(url),
+        fetchPage: (url) =>
+          this.o.fetchPage(url).then((page) => {
+            this.walker.observe(page); // the newest page's number, for reading ahead
+            return page;
+          }),
         rebase: (url) => this.rebase(url),
         maxEmptyPages: this.o.maxEmptyPages,
         onPage: (n) => this.progress(n),
