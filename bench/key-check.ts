@@ -38,8 +38,15 @@ function fakeRequest(authorization: string): Request {
   return { headers: { authorization }, ip: "10.0.0.1", path: "/whoami" } as unknown as Request;
 }
 
-function fakeResponse(): Response {
-  const res = { statusCode: 200, headersSent: false, set: () => res, status: (c: number) => ((res.statusCode = c), res), json: () => res };
+/** A response that fails the benchmark when the middleware answers instead of letting the request in. */
+function fakeResponse(fail: (err: Error) => void): Response {
+  const res = {
+    statusCode: 200,
+    headersSent: false,
+    set: () => res,
+    status: (c: number) => ((res.statusCode = c), res),
+    json: () => (fail(new Error(`answered ${res.statusCode}`)), res),
+  };
   return res as unknown as Response;
 }
 
@@ -89,8 +96,8 @@ async function main(): Promise<void> {
     const headers = sample.map((k, i) => (i & 1 ? `Bearer ${k.secret}` : `Basic ${Buffer.from(`${k.name}:${k.secret}`).toString("base64")}`));
     const through = async (n: number) => {
       for (let i = 0; i < n; i++) {
-        const res = fakeResponse();
         await new Promise<void>((resolve, reject) => {
+          const res = fakeResponse(reject);
           // next() without an error: let in; anything else is a failure of the benchmark.
           auth(fakeRequest(headers[i % headers.length]), res, (err?: unknown) => (err ? reject(new Error("refused")) : resolve()));
         });
