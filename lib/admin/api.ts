@@ -6,11 +6,12 @@
  */
 import { discardDeadLetters } from "../store/dead-letters";
 import type { SqliteDb } from "../store/sqlite";
+import { KeyError, KeyStore, type HubKey } from "../hub/keys";
 import { listAudit } from "./audit-query";
 import { channelsOf } from "./channels";
 import { conflictDetail, itemDetail, listConflicts } from "./detail";
 import { ITEM_STATUSES, listItems, parseItemId, recordKeys, type ItemStatus } from "./items";
-import type { AdminRegistry, AdminStore } from "./registry";
+import { openedStore, type AdminRegistry, type AdminStore } from "./registry";
 
 export interface ApiResult {
   status: number;
@@ -57,9 +58,37 @@ async function handle(fn: () => Promise<ApiResult>): Promise<ApiResult> {
     return await fn();
   } catch (err) {
     if (err instanceof Refused) return err.result;
+    if (err instanceof KeyError) return fail(err.status, err.code);
     if (err instanceof RangeError) return fail(400, "bad-parameter", { parameter: "cursor" });
     throw err;
   }
+}
+
+/** Who asked for a key operation, for the audit: the admin user (with adminAuth) and the address. */
+export interface Actor {
+  user?: string;
+  peer?: string;
+}
+
+/** How long a key route waits for a store that is being opened. */
+const OPEN_WAIT_MS = 5_000;
+
+const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** A hub key as listed: never the secret nor its hash. lag: entries behind the feed head (the feed slice). */
+function keyView(k: HubKey): Record<string, unknown> {
+  return {
+    id: k.id,
+    name: k.name,
+    catchment: k.catchment,
+    state: k.state,
+    createdAt: isoOrNull(k.createdAt),
+    rotatedAt: isoOrNull(k.rotatedAt),
+    revokedAt: isoOrNull(k.revokedAt),
+    lastSeen: isoOrNull(k.lastSeen),
+    lastEntryRead: k.lastEntryRead,
+    lag: null,
+  };
 }
 
 export class AdminApi {
@@ -67,15 +96,28 @@ export class AdminApi {
 
   /** The store a request is about: `store`, else the channel's, else the only one. */
   private store(q: Query): { store: AdminStore; db: SqliteDb } {
+    const s = this.storeOf(q);
+    const db = s.current()?.db;
+    if (!db) throw new Refused(fail(503, "store-not-open", { store: s.id, reason: s.lastError?.() ?? null }));
+    return { store: s, db };
+  }
+
+  private storeOf(q: Query): AdminStore {
     const id = text(q, "store") ?? (typeof q.channel === "string" ? this.reg.channels.get(q.channel)?.storeId : undefined);
     let s: AdminStore | undefined;
     if (id) s = this.reg.stores.get(id);
     else if (this.reg.stores.size === 1) s = [...this.reg.stores.values()][0];
     else if (this.reg.stores.size > 1) throw new Refused(fail(400, "store-required", { stores: [...this.reg.stores.keys()] }));
     if (!s) throw new Refused(fail(404, "no-store", { store: id ?? null }));
-    const db = s.current()?.db;
+    return s;
+  }
+
+  /** A store's keys: the store is opened if no node has opened it yet (a hub with keys only). */
+  private async keyStore(q: Query): Promise<{ store: AdminStore; keys: KeyStore }> {
+    const s = this.storeOf(q);
+    const db = (await openedStore(s, OPEN_WAIT_MS))?.db;
     if (!db) throw new Refused(fail(503, "store-not-open", { store: s.id, reason: s.lastError?.() ?? null }));
-    return { store: s, db };
+    return { store: s, keys: await KeyStore.of(db) };
   }
 
   channels(q: Query): Promise<ApiResult> {
@@ -208,6 +250,7 @@ export class AdminApi {
         record: record ? recordKeys(record) : undefined,
         outcome: text(q, "outcome"),
         channel: text(q, "channel"),
+        key: text(q, "key"),
         from: time(q, "from"),
         to: time(q, "to"),
         limit: int(q, "limit"),
@@ -269,5 +312,49 @@ export class AdminApi {
       }
       return ok({ store: store.id, id: `c-${row}`, use, writtenTo: other, by: writer.id });
     });
+  }
+
+  // ---- hub keys (lib/hub/keys.ts) ----------------------------------------------------------------
+
+  keys(q: Query): Promise<ApiResult> {
+    return handle(async () => {
+      const { store, keys } = await this.keyStore(q);
+      return ok({ store: store.id, keys: keys.list().map(keyView) });
+    });
+  }
+
+  /** Issues a key: the answer holds its secret, which is never shown again. */
+  issueKey(body: unknown, actor: Actor): Promise<ApiResult> {
+    return handle(async () => {
+      if (!body || typeof body !== "object" || Array.isArray(body)) return fail(400, "bad-body");
+      const b = body as Query;
+      const { store, keys } = await this.keyStore(b);
+      const issued = await keys.issue(b.name, b.catchment);
+      await this.keyAudit(keys, "key-issue", issued.id, actor);
+      return { status: 201, body: { store: store.id, ...issued } };
+    });
+  }
+
+  /** A new secret for a key; the old one is refused from now on. */
+  rotateKey(id: string, q: Query, actor: Actor): Promise<ApiResult> {
+    return handle(async () => {
+      const { store, keys } = await this.keyStore(q);
+      const issued = await keys.rotate(id);
+      await this.keyAudit(keys, "key-rotate", id, actor);
+      return ok({ store: store.id, ...issued });
+    });
+  }
+
+  revokeKey(id: string, q: Query, actor: Actor): Promise<ApiResult> {
+    return handle(async () => {
+      const { store, keys } = await this.keyStore(q);
+      const key = await keys.revoke(id);
+      await this.keyAudit(keys, "key-revoke", id, actor);
+      return ok({ store: store.id, key: keyView(key) });
+    });
+  }
+
+  private keyAudit(keys: KeyStore, action: string, id: string, actor: Actor): Promise<void> {
+    return keys.record([{ direction: "hub", source: "admin", action, target: actor.user, peer: actor.peer, outcome: "ok", hubKey: id }]);
   }
 }

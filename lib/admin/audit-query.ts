@@ -12,6 +12,8 @@ export interface AuditFilter {
   record?: string[];
   outcome?: string;
   channel?: string;
+  /** A hub key id: the rows attributed to it. */
+  key?: string;
   /** Wall-clock ms, inclusive. */
   from?: number;
   to?: number;
@@ -34,10 +36,13 @@ export interface AdminAuditRow {
   error: string | null;
   attempt: number | null;
   durationMs: number | null;
+  /** The hub key the row is attributed to, and the address of the request (hub rows). */
+  key: string | null;
+  peer: string | null;
 }
 
 /** An audit row as stored, without its content (never listed). */
-type Row = Omit<AuditRow, "content">;
+type Row = Omit<AuditRow, "content"> & { hub_key: string | null; peer: string | null };
 
 export async function listAudit(db: SqliteDb, f: AuditFilter = {}): Promise<Page<AdminAuditRow>> {
   const limit = clampLimit(f.limit);
@@ -45,11 +50,12 @@ export async function listAudit(db: SqliteDb, f: AuditFilter = {}): Promise<Page
   if (f.record) addIn(c, "record_key", f.record);
   if (f.outcome) add(c, "outcome = ?", f.outcome);
   if (f.channel) add(c, "source = ?", f.channel);
+  if (f.key) add(c, "hub_key = ?", f.key);
   if (f.from !== undefined) add(c, "at >= ?", f.from);
   if (f.to !== undefined) add(c, "at <= ?", f.to);
   if (f.cursor !== undefined) add(c, "id < ?", f.cursor);
   const rows = await db.all<Row>(
-    "SELECT id, at, direction, source, entry_id, record_key, action, target, outcome, reason, http_status, error, attempt, duration_ms FROM audit " +
+    "SELECT id, at, direction, source, entry_id, record_key, action, target, outcome, reason, http_status, error, attempt, duration_ms, hub_key, peer FROM audit " +
       `${whereSql(c)} ORDER BY id DESC LIMIT ?`,
     [...(c.params as unknown[]), limit + 1] as Params,
   );
@@ -68,6 +74,8 @@ export async function listAudit(db: SqliteDb, f: AuditFilter = {}): Promise<Page
     error: r.error,
     attempt: r.attempt,
     durationMs: r.duration_ms,
+    key: r.hub_key,
+    peer: r.peer,
   }));
   return { items, next: rows.length > limit ? String(items[items.length - 1].id) : null };
 }

@@ -43,6 +43,27 @@ export interface AdminStore {
   auditContent: boolean;
   /** Why it is not open yet. */
   lastError?(): string | undefined;
+  /**
+   * Opens the store if no node has yet (the store node opens lazily, for its users; a hub whose keys
+   * are all there is to it has none). Resolves once open; a store that cannot open keeps being retried.
+   */
+  open?(): Promise<unknown>;
+}
+
+/** The store once open, opening it if needed and waiting at most `waitMs` for it; undefined if not open by then. */
+export async function openedStore(s: AdminStore, waitMs: number): Promise<SyncStore | undefined> {
+  const now = s.current();
+  if (now || !s.open) return now;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    s.open().catch(() => undefined),
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, waitMs);
+      timer.unref?.();
+    }),
+  ]);
+  clearTimeout(timer);
+  return s.current();
 }
 
 /** A writer (fhir-push) that can resolve a held conflict of its store by writing the chosen side. */

@@ -6,7 +6,8 @@
 import type { SqliteDb, Tx } from "./sqlite";
 
 export interface AuditInput {
-  direction: "pull" | "push";
+  /** hub: a child's request to this hub, or an admin's action on a hub key (lib/hub/). */
+  direction: "pull" | "push" | "hub";
   source?: string;
   entryId?: string;
   recordKey?: string;
@@ -22,11 +23,15 @@ export interface AuditInput {
   content?: string;
   /** Wall-clock time of the attempt (ms); now when omitted. */
   at?: number;
+  /** The hub key the row is attributed to (its id). */
+  hubKey?: string;
+  /** The address a hub request came from. */
+  peer?: string;
 }
 
 const HEAD =
-  "INSERT INTO audit (at, direction, source, entry_id, record_key, action, target, outcome, reason, http_status, error, attempt, duration_ms, content) VALUES ";
-const ROW = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+  "INSERT INTO audit (at, direction, source, entry_id, record_key, action, target, outcome, reason, http_status, error, attempt, duration_ms, content, hub_key, peer) VALUES ";
+const ROW = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 const PER_STATEMENT = 50;
 
 function params(a: AuditInput, now: number, tx: Tx): (string | number | null)[] {
@@ -45,6 +50,8 @@ function params(a: AuditInput, now: number, tx: Tx): (string | number | null)[] 
     a.attempt ?? null,
     a.durationMs ?? null,
     a.content === undefined ? null : tx.cipher.seal(a.content),
+    a.hubKey ?? null,
+    a.peer ?? null,
   ];
 }
 

@@ -4,8 +4,12 @@
  */
 import type { SqliteDb } from "./sqlite";
 
-/** 4: clinical content encrypted at rest, stores of version 3 encrypted in place on open (encryption.ts). */
-export const SCHEMA_VERSION = 4;
+/**
+ * 4: clinical content encrypted at rest, stores of version 3 encrypted in place on open (encryption.ts).
+ * 5: hub keys (hub_keys), and the audit's hub_key and peer columns (lib/hub/keys.ts); record_sync.sent_hash
+ *    (the version sent when the target kept less: lib/sync/verify.ts).
+ */
+export const SCHEMA_VERSION = 5;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT);
@@ -78,7 +82,10 @@ CREATE TABLE IF NOT EXISTS audit (
   error       TEXT,
   attempt     INTEGER,
   duration_ms INTEGER,
-  content     TEXT
+  content     TEXT,
+  -- The hub key a row is attributed to (its id), and the address the request came from (hub rows only).
+  hub_key     TEXT,
+  peer        TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
 CREATE INDEX IF NOT EXISTS audit_record ON audit (record_key);
@@ -158,6 +165,29 @@ CREATE TABLE IF NOT EXISTS conflicts (
 );
 -- Held conflicts per channel, for the admin's counts.
 CREATE INDEX IF NOT EXISTS conflicts_held ON conflicts (detected_by) WHERE state = 'held';
+
+-- A hub's keys, one per child (lib/hub/keys.ts). The secret is never stored: secret_hash is a scrypt hash
+-- with its salt and parameters (none once revoked). A revoked key keeps its row, so the audit rows
+-- attributed to it still name it; an active name is unique, a revoked one may be issued again.
+-- catchment: JSON {locations, expression}. last_entry_read: the last feed entry the child read.
+CREATE TABLE IF NOT EXISTS hub_keys (
+  id              TEXT PRIMARY KEY,
+  name            TEXT NOT NULL,
+  catchment       TEXT NOT NULL,
+  secret_hash     TEXT,
+  state           TEXT NOT NULL DEFAULT 'active',
+  created_at      INTEGER NOT NULL,
+  rotated_at      INTEGER,
+  revoked_at      INTEGER,
+  last_seen       INTEGER,
+  last_entry_read TEXT
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS hub_keys_active_name ON hub_keys (name) WHERE state = 'active';
+`;
+
+/** Indexes on columns that older stores get from ADDED_COLUMNS (so created after them). */
+const AFTER_COLUMNS = `
+CREATE INDEX IF NOT EXISTS audit_hub_key ON audit (hub_key, id) WHERE hub_key IS NOT NULL;
 `;
 
 /** Columns added after version 1 (ALTER TABLE for stores created earlier). */
@@ -166,6 +196,8 @@ const ADDED_COLUMNS: [table: string, column: string, decl: string][] = [
   ["record_sync", "pending_hash", "TEXT"],
   ["dead_letters", "details", "TEXT"],
   ["record_sync", "sent_hash", "TEXT"],
+  ["audit", "hub_key", "TEXT"],
+  ["audit", "peer", "TEXT"],
 ];
 
 export async function createSchema(db: SqliteDb): Promise<void> {
@@ -179,5 +211,6 @@ export async function createSchema(db: SqliteDb): Promise<void> {
       });
     }
   }
+  await db.exec(AFTER_COLUMNS);
   await db.run("INSERT OR REPLACE INTO store_meta (key, value) VALUES ('schema_version', ?)", [String(SCHEMA_VERSION)]);
 }

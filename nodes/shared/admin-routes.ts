@@ -9,7 +9,7 @@
  */
 import type { NodeAPI } from "node-red";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import { AdminApi, type ApiResult } from "../../lib/admin/api";
+import { AdminApi, type Actor, type ApiResult } from "../../lib/admin/api";
 import { adminRegistry } from "../../lib/admin/registry";
 import { ChangeWatch } from "../../lib/admin/changes";
 
@@ -31,6 +31,7 @@ export function addAdminRoutes(RED: NodeAPI): void {
   const app = RED.httpAdmin as unknown as {
     get(path: string, ...h: (RequestHandler | RequestHandler[])[]): void;
     post(path: string, ...h: (RequestHandler | RequestHandler[])[]): void;
+    delete(path: string, ...h: (RequestHandler | RequestHandler[])[]): void;
   };
   if (!app || added.has(app)) return;
   added.add(app);
@@ -82,6 +83,16 @@ export function addAdminRoutes(RED: NodeAPI): void {
   const query = (req: Request) => req.query as Record<string, unknown>;
   const body = (req: Request) => (req.body ?? {}) as unknown;
   const param = (req: Request, name: string) => String(req.params[name] ?? "");
+  /** Who did it, for the audit of key operations: the adminAuth user, and the address. */
+  const actor = (req: Request): Actor => ({
+    user: (req as Request & { user?: { username?: string } }).user?.username,
+    peer: req.ip ?? req.socket?.remoteAddress,
+  });
+  /** Key routes answer secrets (issue, rotate): never cached. */
+  const noStore: RequestHandler = (_req: Request, res: Response, next: NextFunction) => {
+    res.set("Cache-Control", "no-store");
+    next();
+  };
 
   const base = "/openmrs-sync";
   app.get(
@@ -139,5 +150,30 @@ export function addAdminRoutes(RED: NodeAPI): void {
     `${base}/conflicts/:id/resolve`,
     write,
     answer((req) => api.resolve(param(req, "id"), { ...query(req), ...(body(req) as object) })),
+  );
+  // Hub keys (lib/hub/keys.ts): the secret is in the answer of issue and rotate, and nowhere else.
+  app.get(
+    `${base}/keys`,
+    read,
+    noStore,
+    answer((req) => api.keys(query(req))),
+  );
+  app.post(
+    `${base}/keys`,
+    write,
+    noStore,
+    answer((req) => api.issueKey({ ...query(req), ...(body(req) as object) }, actor(req))),
+  );
+  app.post(
+    `${base}/keys/:id/rotate`,
+    write,
+    noStore,
+    answer((req) => api.rotateKey(param(req, "id"), { ...query(req), ...(body(req) as object) }, actor(req))),
+  );
+  app.delete(
+    `${base}/keys/:id`,
+    write,
+    noStore,
+    answer((req) => api.revokeKey(param(req, "id"), { ...query(req), ...(body(req) as object) }, actor(req))),
   );
 }

@@ -19,6 +19,7 @@ import { errorText } from "../shared/status";
 import type { SyncStoreConfigNode } from "../shared/types";
 import { adminRegistry, type AdminStore } from "../../lib/admin/registry";
 import { addAdminRoutes } from "../shared/admin-routes";
+import { addHubRoutes } from "../shared/hub-routes";
 
 interface SyncStoreDef extends NodeDef {
   path?: string;
@@ -47,8 +48,10 @@ const RETRY_FIRST_MS = 1_000;
 const RETRY_CAP_MS = 30_000;
 
 export = function (RED: NodeAPI): void {
-  // The admin API (channels, items, audit, conflicts of every store), once per runtime.
+  // The admin API (channels, items, audit, conflicts, hub keys of every store), once per runtime.
   addAdminRoutes(RED);
+  // The hub's routes for children, behind their keys (whoami in this slice), once per runtime.
+  addHubRoutes(RED);
 
   function SyncStoreNode(this: SyncStoreConfigNode, config: SyncStoreDef) {
     RED.nodes.createNode(this, config);
@@ -126,6 +129,8 @@ export = function (RED: NodeAPI): void {
       // Not while closing: the admin's reads would race the close (the API says "not open" instead).
       current: () => (closing ? undefined : store),
       lastError: () => settings.lastError,
+      // The key routes and the hub's routes open a store no flow node uses (a hub with keys only).
+      open: () => (closing ? Promise.reject(new Error(RED._("sync-store.errors.closed"))) : node.open()),
     };
     adminRegistry.addStore(admin);
 
