@@ -6,7 +6,7 @@
 import { PermanentError, shownValue } from "../../outcome";
 import { fhirToOpenmrsDateTime, instantMillis, openmrsToFhirDateTime } from "../dates";
 
-export type RestKind = "patient" | "visit" | "encounter" | "obs";
+export type RestKind = "patient" | "visit" | "encounter" | "obs" | "condition";
 
 export interface FhirResource {
   resourceType: string;
@@ -115,6 +115,14 @@ export interface FhirInput {
   valueInteger?: unknown;
   valueDateTime?: unknown;
   valueCodeableConcept?: unknown;
+  clinicalStatus?: unknown;
+  verificationStatus?: unknown;
+  category?: unknown;
+  onsetDateTime?: unknown;
+  onsetPeriod?: unknown;
+  abatementDateTime?: unknown;
+  abatementPeriod?: unknown;
+  note?: unknown;
 }
 
 // ---------------------------------------------------------------------------------------------
