@@ -4,6 +4,7 @@
  */
 import { instantIso } from "./dates";
 import { ADDRESS_FIELDS, type AddressField, type Store } from "./model";
+import { SIM_TYPES } from "./types/registry";
 
 export interface CmpName {
   given: string;
@@ -65,11 +66,16 @@ export interface CmpObs {
   members?: string[];
 }
 
+/** A registered type's record as its `compare` gives it (sim/types/registry.ts). */
+export type CmpRecord = Record<string, unknown> & { voided: boolean };
+
 export interface Comparable {
   patients: Record<string, CmpPatient>;
   visits: Record<string, CmpVisit>;
   encounters: Record<string, CmpEncounter>;
   obs: Record<string, CmpObs>;
+  /** Registered types by section ("conditions"), then uuid. Absent in snapshots of older simulators. */
+  types?: Record<string, Record<string, CmpRecord>>;
 }
 
 function blank(s: string | null | undefined): string | null {
@@ -77,7 +83,12 @@ function blank(s: string | null | undefined): string | null {
 }
 
 export function snapshotOf(store: Store): Comparable {
-  const out: Comparable = { patients: {}, visits: {}, encounters: {}, obs: {} };
+  const out: Comparable = { patients: {}, visits: {}, encounters: {}, obs: {}, types: {} };
+  for (const t of SIM_TYPES) {
+    const section: Record<string, CmpRecord> = {};
+    for (const r of store.records(t.type).values()) section[r.uuid] = t.compare(r);
+    out.types![t.section] = section;
+  }
   for (const p of store.patients.values()) {
     const c: CmpPatient = {
       voided: p.voided,
@@ -189,9 +200,13 @@ export function compareSnapshots(parent: Comparable, child: Comparable): string[
     total++;
     if (out.length < MAX_DIFFERENCES) out.push(msg);
   };
-  for (const [section, label] of SECTIONS) {
-    const p: Record<string, { voided: boolean }> = parent[section] ?? {};
-    const c: Record<string, { voided: boolean }> = child[section] ?? {};
+  // The first four types by name, then every registered type (sim/types/registry.ts).
+  type Section = Record<string, { voided: boolean }>;
+  const sections: [label: string, parent: Section, child: Section][] = [
+    ...SECTIONS.map(([section, label]): [string, Section, Section] => [label, parent[section] ?? {}, child[section] ?? {}]),
+    ...SIM_TYPES.map((t): [string, Section, Section] => [t.type, parent.types?.[t.section] ?? {}, child.types?.[t.section] ?? {}]),
+  ];
+  for (const [label, p, c] of sections) {
     for (const [uuid, pr] of Object.entries(p)) {
       const cr = c[uuid];
       if (pr.voided) {

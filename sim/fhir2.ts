@@ -13,6 +13,7 @@ import {
   type AddressDraft,
   type AnyRecord,
   type AttributeDraft,
+  type BaseRecord,
   type Encounter,
   type EncounterPatch,
   type IdentifierDraft,
@@ -29,6 +30,8 @@ import {
   type VisitPatch,
 } from "./model";
 import { FHIR_TYPE, isObject, json, type Reply } from "./reply";
+import { fhirForType } from "./types/handlers";
+import { SIM_TYPES, typeByFhir, type FhirParts } from "./types/registry";
 
 type Json = Record<string, unknown>;
 
@@ -46,7 +49,7 @@ const GENDER_FROM_FHIR: Readonly<Record<string, string>> = { male: "M", female: 
 
 // ------------------------------------------------------------------ REST model -> FHIR
 
-function meta(rec: AnyRecord): Json {
+function meta(rec: BaseRecord): Json {
   const last = rec.auditInfo.dateChanged ?? rec.auditInfo.dateCreated;
   return { versionId: String(parseInstant(last) ?? 0), lastUpdated: toFhirDateTime(last) };
 }
@@ -517,7 +520,7 @@ function capabilityStatement(base: string): Json {
     rest: [
       {
         mode: "server",
-        resource: ["Patient", "Encounter", "Observation"].map((type) => ({
+        resource: ["Patient", "Encounter", "Observation", ...SIM_TYPES.map((t) => t.fhirType)].map((type) => ({
           type,
           profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
           interaction: interactions,
@@ -621,13 +624,26 @@ function databaseId(store: Store, uuid: string): number | undefined {
 
 const FHIR_TYPES = new Set(["Patient", "Encounter", "Observation"]);
 
+/** What a registered type's translator uses (sim/types/registry.ts). */
+const FHIR_PARTS: FhirParts = { meta, reference };
+
 export function handleFhir(store: Store, req: FhirRequest): Reply {
   const [fhirType = "", id, ...rest] = req.segments;
   if (fhirType === "metadata" && req.method === "GET" && id === undefined) {
     return json(200, capabilityStatement(req.base), FHIR_TYPE);
   }
+  const registered = typeByFhir(fhirType);
+  if (registered) {
+    if (rest.length > 0) return outcome(400, "not-supported", `Operation ${rest.join("/")} is not supported by the simulator`);
+    try {
+      return fhirForType(store, registered, { method: req.method, id, body: req.body, base: req.base, invalid: req.invalid }, FHIR_PARTS, outcome);
+    } catch (e) {
+      return simError(e, () => `${fhirType}#${id !== undefined && store.getOf(registered.type, id) ? id : "null"}`);
+    }
+  }
   if (!FHIR_TYPES.has(fhirType)) {
-    return outcome(404, "not-supported", `HAPI-0302: Unknown resource type '${fhirType}' - Server knows how to handle: [Encounter, Observation, Patient]`);
+    const known = [...FHIR_TYPES, ...SIM_TYPES.map((t) => t.fhirType)].sort().join(", ");
+    return outcome(404, "not-supported", `HAPI-0302: Unknown resource type '${fhirType}' - Server knows how to handle: [${known}]`);
   }
   if (rest.length > 0) return outcome(400, "not-supported", `Operation ${rest.join("/")} is not supported by the simulator`);
   try {

@@ -6,6 +6,7 @@ import { formatOpenmrs } from "./dates";
 import { ENCOUNTER_TYPES, IDENTIFIER_TYPES, LOCATIONS, QUESTION_CONCEPTS, VISIT_TYPES, type Concept } from "./metadata";
 import type { AddressDraft, AnyRecord, IdentifierDraft, NameDraft, Obs, ObsValueInput, Patient, RecordType, Store } from "./model";
 import type { Rng } from "./rng";
+import { SIM_TYPES, type GenContext } from "./types/registry";
 
 export interface GenerateOptions {
   patients: number;
@@ -15,6 +16,10 @@ export interface GenerateOptions {
   encountersPerVisit?: number;
   /** Default 3. */
   obsPerEncounter?: number;
+  /** Conditions of each patient (sim/types/condition.ts). Default 0: the other records of a seed stay the same. */
+  conditionsPerPatient?: number;
+  /** Records of each registered type (sim/types/registry.ts) per patient, by type name. Default none. */
+  perPatient?: Readonly<Record<string, number>>;
 }
 
 const GIVEN_F = ["Amina", "Grace", "Fatima", "Mary", "Joyce", "Aisha", "Esther", "Ruth", "Sarah", "Halima", "Agnes", "Lucy", "Nadia", "Priya", "Rosa"];
@@ -170,9 +175,13 @@ export class Generator {
     const visits = opts.visitsPerPatient ?? 1;
     const encounters = opts.encountersPerVisit ?? 1;
     const obsPer = opts.obsPerEncounter ?? 3;
+    const perPatient: Record<string, number> = { ...opts.perPatient };
+    if (opts.conditionsPerPatient !== undefined) perPatient.condition = opts.conditionsPerPatient;
     const now = Date.now();
+    const created: string[] = [];
     for (let i = 0; i < opts.patients; i++) {
       const p = this.createPatient();
+      created.push(p.uuid);
       let t = now - this.rng.int(30, 720) * DAY;
       for (let v = 0; v < visits; v++) {
         t += this.rng.int(1, 20) * DAY + this.rng.int(0, 600) * MINUTE;
@@ -180,6 +189,15 @@ export class Generator {
         this.createVisit(p.uuid, t, encounters, obsPer, false);
       }
     }
+    // After all the rest, and only when asked: a seed makes the same patients, visits, encounters and obs with or without.
+    for (const type of SIM_TYPES) {
+      const n = perPatient[type.type] ?? 0;
+      if (n > 0) for (const uuid of created) type.generate?.(this.context(), uuid, n);
+    }
+  }
+
+  private context(): GenContext {
+    return { store: this.store, rng: this.rng, fmt: (ms) => this.fmt(ms) };
   }
 
   // ------------------------------------------------------------------ mutations
@@ -325,7 +343,7 @@ export class Generator {
 
   /** Applies `n` random realistic changes. */
   mutate(n = 1): void {
-    const ops: readonly [number, () => boolean][] = [
+    let ops: readonly [number, () => boolean][] = [
       [22, () => this.editName()],
       [10, () => this.editAddress()],
       [8, () => this.addIdentifier()],
@@ -339,6 +357,11 @@ export class Generator {
       [1, () => this.voidOne("patient")],
       [1, () => this.unvoidOne()],
     ];
+    // A registered type's changes join only once it has records (a seed without them changes as before).
+    const registered = SIM_TYPES.filter((t) => this.store.records(t.type).size > 0).flatMap((t) =>
+      (t.mutations ?? []).map(([w, op]) => [w, () => op(this.context())] as [number, () => boolean]),
+    );
+    if (registered.length) ops = [...ops, ...registered];
     const total = ops.reduce((s, [w]) => s + w, 0);
     for (let i = 0; i < n; i++) {
       if (this.store.patients.size === 0) {

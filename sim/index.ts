@@ -13,6 +13,7 @@ export {
   type CmpIdentifier,
   type CmpAddress,
   type CmpObsValue,
+  type CmpRecord,
 } from "./compare";
 export { defaultFaults, clearFaults, mergeFaults, REQUEST_KINDS, type Faults, type StatusFault, type RequestKind } from "./faults";
 export type { GenerateOptions } from "./generator";
@@ -32,4 +33,6 @@ export {
 export { toFhir, fromFhir } from "./fhir2";
 export { restRep } from "./rest";
 export { ENTRY_ID_PREFIX } from "./feed";
+export { SIM_TYPES, simType, type SimType } from "./types/registry";
+export type { Condition, ConditionDraft, ConditionPatch, ClinicalStatus, VerificationStatus } from "./types/condition";
 export * as metadata from "./metadata";

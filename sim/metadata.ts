@@ -102,7 +102,20 @@ export const QUESTION_CONCEPTS: readonly Concept[] = [
 /** Concept sets an obs group is made of (not picked by the generator's plain obs). */
 export const GROUP_CONCEPTS: readonly Concept[] = [{ uuid: ciel(1114), display: "Vital signs", datatype: "N/A", set: true }];
 
-export const CONCEPTS: readonly Concept[] = [...QUESTION_CONCEPTS, ...ANSWER_CONCEPTS, ...GROUP_CONCEPTS];
+/** Diagnoses (CIEL), the concepts of conditions (sim/types/condition.ts). */
+export const DIAGNOSIS_CONCEPTS: readonly Concept[] = [
+  { uuid: ciel(117399), display: "Hypertension", datatype: "N/A" },
+  { uuid: ciel(121629), display: "Anaemia", datatype: "N/A" },
+  { uuid: ciel(160148), display: "Malaria, confirmed", datatype: "N/A" },
+  { uuid: ciel(138571), display: "HIV Positive", datatype: "N/A" },
+  { uuid: ciel(119481), display: "Diabetes mellitus", datatype: "N/A" },
+  { uuid: ciel(121375), display: "Asthma", datatype: "N/A" },
+];
+
+export const CONCEPTS: readonly Concept[] = [...QUESTION_CONCEPTS, ...ANSWER_CONCEPTS, ...GROUP_CONCEPTS, ...DIAGNOSIS_CONCEPTS];
+
+/** The simulator's one user (admin), creator of every record. */
+export const ADMIN_USER_UUID = "1c3db49d-440a-11e6-a65c-00e04c680037";
 
 function index<T extends NamedMeta>(items: readonly T[]): ReadonlyMap<string, T> {
   return new Map(items.map((i) => [i.uuid, i]));

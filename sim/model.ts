@@ -7,7 +7,9 @@ import { randomUUID } from "node:crypto";
 import { datePart, formatOpenmrs, openmrsDateOnly, parseInstant } from "./dates";
 import { IdentifierIndex, notUniqueMessage } from "./identifiers";
 import { META, UNKNOWN_ENCOUNTER_ROLE, type Concept } from "./metadata";
+import { SimError } from "./errors";
 import { Table } from "./table";
+import { SIM_TYPES, simType, type SimType } from "./types/registry";
 
 export type RecordType = "patient" | "visit" | "encounter" | "obs";
 export type FeedCategory = "patient" | "visit" | "encounter" | "observation";
@@ -37,21 +39,7 @@ export const FHIR_TYPE_OF: Readonly<Record<RecordType, string>> = {
   obs: "Observation",
 };
 
-/**
- * An error that becomes an HTTP answer: 400 invalid submission, 404 unknown, 410 gone. `validation`:
- * refused by openmrs-core's validators (a ValidationException), which REST v1 answers with globalErrors
- * and fhir2 with 422.
- */
-export class SimError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly validation = false,
-  ) {
-    super(message);
-    this.name = "SimError";
-  }
-}
+export { SimError } from "./errors";
 
 export interface AuditInfo {
   dateCreated: string;
@@ -254,7 +242,8 @@ export interface FeedEvent {
   /** Event uuid; entry id is `tag:atomfeed.ict4h.org:{uuid}`. */
   uuid: string;
   title: string;
-  category: FeedCategory;
+  /** A FeedCategory, or a registered type's category (sim/types/registry.ts). */
+  category: string;
   action: EventAction;
   /** Uuid of the changed record. */
   object: string;
@@ -282,6 +271,8 @@ export interface StoreData {
   visits: Visit[];
   encounters: Encounter[];
   obs: Obs[];
+  /** Records of the registered types (sim/types/registry.ts) by section ("conditions"); absent in older files. */
+  types?: Record<string, BaseRecord[]>;
   events: FeedEvent[];
 }
 
@@ -317,7 +308,7 @@ function preferFirst<T extends { voided: boolean; preferred: boolean }>(items: T
 }
 
 /** JSON of a record without auditInfo: detects whether a save really changed something (Hibernate dirty check). */
-function fingerprint(rec: AnyRecord): string {
+function fingerprint(rec: object): string {
   return JSON.stringify(rec, (k, v: unknown) => (k === "auditInfo" ? undefined : v));
 }
 
@@ -348,6 +339,9 @@ export class Store {
    */
   readonly lacking = new Set<string>();
 
+  /** Records of the registered types (sim/types/registry.ts), by type name. */
+  private readonly registered = new Map<string, Table<BaseRecord>>(SIM_TYPES.map((t) => [t.type, new Table<BaseRecord>()]));
+
   constructor(readonly opts: StoreOptions) {}
 
   // ---------- lookups ----------
@@ -366,7 +360,9 @@ export class Store {
   }
 
   recordCount(): number {
-    return this.patients.size + this.visits.size + this.encounters.size + this.obs.size;
+    let n = this.patients.size + this.visits.size + this.encounters.size + this.obs.size;
+    for (const t of this.registered.values()) n += t.size;
+    return n;
   }
 
   encountersOfVisit(uuid: string): string[] {
@@ -388,13 +384,14 @@ export class Store {
 
   // ---------- normalisation ----------
 
-  private dt(v: unknown, field: string): string {
+  /** A datetime in the server's format, or a 400 naming the field (also for registered types). */
+  dt(v: unknown, field: string): string {
     const ms = typeof v === "string" ? parseInstant(v) : undefined;
     if (ms === undefined) throw new SimError(400, `Invalid datetime for ${field}: ${String(v)}`);
     return formatOpenmrs(ms, this.opts.utcOffsetMinutes);
   }
 
-  private dtOrNull(v: unknown, field: string): string | null {
+  dtOrNull(v: unknown, field: string): string | null {
     return v === null || v === undefined || v === "" ? null : this.dt(v, field);
   }
 
@@ -405,13 +402,13 @@ export class Store {
     return openmrsDateOnly(d, this.opts.utcOffsetMinutes);
   }
 
-  private checkMeta(map: ReadonlyMap<string, unknown>, what: string, uuid: string | null | undefined): void {
+  checkMeta(map: ReadonlyMap<string, unknown>, what: string, uuid: string | null | undefined): void {
     if (uuid === null || uuid === undefined) return;
     if (!map.has(uuid) || this.lacking.has(uuid)) throw notFound(what, uuid);
   }
 
   /** A concept this server has, or a refusal naming the uuid. */
-  private concept(uuid: string): Concept {
+  concept(uuid: string): Concept {
     const c = META.concepts.get(uuid);
     if (!c || this.lacking.has(uuid)) throw notFound("Concept", uuid);
     return c;
@@ -527,14 +524,20 @@ export class Store {
 
   // ---------- events ----------
 
-  private contentFor(category: FeedCategory, object: string, dialect: "sync2" | "bahmni"): string {
-    const rest = `/ws/rest/v1/${REST_NAME[category]}/${object}?v=full`;
+  private contentFor(restResource: string, fhirType: string, object: string, dialect: "sync2" | "bahmni"): string {
+    const rest = `/ws/rest/v1/${restResource}/${object}?v=full`;
     if (dialect === "bahmni") return `${this.opts.contextPath}${rest}`;
-    return JSON.stringify({ rest, fhir: `/ws/fhir2/R4/${FHIR_NAME[category]}/${object}` });
+    return JSON.stringify({ rest, fhir: `/ws/fhir2/R4/${fhirType}/${object}` });
   }
 
   private emit(type: RecordType, object: string, actions: readonly EventAction[]): void {
     const category = CATEGORY_OF[type];
+    this.emitAs({ category, title: TITLE_OF[type], restResource: REST_NAME[category], fhirType: FHIR_NAME[category] }, object, actions);
+  }
+
+  /** One event per action, as the omod-atomfeed interceptor writes them (its `linkTemplates` make the content). */
+  private emitAs(kind: { category: string; title: string; restResource: string; fhirType: string }, object: string, actions: readonly EventAction[]): void {
+    const category = kind.category;
     for (const action of actions) {
       const id = this.nextEventId++;
       const uuid = randomUUID();
@@ -544,12 +547,12 @@ export class Store {
       const e: FeedEvent = {
         id,
         uuid,
-        title: TITLE_OF[type],
+        title: kind.title,
         category,
         action,
         object,
         timestamp: Date.now(),
-        content: this.contentFor(category, object, dialect),
+        content: this.contentFor(kind.restResource, kind.fhirType, object, dialect),
         terms,
       };
       this.appendEvent(e);
@@ -667,7 +670,8 @@ export class Store {
 
   // ---------- visits ----------
 
-  private checkPatient(uuid: string | undefined | null): string {
+  /** A patient this server holds, or a refusal (also for registered types). */
+  checkPatient(uuid: string | undefined | null): string {
     if (!uuid) throw new SimError(400, "patient is required");
     if (!this.patients.has(uuid)) throw notFound("Patient", uuid);
     return uuid;
@@ -936,8 +940,9 @@ export class Store {
       const used =
         [...this.visits.values()].some((v) => v.patient === uuid) ||
         [...this.encounters.values()].some((e) => e.patient === uuid) ||
-        [...this.obs.values()].some((o) => o.person === uuid);
-      if (used) throw new SimError(400, `Patient ${uuid} still has visits, encounters or obs; cannot purge`);
+        [...this.obs.values()].some((o) => o.person === uuid) ||
+        SIM_TYPES.some((t) => [...this.records(t.type).values()].some((r) => t.patientOf(r) === uuid));
+      if (used) throw new SimError(400, `Patient ${uuid} still has visits, encounters, obs or other records; cannot purge`);
     } else if (type === "visit" && this.encountersByVisit.has(uuid)) {
       throw new SimError(400, `Visit ${uuid} still has encounters; cannot purge`);
     } else if (type === "encounter" && this.obsByEncounter.has(uuid)) {
@@ -948,6 +953,106 @@ export class Store {
     if (type === "patient") this.identifiers.replace(this.patients.get(uuid), undefined);
     this.table(type).delete(uuid);
     this.emit(type, uuid, ["DELETED"]);
+  }
+
+  // ---------- registered types (sim/types/registry.ts) ----------
+
+  /** The records of a registered type. */
+  records(type: string): Table<BaseRecord> {
+    const t = this.registered.get(type);
+    if (!t) throw new Error(`no registered simulator record type ${type}`);
+    return t;
+  }
+
+  getOf(type: string, uuid: string): BaseRecord | undefined {
+    return this.records(type).get(uuid);
+  }
+
+  private mustGetOf(type: string, uuid: string): BaseRecord {
+    const r = this.getOf(type, uuid);
+    if (!r) throw new SimError(404, "Object with given uuid doesn't exist");
+    return r;
+  }
+
+  private newUuidOf(def: SimType, uuid: unknown): string {
+    if (uuid === undefined || uuid === null) return randomUUID();
+    if (typeof uuid !== "string" || !/^[0-9A-Za-z-]{1,38}$/.test(uuid)) throw new SimError(400, `Invalid uuid: ${JSON.stringify(uuid)}`);
+    if (this.records(def.type).has(uuid)) throw new SimError(400, `${def.title} with uuid ${uuid} already exists`);
+    return uuid;
+  }
+
+  /** Creates a record of a registered type from its draft (the draft's `uuid` is kept when given): CREATED. */
+  createOf(type: string, draft: unknown): BaseRecord {
+    const def = simType(type);
+    const uuid = this.newUuidOf(def, (draft as { uuid?: unknown } | null)?.uuid);
+    const rec = def.build(this, draft, this.base(uuid));
+    this.records(type).set(rec);
+    this.emitAs(def, uuid, ["CREATED"]);
+    return rec;
+  }
+
+  /** Saves a change in place (fhir2's DAO does; so does voiding): UPDATED, and VOIDED / UNVOIDED. */
+  updateOf(type: string, uuid: string, patch: unknown): BaseRecord {
+    const def = simType(type);
+    const prev = this.mustGetOf(type, uuid);
+    const next = this.applyVoid(def.apply(this, prev, patch), patch ?? {});
+    return this.commitOf(def, prev, next);
+  }
+
+  voidOf(type: string, uuid: string, reason = "voided"): BaseRecord {
+    return this.updateOf(type, uuid, { voided: true, voidReason: reason });
+  }
+
+  unvoidOf(type: string, uuid: string): BaseRecord {
+    return this.updateOf(type, uuid, { voided: false });
+  }
+
+  /**
+   * A versioned save, as openmrs-core 2.7+ ConditionServiceImpl.saveCondition does for a type with a
+   * `successor`: nothing changed, nothing saved; else a live record is voided ("<Title> replaced by <new
+   * uuid>", or "<Title> removed" when the change voids it, or the reason given), and unless the change
+   * voids it, the changed copy is saved under a new uuid pointing back at it. Returns what the service
+   * returns: the new record, else the (voided) original. Types without a successor are saved in place.
+   */
+  reviseOf(type: string, uuid: string, patch: unknown): BaseRecord {
+    const def = simType(type);
+    const prev = this.mustGetOf(type, uuid);
+    const v = (patch ?? {}) as VoidPatch;
+    const wanted = this.applyVoid(def.apply(this, prev, patch), v);
+    if (fingerprint(wanted) === fingerprint(prev)) return prev;
+    if (!def.successor) return this.commitOf(def, prev, wanted);
+    const newUuid = randomUUID();
+    let result: BaseRecord = prev;
+    if (!prev.voided) {
+      const voidReason = v.voidReason ?? (wanted.voided ? `${def.title} removed` : `${def.title} replaced by ${newUuid}`);
+      result = this.commitOf(def, prev, { ...prev, voided: true, voidReason, dateVoided: this.now() });
+    }
+    if (!wanted.voided) {
+      const next = def.successor({ ...wanted }, this.base(newUuid), prev.uuid);
+      this.records(type).set(next);
+      this.emitAs(def, newUuid, ["CREATED"]);
+      result = next;
+    }
+    return result;
+  }
+
+  /** Removes a record of a registered type for good (DELETE ?purge=true): DELETED. */
+  purgeOf(type: string, uuid: string): void {
+    const def = simType(type);
+    this.mustGetOf(type, uuid);
+    this.records(type).delete(uuid);
+    this.emitAs(def, uuid, ["DELETED"]);
+  }
+
+  private commitOf(def: SimType, prev: BaseRecord, next: BaseRecord): BaseRecord {
+    if (fingerprint(prev) === fingerprint(next)) return prev;
+    next.auditInfo = { ...prev.auditInfo, dateChanged: this.now() };
+    this.records(def.type).set(next);
+    const actions: EventAction[] = ["UPDATED"];
+    if (next.voided && !prev.voided) actions.push("VOIDED");
+    if (!next.voided && prev.voided) actions.push("UNVOIDED");
+    this.emitAs(def, next.uuid, actions);
+    return next;
   }
 
   // ---------- persistence ----------
@@ -962,6 +1067,7 @@ export class Store {
       visits: [...this.visits.values()],
       encounters: [...this.encounters.values()],
       obs: [...this.obs.values()],
+      types: Object.fromEntries(SIM_TYPES.map((t) => [t.section, [...this.records(t.type).values()]])),
       events: this.events,
     };
   }
@@ -970,6 +1076,7 @@ export class Store {
   load(data: StoreData): void {
     if (data.format !== "openmrs-sim/1") throw new Error(`unknown data file format ${String(data.format)}`);
     for (const t of RECORD_TYPES) this.table(t).clear();
+    for (const t of this.registered.values()) t.clear();
     this.encountersByVisit.clear();
     this.obsByEncounter.clear();
     this.groupOfObs.clear();
@@ -990,6 +1097,7 @@ export class Store {
       this.indexGroup(o);
       this.link(this.obsByEncounter, o.encounter, o.uuid);
     }
+    for (const t of SIM_TYPES) for (const r of data.types?.[t.section] ?? []) this.records(t.type).set(r);
     for (const e of data.events) this.appendEvent(e);
     this.nextEventId = Math.max(data.nextEventId, (data.events[data.events.length - 1]?.id ?? 0) + 1);
     this.identifierCounter = data.identifierCounter;

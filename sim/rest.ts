@@ -4,7 +4,7 @@
  */
 import { parseInstant } from "./dates";
 import { patientsWithIdentifier } from "./identifiers";
-import { META, META_RESOURCES, type NamedMeta } from "./metadata";
+import { ADMIN_USER_UUID, META, META_RESOURCES, type NamedMeta } from "./metadata";
 import {
   ADDRESS_FIELDS,
   SimError,
@@ -12,6 +12,7 @@ import {
   type AddressDraft,
   type AttributeDraft,
   type AnyRecord,
+  type BaseRecord,
   type Encounter,
   type EncounterDraft,
   type EncounterPatch,
@@ -32,6 +33,8 @@ import {
   type VisitPatch,
 } from "./model";
 import { isObject, json, type Reply } from "./reply";
+import { restForType } from "./types/handlers";
+import { typeByRest, type RestParts } from "./types/registry";
 
 const RESOURCE_TYPES: Readonly<Record<string, RecordType>> = {
   patient: "patient",
@@ -39,8 +42,6 @@ const RESOURCE_TYPES: Readonly<Record<string, RecordType>> = {
   encounter: "encounter",
   obs: "obs",
 };
-
-const ADMIN_USER_UUID = "1c3db49d-440a-11e6-a65c-00e04c680037";
 
 type Json = Record<string, unknown>;
 
@@ -74,7 +75,7 @@ function metaRef(base: string, resource: string, map: ReadonlyMap<string, NamedM
   return ref(base, resource, uuid, map.get(uuid)?.display ?? uuid);
 }
 
-function auditInfo(base: string, rec: AnyRecord): Json {
+function auditInfo(base: string, rec: BaseRecord): Json {
   const admin = ref(base, "user", ADMIN_USER_UUID, "admin");
   const a: Json = {
     creator: admin,
@@ -331,6 +332,17 @@ function obsRep(store: Store, base: string, o: Obs): Json {
     auditInfo: auditInfo(base, o),
     links: selfLink(base, `obs/${o.uuid}`),
     resourceVersion: "1.11",
+  };
+}
+
+/** What a registered type's representation uses (sim/types/registry.ts). */
+function restParts(store: Store, base: string): RestParts {
+  return {
+    base,
+    ref: (resource, uuid, display) => ref(base, resource, uuid, display),
+    selfLink: (path) => selfLink(base, path) as unknown as Json[],
+    patientRef: (uuid) => patientRef(store, base, uuid),
+    auditInfo: (rec) => auditInfo(base, rec),
   };
 }
 
@@ -698,6 +710,11 @@ export function handleRest(store: Store, req: RestRequest): Reply {
       const m = store.lacking.has(uuid) ? undefined : meta.get(uuid);
       if (!m) return restError(404, "Object with given uuid doesn't exist");
       return json(200, { ...m, name: m.display, retired: false, links: selfLink(req.base, `${resource}/${uuid}`) });
+    }
+    const registered = typeByRest(resource);
+    if (registered) {
+      const request = { method: req.method, uuid, rest, query: req.query, body: req.body, invalid: req.invalid };
+      return restForType(store, registered, request, restParts(store, req.base));
     }
     const personAlias = resource === "person";
     const type = personAlias ? "patient" : RESOURCE_TYPES[resource];

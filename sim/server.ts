@@ -14,6 +14,7 @@ import { Store, type Dialect, type StoreData } from "./model";
 import { ATOM_TYPE, isObject, json, text, type Reply } from "./reply";
 import { handleRest, restError } from "./rest";
 import { Rng } from "./rng";
+import { SIM_TYPES } from "./types/registry";
 
 export interface OpenmrsSimOptions {
   /** "parent" | "child" (or anything), for logs and generated identifier prefixes. */
@@ -569,6 +570,7 @@ export class OpenmrsSim {
         visits: this.store.visits.size,
         encounters: this.store.encounters.size,
         obs: this.store.obs.size,
+        ...Object.fromEntries(SIM_TYPES.map((t) => [t.section, this.store.records(t.type).size])),
       },
     };
   }
@@ -611,6 +613,10 @@ export class OpenmrsSim {
             visitsPerPatient: num(parsed.visitsPerPatient),
             encountersPerVisit: num(parsed.encountersPerVisit),
             obsPerEncounter: num(parsed.obsPerEncounter),
+            conditionsPerPatient: num(parsed.conditionsPerPatient),
+            perPatient: isObject(parsed.perPatient)
+              ? Object.fromEntries(Object.entries(parsed.perPatient).filter((e): e is [string, number] => typeof e[1] === "number"))
+              : undefined,
           });
           return json(200, { ok: true, records: this.store.recordCount(), events: this.store.events.length });
         }

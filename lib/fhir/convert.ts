@@ -1,6 +1,6 @@
 /**
  * OpenMRS REST v1 <-> FHIR R4 converter for the records the pack syncs (patient, visit, encounter,
- * obs), as specified in docs/fhir-mapping.md (which follows openmrs-module-fhir2's translators).
+ * obs, condition), as specified in docs/fhir-mapping.md (which follows openmrs-module-fhir2's translators).
  *
  *  - restToFhir: a REST v1 `?v=full` representation -> the FHIR R4 resource fhir2 would serve.
  *  - fhirToRestCreate: a FHIR R4 resource -> the REST v1 create body that keeps the original uuid
@@ -14,6 +14,7 @@
  * (names, identifiers, addresses) are skipped. Input that cannot be converted throws PermanentError.
  */
 import { PermanentError, shownValue } from "../outcome";
+import { condition } from "./types/condition";
 import { encounter } from "./types/encounter";
 import { observation } from "./types/observation";
 import { patient } from "./types/patient";
@@ -35,9 +36,10 @@ export { IDENTIFIER_LOCATION_URL } from "./types/patient";
 export { DEFAULT_CONTACT_ATTRIBUTE_TYPE, PERSON_ATTRIBUTE_TYPE_URL, PERSON_ATTRIBUTE_URL, PERSON_ATTRIBUTE_VALUE_URL } from "./types/person-attributes";
 export { VISIT_TYPE_SYSTEM } from "./types/visit";
 export { ENCOUNTER_TYPE_SYSTEM } from "./types/encounter";
+export { CONDITION_CATEGORY_SYSTEM, CONDITION_CLINICAL_SYSTEM, CONDITION_VERIFICATION_SYSTEM, NON_CODED_CONDITION_URL } from "./types/condition";
 
 /** Kind -> its converter. */
-const CONVERTERS = new Map<RestKind, TypeConverter>([patient, visit, encounter, observation].map((c) => [c.kind, c]));
+const CONVERTERS = new Map<RestKind, TypeConverter>([patient, visit, encounter, observation, condition].map((c) => [c.kind, c]));
 
 /** REST resource name (lower case) -> kind. */
 const REST_KINDS = new Map<string, RestKind>([
@@ -46,12 +48,14 @@ const REST_KINDS = new Map<string, RestKind>([
   ["encounter", "encounter"],
   ["obs", "obs"],
   ["observation", "obs"],
+  ["condition", "condition"],
 ]);
 
 /** FHIR resourceType -> kind (an Encounter is a visit when tagged so). */
 const FHIR_KINDS = new Map<string, (resource: FhirResource) => RestKind>([
   ["Patient", () => "patient"],
   ["Observation", () => "obs"],
+  ["Condition", () => "condition"],
   ["Encounter", (r) => (isVisitTagged(r) ? "visit" : "encounter")],
 ]);
 
@@ -73,12 +77,13 @@ const RECORD_REFERENCES = new Map<string, [string, string][]>([
       ["hasMember", "Observation"],
     ],
   ],
+  ["Condition", [["subject", "Patient"]]],
 ]);
 
 // ---------------------------------------------------------------------------------------------
 // Kinds
 
-/** REST resource name -> kind: "patient", "visit", "encounter", "obs" (also "observation"). */
+/** REST resource name -> kind: "patient", "visit", "encounter", "obs" (also "observation"), "condition". */
 export function restKindOf(restResource: string): RestKind | undefined {
   const name = typeof restResource === "string" ? restResource.trim().toLowerCase() : "";
   return REST_KINDS.get(name);
@@ -89,7 +94,7 @@ export function isVoidedRest(rep: unknown): boolean {
   return asObject(rep)?.voided === true;
 }
 
-/** Patient -> patient, Observation -> obs, Encounter tagged `visit` -> visit, any other Encounter -> encounter. */
+/** Patient -> patient, Observation -> obs, Condition -> condition, Encounter tagged `visit` -> visit, any other Encounter -> encounter. */
 export function restKindOfFhir(resource: FhirResource): RestKind | undefined {
   const type: unknown = resource?.resourceType;
   const kindOf = typeof type === "string" ? FHIR_KINDS.get(type) : undefined;

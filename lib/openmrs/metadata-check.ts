@@ -42,6 +42,7 @@ const FIELDS: Readonly<Record<RestKind, readonly [string, MetadataKind][]>> = {
     ["location", "location"],
   ],
   obs: [["concept", "concept"]],
+  condition: [],
 };
 
 /** OpenMRS uuids are 36 characters (a few old ones 38): anything else (a name) is not looked up. */
@@ -88,6 +89,8 @@ export function metadataRefs(kind: RestKind, body: Json, resource: unknown, code
   };
   for (const [field, k] of FIELDS[kind] ?? []) add(k, body[field]);
   if (kind === "obs" && codedValue) add("concept", body.value);
+  // A condition's concept is in its CodedOrFreeText (free text needs none).
+  if (kind === "condition") add("concept", (body.condition as Json | undefined)?.coded);
   if (kind === "patient") {
     for (const i of objects(body.identifiers)) {
       add("patientidentifiertype", i.identifierType);

@@ -34,6 +34,7 @@ import { withAttributeIds } from "../openmrs/attribute-ids";
 import { MetadataCheck, metadataRefs, metadataText } from "../openmrs/metadata-check";
 import { entryHeader } from "../origin";
 import { duplicateIdentifierOutcome } from "./duplicate-identifier";
+import { sameRestContent, VERSIONED_ON_REST } from "./versioned";
 
 export interface WriteRequest {
   action: "upsert" | "delete";
@@ -71,9 +72,16 @@ export interface RecordTarget {
   read(resourceType: string, id: string, restKind?: RestKind, profile?: ServerProfile): Promise<FhirResource | undefined>;
 }
 
+const REST_KINDS_OF = new Map<string, RestKind[]>([
+  ["Patient", ["patient"]],
+  ["Observation", ["obs"]],
+  ["Condition", ["condition"]],
+  ["Encounter", ["encounter", "visit"]],
+]);
+
 /** REST resource names that can hold a record of this FHIR type (an Encounter is a visit or an encounter). */
 function restKindsOf(resourceType: string): RestKind[] {
-  return resourceType === "Patient" ? ["patient"] : resourceType === "Observation" ? ["obs"] : ["encounter", "visit"];
+  return REST_KINDS_OF.get(resourceType) ?? ["encounter", "visit"];
 }
 
 const REFUSALS = new Set([400, 404, 409, 412, 422]);
@@ -152,6 +160,7 @@ export class OpenmrsTarget implements RecordTarget {
     }
     // No fhir2: update through REST, create when the record is not there.
     const { kind, body } = fhirToRestCreate(resource, await this.convertOptions(resource));
+    if (VERSIONED_ON_REST.has(kind)) return this.versionedUpsert(req, resource, kind, body, profile);
     const url = this.server.restUrl(kind, req.id);
     const { uuid: _uuid, ...changes } = body;
     void _uuid;
@@ -160,6 +169,31 @@ export class OpenmrsTarget implements RecordTarget {
     if (res.status !== 404)
       return { outcome: await this.refusal(req, httpOutcome("POST", url, res.status, res.json, res.headers["retry-after"]), profile), method: "POST", url };
     return this.createViaRest(req, resource, profile);
+  }
+
+  /**
+   * A record REST v1 saves anew when edited (lib/push/versioned.ts): created when the target lacks it,
+   * left alone when its copy says the same, and otherwise refused here (permanent, "versioned-on-rest")
+   * instead of being forked under a new uuid at the target.
+   */
+  private async versionedUpsert(
+    req: WriteRequest,
+    resource: FhirResource,
+    kind: RestKind,
+    body: Record<string, unknown>,
+    profile: ServerProfile,
+  ): Promise<Omit<WriteResult, "durationMs">> {
+    const url = `${this.server.restUrl(kind, req.id)}?v=full`;
+    const res = await this.server.restGet(url, this.headers(req));
+    if (res.status === 404) return this.createViaRest(req, resource, profile);
+    if (res.status !== 200) return { outcome: httpOutcome("GET", url, res.status, res.json, res.headers["retry-after"]), method: "GET", url };
+    if (!isVoidedRest(res.json) && sameRestContent(fhirToRestCreate(restToFhir(kind, res.json)).body, body)) {
+      return { outcome: { ...OK, status: res.status, reason: "already-equal" }, method: "GET", url };
+    }
+    const message =
+      `${req.resourceType}/${req.id} differs from the target's copy, and OpenMRS REST v1 saves an edited ${kind} as a new record ` +
+      `under a new uuid: not written, so that the servers do not fork. A target with fhir2 updates it in place.`;
+    return { outcome: { kind: "permanent", reason: "versioned-on-rest", message }, method: "POST", url: this.server.restUrl(kind, req.id) };
   }
 
   private async createViaRest(req: WriteRequest, resource: FhirResource, profile: ServerProfile, analyse = true): Promise<Omit<WriteResult, "durationMs">> {

@@ -28,7 +28,8 @@ export type Role = "parent" | "child";
 
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/;
 
-function normalise(value: unknown): unknown {
+/** JSON with keys sorted, nulls dropped and date-times as UTC instants: what two servers' copies compare by. */
+export function normalise(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(normalise);
   if (value && typeof value === "object") {
     const out: Record<string, unknown> = {};
@@ -50,6 +51,8 @@ function normalise(value: unknown): unknown {
 const SERVER_ASSIGNED: Record<string, string[]> = {
   // fhir2 serves the obs's dateCreated on *this* server as Observation.issued.
   Observation: ["issued"],
+  // ... and a condition's dateCreated there as Condition.recordedDate, its creator as recorder.
+  Condition: ["recordedDate", "recorder"],
 };
 
 /**

@@ -6,7 +6,7 @@
 import { PermanentError, shownValue } from "../../outcome";
 import { fhirToOpenmrsDateTime, instantMillis, openmrsToFhirDateTime } from "../dates";
 
-export type RestKind = "patient" | "visit" | "encounter" | "obs";
+export type RestKind = "patient" | "visit" | "encounter" | "obs" | "condition";
 
 export interface FhirResource {
   resourceType: string;
@@ -117,6 +117,14 @@ export interface FhirInput {
   hasMember?: unknown;
   participant?: unknown;
   valueCodeableConcept?: unknown;
+  clinicalStatus?: unknown;
+  verificationStatus?: unknown;
+  category?: unknown;
+  onsetDateTime?: unknown;
+  onsetPeriod?: unknown;
+  abatementDateTime?: unknown;
+  abatementPeriod?: unknown;
+  note?: unknown;
 }
 
 // ---------------------------------------------------------------------------------------------

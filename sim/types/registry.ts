@@ -1,0 +1,130 @@
+/**
+ * Record types beyond the simulator's first four (patient, visit, encounter, obs, which the Store, REST
+ * and fhir2 handlers know by name): each is ONE file in this folder exporting a `SimType`, listed in
+ * `SIM_TYPES` below. The Store keeps their records and writes their feed events, REST v1
+ * (`/ws/rest/v1/{restResource}`) and fhir2 (`/ws/fhir2/R4/{fhirType}`) serve them through the generic
+ * handlers in `./handlers.ts`, the comparison (`parent.diff(child)`) and the data file include them, and
+ * the generator makes some when asked (`perPatient`).
+ *
+ * Adding a type: write `sim/types/<type>.ts` (record shape, validation, REST representation and body
+ * parsing, fhir2 representation and PUT semantics, comparison, optional generator hooks), add it to
+ * `SIM_TYPES`, add its concepts or other metadata to `sim/metadata.ts` if it needs new ones. Nothing else
+ * in sim/ changes.
+ *
+ * Type modules import only types from the store (`import type`), so there is no import cycle.
+ */
+import type { BaseRecord, Store, VoidPatch } from "../model";
+import type { Rng } from "../rng";
+import { condition } from "./condition";
+
+export type Json = Record<string, unknown>;
+
+/** REST v1 pieces the handler gives a type's representation (links and references as webservices.rest writes them). */
+export interface RestParts {
+  /** Absolute base URL including the context path. */
+  readonly base: string;
+  /** A REF representation: `{uuid, display, links: [self]}`. */
+  ref(resource: string, uuid: string, display: string): Json;
+  /** `[{rel: "self", uri}]` for a path under /ws/rest/v1/. */
+  selfLink(path: string): Json[];
+  /** A patient as a REF (display "OpenMRS ID - name"). */
+  patientRef(uuid: string): Json;
+  /** `auditInfo` of a record (creator, dates, voiding). */
+  auditInfo(rec: BaseRecord): Json;
+}
+
+/** fhir2 pieces the handler gives a type's translator. */
+export interface FhirParts {
+  /** `meta` = `{versionId, lastUpdated}` from the record's audit dates (FhirTranslatorUtils). */
+  meta(rec: BaseRecord): Json;
+  /** `{reference: "Type/uuid", type}`. */
+  reference(type: string, uuid: string): Json;
+}
+
+/** What a create or update through fhir2 is: checked by a type's `fhirCheck` before anything is read. */
+export type FhirWrite = "create" | "update";
+
+/** A generator draws with the simulator's seeded Rng and writes datetimes in the server's offset. */
+export interface GenContext {
+  store: Store;
+  rng: Rng;
+  fmt(ms: number): string;
+}
+
+/**
+ * One registered record type. `R` is its stored record, `D` its draft (create input), `P` its patch
+ * (full or partial update; voiding is `VoidPatch`, applied by the store).
+ */
+export interface SimType<R extends BaseRecord = BaseRecord, D = unknown, P = unknown> {
+  /** Its name in the simulator (`store.records(type)`), e.g. "condition". */
+  readonly type: string;
+  /** Feed category (`/ws/atomfeed/{category}/...`) and entry title. */
+  readonly category: string;
+  readonly title: string;
+  /** `/ws/rest/v1/{restResource}` and `/ws/fhir2/R4/{fhirType}`. */
+  readonly restResource: string;
+  readonly fhirType: string;
+  /** Key in the data file, the snapshot and the stats ("conditions"). */
+  readonly section: string;
+
+  /** A new record from a draft, validated (references to patients and metadata checked: `store.lacking` too). */
+  build(store: Store, draft: D, base: BaseRecord): R;
+  /** `prev` with the patch applied, validated; voiding is the store's. */
+  apply(store: Store, prev: R, patch: P): R;
+  /** The patient it belongs to: a patient still referred to cannot be purged. */
+  patientOf(rec: R): string | null;
+  /**
+   * How a REST v1 update is saved: in place (default), or "versioned": a change voids the record and
+   * saves a new one under a new uuid (`successor` makes it), as ConditionServiceImpl.saveCondition does.
+   */
+  readonly restUpdate?: "in-place" | "versioned";
+  successor?(next: R, base: BaseRecord, previous: string): R;
+
+  /** The `?v=full` representation. */
+  restRep(store: Store, rec: R, parts: RestParts): Json;
+  /** A REST create body as a draft; `uuid` in it is kept. */
+  restDraft(store: Store, body: Json): D;
+  /** A REST update body as a patch of `prev` (unknown or read-only properties refused as webservices.rest does). */
+  restPatch(store: Store, prev: R, body: Json): P & VoidPatch;
+
+  /** The resource as fhir2's translator serves it. */
+  toFhir(store: Store, rec: R, parts: FhirParts): Json;
+  /** Refusals of a create or update before translation (HAPI InvalidRequestException and the like). */
+  fhirCheck?(body: Json, write: FhirWrite): void;
+  /** A POST body as a draft (fhir2 assigns a new uuid). */
+  fhirDraft(store: Store, body: Json): D;
+  /** A PUT body applied to `prev` as the translator's toOpenmrsType(existing, resource) does. */
+  fhirPatch(store: Store, prev: R, body: Json): P;
+
+  /** What `parent.diff(child)` compares (JSON-plain; `voided` included; no audit or server-assigned fields). */
+  compare(rec: R): Json & { voided: boolean };
+
+  /** Makes `n` records for a new patient (`GenerateOptions.perPatient`). */
+  generate?(ctx: GenContext, patient: string, n: number): void;
+  /** Random realistic changes, with weights, offered to `mutate` once the type has records. */
+  readonly mutations?: readonly (readonly [weight: number, op: (ctx: GenContext) => boolean])[];
+}
+
+/** Every registered type. */
+export const SIM_TYPES: readonly SimType[] = [condition];
+
+const BY_TYPE = new Map(SIM_TYPES.map((t) => [t.type, t]));
+const BY_REST = new Map(SIM_TYPES.map((t) => [t.restResource, t]));
+const BY_FHIR = new Map(SIM_TYPES.map((t) => [t.fhirType, t]));
+
+/** The registered type of this name (throws for an unknown one: a programming error). */
+export function simType(type: string): SimType {
+  const t = BY_TYPE.get(type);
+  if (!t) throw new Error(`no registered simulator record type ${type}`);
+  return t;
+}
+
+/** The registered type served at `/ws/rest/v1/{resource}`, if any. */
+export function typeByRest(resource: string): SimType | undefined {
+  return BY_REST.get(resource);
+}
+
+/** The registered type served at `/ws/fhir2/R4/{fhirType}`, if any. */
+export function typeByFhir(fhirType: string): SimType | undefined {
+  return BY_FHIR.get(fhirType);
+}
