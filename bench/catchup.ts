@@ -256,11 +256,12 @@ async function main(): Promise<void> {
       let peak = 0;
       const sampler = setInterval(() => (peak = Math.max(peak, peakRssMb(nr.pid) ?? 0)), 200);
       let snapshotting: Promise<void> = Promise.resolve();
-      const snapshots = Number.isFinite(SNAPSHOT_S)
-        ? setInterval(() => {
-            snapshotting = snapshotting.then(() => heapSnapshot(nr.pid));
-          }, SNAPSHOT_S * 1000)
-        : undefined;
+      const snapshots =
+        SNAPSHOT_S && Number.isFinite(SNAPSHOT_S)
+          ? setInterval(() => {
+              snapshotting = snapshotting.then(() => heapSnapshot(nr.pid));
+            }, SNAPSHOT_S * 1000)
+          : undefined;
       return {
         startedAt,
         rss: () => Math.max(peak, peakRssMb(nr.pid) ?? 0),
@@ -318,7 +319,7 @@ async function main(): Promise<void> {
   console.log(`ratio ours/raw = ${(ours / raw).toFixed(2)} (goal >= 0.5); ours/sync2 = ${(ours / sync2).toFixed(1)}x`);
   const sorted = [...rss].sort((a, b) => a - b);
   console.log(`Node-RED peak RSS: ${Math.max(...rss)} MB (max over reps), median ${sorted[Math.floor(sorted.length / 2)]} MB`);
-  if (Number.isFinite(SNAPSHOT_S)) console.log("(heap snapshots were taken: peak RSS includes writing them)");
+  if (SNAPSHOT_S && Number.isFinite(SNAPSHOT_S)) console.log("(heap snapshots were taken: peak RSS includes writing them)");
   const out = path.join(ROOT, "bench", "results");
   fs.mkdirSync(out, { recursive: true });
   fs.writeFileSync(
