@@ -15,13 +15,15 @@
  *   npx tsx bench/catchup.ts --patients 10000 --reps 1 --only ours --heap-mb 128
  *   npx tsx bench/catchup.ts --reps 1 --only ours --encrypt off               (store without encryption)
  *   npx tsx bench/catchup.ts --patients 100 --latency-ms 20                   (a WAN or a busy parent)
+ *   npx tsx bench/catchup.ts --reps 1 --only ours --node-arg --max-semi-space-size=4 --nr-log
+ *   npx tsx bench/catchup.ts --reps 1 --only ours --snapshots 5               (heap snapshots, see heap-top.ts)
  * The simulators warm up before they listen, and the raw client and the loop run once over a small
  * throwaway backlog before the measured runs (`--no-warm-up`: everything cold); Node-RED starts fresh.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { numberArg } from "./args";
+import { listArg, numberArg } from "./args";
 import { json, recordCount, requests, startSim, stopSim, type SimProc } from "./sim-process";
 import { OpenmrsSim, compareSnapshots, type Comparable } from "../sim";
 import { NodeRedProcess } from "../scripts/node-red-process";
@@ -43,6 +45,18 @@ const HEAP_MB = numberArg("heap-mb", 0);
  * OpenMRS), for all contenders alike: where concurrency pays (issue 11 asks >= 20x the sequential loop).
  */
 const LATENCY_MS = numberArg("latency-ms", 0);
+/** `--node-arg ARG` (repeatable): a flag for Node-RED's node, e.g. `--node-arg --max-semi-space-size=4`. */
+const NODE_ARGS = listArg("node-arg");
+/** `--nr-log`: Node-RED's log goes to this process's stderr. */
+const NR_LOG = process.argv.includes("--nr-log");
+/**
+ * `--snapshots S`: a heap snapshot of Node-RED every S seconds during the catch-up and one after it, in
+ * bench/results/heap/ (summarise with bench/heap-top.ts); `--snapshots end`: only the one after it.
+ * Writing one takes seconds and briefly doubles the heap: such a run's speed and peak RSS say nothing,
+ * except with `end` (RSS is read before the snapshot).
+ */
+const SNAPSHOT_S = process.argv.includes("--snapshots") ? numberArg("snapshots", 0) || Infinity : 0;
+const HEAP_DIR = path.join(ROOT, "bench/results/heap");
 /** `--encrypt off`: Node-RED's store without encryption at rest (default on, as shipped). */
 const ENCRYPT_OFF = process.argv.includes("--encrypt") && process.argv[process.argv.indexOf("--encrypt") + 1] === "off";
 /** `--only ours,raw`: run only these contenders (the sequential loop takes long at 100,000 entries). */
@@ -64,6 +78,8 @@ interface Result {
   entriesPerSecond: number;
   requests: number;
   peakRssMb?: number;
+  /** Node-RED's RSS once the catch-up is done (before it stops). */
+  endRssMb?: number;
   /** Deploy ("Started flows") to the first write at the child, ms. */
   firstWriteMs?: number;
 }
@@ -78,13 +94,57 @@ function cpuSeconds(pid: number | undefined): number {
   }
 }
 
-function peakRssMb(pid: number | undefined): number | undefined {
+/** VmHWM (the peak) or VmRSS (now) of a process, MB. */
+function peakRssMb(pid: number | undefined, field = "VmHWM"): number | undefined {
   if (!pid) return undefined;
   try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
     return m ? Math.round(Number(m[1]) / 1024) : undefined;
   } catch {
     return undefined;
+  }
+}
+
+interface Run {
+  rss?: () => number;
+  rssNow?: () => number | undefined;
+  cpu?: () => number;
+  stop?: () => Promise<void>;
+  /** Called once the child has every record (a last heap snapshot). */
+  done?: () => Promise<void>;
+  startedAt?: number;
+}
+
+/**
+ * The signal that makes Node-RED write a heap snapshot: not SIGUSR2, on which red.js stops (for nodemon),
+ * and not SIGUSR1 (the inspector's); SIGWINCH is ignored by a process that has no handler for it.
+ */
+const SNAPSHOT_SIGNAL = "SIGWINCH";
+
+/** Asks Node-RED (started with --heapsnapshot-signal) for a heap snapshot; resolves once it is written. */
+async function heapSnapshot(pid: number | undefined): Promise<void> {
+  if (!pid) return;
+  const before = new Set(fs.readdirSync(HEAP_DIR));
+  try {
+    process.kill(pid, SNAPSHOT_SIGNAL);
+  } catch {
+    return; // gone
+  }
+  const until = Date.now() + 120_000;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 500));
+    const added = fs.readdirSync(HEAP_DIR).filter((f) => !before.has(f) && f.endsWith(".heapsnapshot"));
+    // Written when its size stops changing.
+    if (added.length) {
+      const f = path.join(HEAP_DIR, added[0]);
+      const a = fs.statSync(f).size;
+      await new Promise((r) => setTimeout(r, 1000));
+      if (a > 0 && fs.statSync(f).size === a) {
+        console.log(`  heap snapshot ${path.relative(ROOT, f)} (${(a / 2 ** 20).toFixed(0)} MB file)`);
+        return;
+      }
+    }
+    if (Date.now() > until) return;
   }
 }
 
@@ -94,7 +154,7 @@ async function measure(
   entries: number,
   /** The parent's snapshot as JSON text (a string costs the raw client's garbage collector nothing). */
   expected: string,
-  run: (child: SimProc) => Promise<{ rss?: () => number; cpu?: () => number; stop?: () => Promise<void>; startedAt?: number }>,
+  run: (child: SimProc) => Promise<Run>,
 ): Promise<Result> {
   const child = await startSim("child");
   const since = Date.now();
@@ -102,13 +162,15 @@ async function measure(
   const parentCpu0 = cpuSeconds(parent.proc.pid);
   const childCpu0 = cpuSeconds(child.proc.pid);
   const own0 = process.cpuUsage();
-  const { rss, cpu, stop, startedAt } = await run(child);
+  const { rss, rssNow, cpu, stop, startedAt, done } = await run(child);
   const deadline = Date.now() + 30 * 60_000;
   while ((await recordCount(child)) < records) {
     if (Date.now() > deadline) throw new Error(`${contender}: did not finish`);
     await new Promise((r) => setTimeout(r, 250));
   }
   const peakRss = rss?.();
+  const endRss = rssNow?.();
+  await done?.();
   const ownCpu = cpu
     ? cpu()
     : (() => {
@@ -135,6 +197,7 @@ async function measure(
     entriesPerSecond: entries / seconds,
     requests: parentReqs.length + childReqs.length,
     peakRssMb: peakRss,
+    endRssMb: endRss,
     cpuSeconds: ownCpu,
     simCpuSeconds: parentCpu + childCpu,
     parentCpuSeconds: parentCpu,
@@ -176,7 +239,7 @@ async function main(): Promise<void> {
   // `--encrypt off`: the store keeps clinical content plain (to measure what encryption at rest costs).
   for (const n of flows as { type: string; encrypt?: boolean }[]) if (n.type === "sync-store" && ENCRYPT_OFF) n.encrypt = false;
 
-  const contenders: Record<string, (child: SimProc, rep: number) => Promise<{ rss?: () => number; cpu?: () => number; stop?: () => Promise<void> }>> = {
+  const contenders: Record<string, (child: SimProc, rep: number) => Promise<Run>> = {
     ours: async (child, rep) => {
       const userDir = path.join(dir, `nr-${rep}`);
       const nr = new NodeRedProcess({
@@ -185,7 +248,10 @@ async function main(): Promise<void> {
         nodeArgs: [
           ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${path.join(ROOT, "bench/results/profiles")}`] : []),
           ...(HEAP_MB ? [`--max-old-space-size=${HEAP_MB}`] : []),
+          ...(SNAPSHOT_S ? [`--heapsnapshot-signal=${SNAPSHOT_SIGNAL}`, `--diagnostic-dir=${HEAP_DIR}`] : []),
+          ...NODE_ARGS,
         ],
+        logFile: NR_LOG ? "/dev/stderr" : undefined,
         env: {
           OPENMRS_PARENT_URL: parent.url,
           OPENMRS_PARENT_USER: "admin",
@@ -197,14 +263,28 @@ async function main(): Promise<void> {
           SYNC_POLL_SECONDS: "3600",
         },
       });
+      if (SNAPSHOT_S) fs.mkdirSync(HEAP_DIR, { recursive: true });
       await nr.start();
       const startedAt = Date.now();
       let peak = 0;
       const sampler = setInterval(() => (peak = Math.max(peak, peakRssMb(nr.pid) ?? 0)), 200);
+      let snapshotting: Promise<void> = Promise.resolve();
+      const snapshots =
+        SNAPSHOT_S && Number.isFinite(SNAPSHOT_S)
+          ? setInterval(() => {
+              snapshotting = snapshotting.then(() => heapSnapshot(nr.pid));
+            }, SNAPSHOT_S * 1000)
+          : undefined;
       return {
         startedAt,
         rss: () => Math.max(peak, peakRssMb(nr.pid) ?? 0),
+        rssNow: () => peakRssMb(nr.pid, "VmRSS"),
         cpu: () => cpuSeconds(nr.pid),
+        done: async () => {
+          clearInterval(snapshots);
+          await snapshotting;
+          if (SNAPSHOT_S) await heapSnapshot(nr.pid);
+        },
         stop: async () => {
           clearInterval(sampler);
           await nr.stop();
@@ -230,7 +310,7 @@ async function main(): Promise<void> {
       const r = await measure(name, parent, entries, expected, (child) => contenders[name](child, rep));
       results.push(r);
       const rss =
-        (r.peakRssMb !== undefined ? `, peak RSS ${r.peakRssMb} MB` : "") +
+        (r.peakRssMb !== undefined ? `, peak RSS ${r.peakRssMb} MB (${r.endRssMb} at the end)` : "") +
         (r.firstWriteMs !== undefined ? `, first write ${r.firstWriteMs} ms after deploy` : "");
       console.log(`  rep ${rep} ${(name + ":").padEnd(6)} ${r.seconds.toFixed(1)} s, ${r.entriesPerSecond.toFixed(0)} entries/s${rss}, ${cpu(r)}`);
     }
@@ -250,7 +330,9 @@ async function main(): Promise<void> {
   console.log("");
   console.log(`median entries/s: ours ${ours.toFixed(0)}, raw client ${raw.toFixed(0)}, sync2-style loop ${sync2.toFixed(0)}`);
   console.log(`ratio ours/raw = ${(ours / raw).toFixed(2)} (goal >= 0.5); ours/sync2 = ${(ours / sync2).toFixed(1)}x`);
-  console.log(`Node-RED peak RSS: ${Math.max(...rss)} MB (max over reps)`);
+  const sorted = [...rss].sort((a, b) => a - b);
+  console.log(`Node-RED peak RSS: ${Math.max(...rss)} MB (max over reps), median ${sorted[Math.floor(sorted.length / 2)]} MB`);
+  if (SNAPSHOT_S && Number.isFinite(SNAPSHOT_S)) console.log("(heap snapshots were taken: peak RSS includes writing them)");
   const out = path.join(ROOT, "bench", "results");
   fs.mkdirSync(out, { recursive: true });
   fs.writeFileSync(

@@ -52,6 +52,11 @@ export class MarkerWindow {
     return this.list.length - this.head;
   }
 
+  /** Entries held in memory: those not behind the marker and those behind it not dropped yet. */
+  get held(): number {
+    return this.list.length;
+  }
+
   /** The oldest entry not behind the marker (the first one the marker waits for). */
   get first(): FeedEntry | undefined {
     return this.list[this.head]?.entry;
@@ -112,8 +117,11 @@ export class MarkerWindow {
     for (let k = 0; k < plan.passed; k++) this.byId.delete(this.list[this.head + k].entry.id);
     this.head += plan.passed;
     if (plan.marker) this.marker = plan.marker;
-    if (this.head > 4096 && this.head * 2 > this.list.length) {
-      this.list = this.list.slice(this.head);
+    // Entries behind the marker go once they are half the list: each is copied at most once on average,
+    // and what is kept is bounded by what is in flight, not by the backlog (nor a fixed floor of 4096
+    // per feed, which held 4 MB of entries and, through their strings, their feed pages).
+    if (this.head > 0 && this.head * 2 >= this.list.length) {
+      this.list.splice(0, this.head);
       this.base += this.head;
       this.head = 0;
     }
