@@ -60,6 +60,20 @@ const parser = new Parser<RawFeed, RawItem>({
   xml2js: { strict: true },
 });
 
+/**
+ * A copy of a string taken from the parsed page that does not keep the page alive. The XML parser hands
+ * out slices of the page's text (V8 sliced strings point at their parent) and strings built by
+ * concatenation; an entry kept in the window while its record is fetched and written would keep its
+ * whole page (and the strings' cons trees). A UTF-8 round trip makes a new flat string; `(" " + s).slice(1)`
+ * does not (V8 answers with a slice of the flattened concatenation). A page's text came out of a decoder,
+ * so it holds no lone surrogate that the round trip would change.
+ */
+export function detach(s: string): string;
+export function detach(s: string | undefined): string | undefined;
+export function detach(s: string | undefined): string | undefined {
+  return s === undefined ? undefined : Buffer.from(s, "utf8").toString("utf8");
+}
+
 function text(v: XmlText | XmlText[] | undefined): string | undefined {
   const x = Array.isArray(v) ? v[0] : v;
   if (x === undefined || x === null) return undefined;
@@ -88,7 +102,7 @@ export async function parseFeedPage(xml: string, url: string): Promise<FeedPage>
   const links: FeedPage["links"] = {};
   for (const l of feed.links ?? []) {
     const rel = l.$?.rel;
-    const href = l.$?.href;
+    const href = detach(l.$?.href);
     if (!href) continue;
     if (rel === "self") links.self = href;
     else if (rel === "via") links.via = href;
@@ -101,15 +115,18 @@ export async function parseFeedPage(xml: string, url: string): Promise<FeedPage>
     const id = text(item.entryId) ?? item.id;
     if (!id) throw new FeedFormatError(`feed page has an entry without <id> (${url})`, url);
     const contentNode = item.contentRaw?.[0];
-    const content = (text(contentNode) ?? "").trim();
-    const contentType = typeof contentNode === "object" ? contentNode?.$?.type : undefined;
-    const categories = (item.categories ?? []).map((c) => c.$?.term).filter((t): t is string => typeof t === "string");
+    const content = detach((text(contentNode) ?? "").trim());
+    const contentType = detach(typeof contentNode === "object" ? contentNode?.$?.type : undefined);
+    const categories = (item.categories ?? [])
+      .map((c) => c.$?.term)
+      .filter((t): t is string => typeof t === "string")
+      .map((t) => detach(t));
     entries.push(
       describeEntry({
-        id: id.trim(),
-        title: item.title ?? "",
-        updated: (text(item.updated) ?? "").trim(),
-        published: text(item.published)?.trim(),
+        id: detach(id.trim()),
+        title: detach(item.title ?? ""),
+        updated: detach((text(item.updated) ?? "").trim()),
+        published: detach(text(item.published)?.trim()),
         categories,
         content,
         contentType,
@@ -119,9 +136,9 @@ export async function parseFeedPage(xml: string, url: string): Promise<FeedPage>
   }
   return {
     url,
-    feedId: text(feed.feedId),
-    title: feed.title,
-    updated: feed.lastBuildDate,
+    feedId: detach(text(feed.feedId)),
+    title: detach(feed.title),
+    updated: detach(feed.lastBuildDate),
     links,
     entries,
   };

@@ -120,8 +120,12 @@ export class FhirClient {
   ): Promise<FhirResponse> {
     const client = await this.kit();
     const started = Date.now();
+    // One timer per call, cleared when the call ends: AbortSignal.timeout() keeps its timer and signal
+    // for the whole timeout after the answer came (30 s × hundreds of calls a second in a catch-up).
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new DOMException(`timed out after ${this.timeoutMs} ms`, "TimeoutError")), this.timeoutMs);
     try {
-      const body = await fn(client, { signal: AbortSignal.timeout(this.timeoutMs), headers });
+      const body = await fn(client, { signal: controller.signal, headers });
       return { status: statusOf(body) ?? 200, body: stripEmpty(body), durationMs: Date.now() - started };
     } catch (e) {
       const err = e as FhirKitError;
@@ -156,6 +160,8 @@ export class FhirClient {
       const socketText = cause.code === "UND_ERR_SOCKET" && cause.message ? `${cause.message} (${cause.code})` : undefined;
       const detail = describeTlsError(cause.code, cause.message) ?? socketText ?? cause.code ?? cause.message ?? err.message ?? String(e);
       throw new NetworkError(code, shown, `${code === "TIMEOUT" ? `timed out after ${this.timeoutMs} ms` : detail} (${method} ${shown})`);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

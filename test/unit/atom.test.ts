@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { parseFeedPage, FeedFormatError } from "../../lib/atom/parse";
+import { detach, parseFeedPage, FeedFormatError } from "../../lib/atom/parse";
 import { parseContent, parseFhirLink, parseRestLink, recordKey } from "../../lib/atom/entry";
 import { rebasePageUrl, recentFeedUrl, pageNumber } from "../../lib/atom/reader";
 import { feedPage, makeEvent } from "../helpers/feed-pages";
@@ -133,6 +133,13 @@ describe("atom feed parsing", () => {
     it("rejects an entry without an id", async () => {
       await assert.rejects(parseFeedPage(BAHMNI_PAGE.replace(/<id>tag[^<]*<\/id>/, ""), "http://x/1"), /without <id>/);
     });
+  });
+
+  it("copies what it takes from a page without changing it, non-ASCII text included", async () => {
+    for (const s of ["", "tag:atomfeed.ict4h.org:1", "Ménard – 李雷 🩺 ok"]) assert.equal(detach(s), s);
+    assert.equal(detach(undefined), undefined);
+    const page = await parseFeedPage(BAHMNI_PAGE.replace("<title>Patient</title>", "<title>Patient – é 🩺</title>"), "http://x/1");
+    assert.equal(page.entries[0].title, "Patient – é 🩺");
   });
 
   it("builds and rebases feed URLs onto the configured base", () => {

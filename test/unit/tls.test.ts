@@ -297,6 +297,47 @@ describe("fhir2 path limits", function () {
     assert.ok(Date.now() - started < 3000, `gave up after ${Date.now() - started} ms`);
   });
 
+  it("leaves no timer behind once a call has its answer, whatever the answer", async () => {
+    const p = await peer((req, res) => {
+      const status = req.url?.includes("gone") ? 404 : 200;
+      res.writeHead(status, { "content-type": "application/fhir+json" });
+      res.end(JSON.stringify(status === 200 ? { resourceType: "Patient", id: "p1" } : { resourceType: "OperationOutcome", issue: [] }));
+    });
+    const fhir = client(`${p.url}/fhir`, { timeoutMs: 123_457 });
+    // Timers of the call's length that are still pending (AbortSignal.timeout would keep one per call).
+    const pending = new Set<unknown>();
+    const realSet = global.setTimeout;
+    const realClear = global.clearTimeout;
+    const spySet = ((fn: () => void, ms?: number, ...args: unknown[]) => {
+      const t = realSet(fn, ms, ...args);
+      if (ms === 123_457) pending.add(t);
+      return t;
+    }) as typeof setTimeout;
+    const spyClear = ((t?: NodeJS.Timeout) => {
+      pending.delete(t);
+      realClear(t);
+    }) as typeof clearTimeout;
+    // AbortSignal.timeout() makes a timer that cannot be cleared: each counts as left behind.
+    const realTimeout = AbortSignal.timeout.bind(AbortSignal);
+    AbortSignal.timeout = (ms: number) => {
+      const signal = realTimeout(ms);
+      if (ms === 123_457) pending.add(signal);
+      return signal;
+    };
+    global.setTimeout = spySet;
+    global.clearTimeout = spyClear;
+    try {
+      assert.equal((await fhir.read("Patient", "p1")).status, 200);
+      assert.equal((await fhir.read("Patient", "gone")).status, 404);
+      await fhir.read("Patient", "../x").catch(() => undefined);
+    } finally {
+      global.setTimeout = realSet;
+      global.clearTimeout = realClear;
+      AbortSignal.timeout = realTimeout;
+    }
+    assert.equal(pending.size, 0);
+  });
+
   it("does not follow a redirect to another origin: a permanent failure naming the status, and the other origin receives nothing", async () => {
     const other = await peer((_req, res) => {
       res.writeHead(200, { "content-type": "application/fhir+json" });

@@ -36,6 +36,12 @@ describe("R4 validation", () => {
     assert.deepEqual(validateResource([]).errors, ["/ is not a JSON object"]);
   });
 
+  it("keeps an element called description (only the schema's own descriptions are dropped)", () => {
+    const location = { resourceType: "Location", id: "l1", name: "Ward 1", description: "first floor" };
+    assert.deepEqual(validateResource(location).errors, []);
+    assert.deepEqual(validateResource({ ...location, description: 3 }).errors, ["/description must be string"]);
+  });
+
   it("checks a contained resource for its type only, and an extension's value deeply", () => {
     const base = fixture("PatientWebTest_update.json");
     assert.equal(validateResource({ ...base, contained: [{ resourceType: "Organization", id: "o1" }] }).valid, true);
