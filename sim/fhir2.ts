@@ -32,6 +32,7 @@ import {
 import { FHIR_TYPE, isObject, json, type Reply } from "./reply";
 import { fhirForType } from "./types/handlers";
 import { SIM_TYPES, typeByFhir, type FhirParts } from "./types/registry";
+import { arr, bad, fhirDate, obj, optStr, refId } from "./types/parse";
 
 type Json = Record<string, unknown>;
 
@@ -200,46 +201,6 @@ export function toFhir(type: RecordType, rec: AnyRecord): Json {
 
 // ------------------------------------------------------------------ FHIR -> REST model
 
-function bad(message: string): SimError {
-  return new SimError(400, message);
-}
-
-function arr(v: unknown, field: string): unknown[] {
-  if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) throw bad(`${field} must be an array`);
-  return v;
-}
-
-function obj(v: unknown, field: string): Json | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (!isObject(v)) throw bad(`${field} must be an object`);
-  return v;
-}
-
-function optStr(v: unknown, field: string): string | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== "string") throw bad(`${field} must be a string`);
-  return v;
-}
-
-/** `Type/uuid` (or an absolute URL ending so) -> uuid; the type must be one of `types`. */
-function refId(v: unknown, field: string, types: readonly string[]): string | undefined {
-  const r = obj(v, field);
-  if (!r) return undefined;
-  const ref = optStr(r.reference, `${field}.reference`);
-  if (!ref) throw bad(`${field}.reference is required`);
-  const parts = ref
-    .split("?")[0]
-    .split("/")
-    .filter((s) => s);
-  const hist = parts.indexOf("_history");
-  const p = hist > 0 ? parts.slice(0, hist) : parts;
-  const type = p[p.length - 2];
-  const id = p[p.length - 1];
-  if (!type || !id || !types.includes(type)) throw bad(`${field}.reference must be ${types.map((t) => `${t}/{id}`).join(" or ")}: ${ref}`);
-  return id;
-}
-
 function firstCode(v: unknown, field: string): string | undefined {
   const cc = obj(v, field);
   if (!cc) return undefined;
@@ -248,12 +209,6 @@ function firstCode(v: unknown, field: string): string | undefined {
     if (isObject(c) && typeof c.code === "string" && c.code) return c.code;
   }
   return undefined;
-}
-
-function fhirDate(v: unknown, field: string): string | undefined {
-  const s = optStr(v, field);
-  if (s !== undefined && parseInstant(s) === undefined) throw bad(`Invalid ${field}: ${s}`);
-  return s;
 }
 
 function identifierTypeOf(i: Json): string {
