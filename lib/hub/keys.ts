@@ -21,8 +21,9 @@
 import * as crypto from "node:crypto";
 import { insertAudits, type AuditInput } from "../store/audit";
 import type { SqliteDb } from "../store/sqlite";
+import { compileExpression } from "./catchment";
 
-/** Which records a child may see (stored now; enforced by the hub's feed routes in a later slice). */
+/** Which records a child may see (catchment.ts). */
 export interface Catchment {
   locations: string[];
   expression?: string;
@@ -140,6 +141,15 @@ export function validName(name: unknown): name is string {
   return typeof name === "string" && NAME.test(name);
 }
 
+function compiles(expression: string): boolean {
+  try {
+    compileExpression(expression);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A catchment as given to issue: {locations: string[], expression?: string}. */
 export function parseCatchment(value: unknown): Catchment {
   const c = value as { locations?: unknown; expression?: unknown } | null;
@@ -149,7 +159,8 @@ export function parseCatchment(value: unknown): Catchment {
     if (typeof l !== "string" || !l || l.length > 200) throw new KeyError("bad-catchment", 400);
     return l;
   });
-  if (c.expression !== undefined && (typeof c.expression !== "string" || c.expression.length > 4000)) throw new KeyError("bad-catchment", 400);
+  if (c.expression !== undefined && (typeof c.expression !== "string" || c.expression.length > 4000 || !compiles(c.expression)))
+    throw new KeyError("bad-catchment", 400);
   return c.expression === undefined ? { locations } : { locations, expression: c.expression };
 }
 

@@ -231,7 +231,17 @@ describe("hub keys (lib/hub/keys.ts, real SQLite)", function () {
   it("refuses bad names, bad catchments and a name that is taken", async () => {
     for (const name of ["", "a:b", "a b", "-a", "x".repeat(65), 42, undefined, "é"])
       await assert.rejects(keys.issue(name, CATCHMENT), (e: KeyError) => e.code === "bad-name", String(name));
-    for (const c of [undefined, null, [], {}, { locations: "x" }, { locations: [1] }, { locations: [""] }, { locations: [], expression: 3 }])
+    for (const c of [
+      undefined,
+      null,
+      [],
+      {},
+      { locations: "x" },
+      { locations: [1] },
+      { locations: [""] },
+      { locations: [], expression: 3 },
+      { locations: [], expression: "record.((" },
+    ])
       await assert.rejects(keys.issue("clinic-a", c), (e: KeyError) => e.code === "bad-catchment", JSON.stringify(c));
     await keys.issue("clinic-a", CATCHMENT);
     await assert.rejects(keys.issue("clinic-a", CATCHMENT), (e: KeyError) => e.code === "name-taken" && e.status === 409);
