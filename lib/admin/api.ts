@@ -7,6 +7,8 @@
 import { discardDeadLetters } from "../store/dead-letters";
 import type { SqliteDb } from "../store/sqlite";
 import { KeyError, KeyStore, type HubKey } from "../hub/keys";
+import { StatusBoard, summarise, type ChildSummary } from "../hub/status";
+import { auditCounts } from "../hub/child-audit";
 import { listAudit } from "./audit-query";
 import { channelsOf } from "./channels";
 import { conflictDetail, itemDetail, listConflicts } from "./detail";
@@ -91,6 +93,19 @@ function keyView(k: HubKey): Record<string, unknown> {
   };
 }
 
+/** What the hub knows of the child holding a key: its last status report and the audit it sent (lib/hub/status.ts). */
+function childView(c: ChildSummary, audit: { messages: number; failures: number } | undefined): Record<string, unknown> {
+  return {
+    lastContact: isoOrNull(c.lastContact),
+    health: c.health,
+    why: c.why,
+    version: c.report?.version ?? null,
+    reportedAt: c.report?.at ?? null,
+    channels: c.report?.channels ?? [],
+    audit: audit ?? { messages: 0, failures: 0 },
+  };
+}
+
 export class AdminApi {
   constructor(private readonly reg: AdminRegistry) {}
 
@@ -113,11 +128,11 @@ export class AdminApi {
   }
 
   /** A store's keys: the store is opened if no node has opened it yet (a hub with keys only). */
-  private async keyStore(q: Query): Promise<{ store: AdminStore; keys: KeyStore }> {
+  private async keyStore(q: Query): Promise<{ store: AdminStore; keys: KeyStore; db: SqliteDb }> {
     const s = this.storeOf(q);
     const db = (await openedStore(s, OPEN_WAIT_MS))?.db;
     if (!db) throw new Refused(fail(503, "store-not-open", { store: s.id, reason: s.lastError?.() ?? null }));
-    return { store: s, keys: await KeyStore.of(db) };
+    return { store: s, keys: await KeyStore.of(db), db };
   }
 
   channels(q: Query): Promise<ApiResult> {
@@ -318,8 +333,16 @@ export class AdminApi {
 
   keys(q: Query): Promise<ApiResult> {
     return handle(async () => {
-      const { store, keys } = await this.keyStore(q);
-      return ok({ store: store.id, keys: keys.list().map(keyView) });
+      const { store, keys, db } = await this.keyStore(q);
+      const [reports, audits] = await Promise.all([new StatusBoard(db).all(), auditCounts(db)]);
+      const now = Date.now();
+      return ok({
+        store: store.id,
+        keys: keys.list().map((k) => {
+          const r = reports.get(k.id);
+          return { ...keyView(k), child: childView(summarise(r?.receivedAt ?? null, r?.report ?? null, now), audits.get(k.id)) };
+        }),
+      });
     });
   }
 

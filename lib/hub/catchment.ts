@@ -18,6 +18,7 @@
  * seen by that child from then on; the entries of it the child passed before were filtered out then.
  */
 import jsonata from "jsonata";
+import type { SqliteDb } from "../store/sqlite";
 import type { Catchment } from "./keys";
 
 type Json = Record<string, unknown>;
@@ -171,5 +172,20 @@ export class MemoryPlaceStore implements PlaceStore {
   }
   of(patient: string): Promise<ReadonlySet<string>> {
     return Promise.resolve(this.byPatient.get(patient) ?? new Set());
+  }
+}
+
+/** The hub's PlaceStore: the store's hub_patient_places table. */
+export class SqlitePlaceStore implements PlaceStore {
+  constructor(private readonly db: SqliteDb) {}
+  async add(patient: string, locations: readonly string[]): Promise<void> {
+    if (!locations.length) return;
+    await this.db.write(async (tx) => {
+      for (const l of locations) await tx.run("INSERT OR IGNORE INTO hub_patient_places (patient, location) VALUES (?, ?)", [patient, l]);
+    });
+  }
+  async of(patient: string): Promise<ReadonlySet<string>> {
+    const rows = await this.db.all<{ location: string }>("SELECT location FROM hub_patient_places WHERE patient = ?", [patient]);
+    return new Set(rows.map((r) => r.location));
   }
 }

@@ -8,8 +8,9 @@ import type { SqliteDb } from "./sqlite";
  * 4: clinical content encrypted at rest, stores of version 3 encrypted in place on open (encryption.ts).
  * 5: hub keys (hub_keys), and the audit's hub_key and peer columns (lib/hub/keys.ts); record_sync.sent_hash
  *    (the version sent when the target kept less: lib/sync/verify.ts).
+ * 6: a hub's view of its children: hub_status, hub_child_audit, hub_patient_places (lib/hub/).
  */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT);
@@ -183,6 +184,34 @@ CREATE TABLE IF NOT EXISTS hub_keys (
   last_entry_read TEXT
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS hub_keys_active_name ON hub_keys (name) WHERE state = 'active';
+
+-- The latest status report of each child, by its key (lib/hub/status.ts): counts and times, no content.
+CREATE TABLE IF NOT EXISTS hub_status (
+  key_id      TEXT PRIMARY KEY,
+  received_at INTEGER NOT NULL,
+  report      TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- The Sync 2.0 audit messages children send (lib/hub/child-audit.ts), once per uuid; message is sealed.
+CREATE TABLE IF NOT EXISTS hub_child_audit (
+  uuid          TEXT PRIMARY KEY,
+  key_id        TEXT NOT NULL,
+  received_at   INTEGER NOT NULL,
+  success       INTEGER NOT NULL,
+  resource_name TEXT NOT NULL,
+  operation     TEXT NOT NULL,
+  timestamp     TEXT NOT NULL,
+  message       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS hub_child_audit_key ON hub_child_audit (key_id, received_at);
+
+-- Where the hub has seen each patient (identifier, encounter and visit locations): the catchment rule's
+-- memory (lib/hub/catchment.ts).
+CREATE TABLE IF NOT EXISTS hub_patient_places (
+  patient  TEXT NOT NULL,
+  location TEXT NOT NULL,
+  PRIMARY KEY (patient, location)
+) WITHOUT ROWID;
 `;
 
 /** Indexes on columns that older stores get from ADDED_COLUMNS (so created after them). */

@@ -5,6 +5,8 @@
 import * as os from "node:os";
 import type { Node, NodeAPI, NodeDef } from "node-red";
 import { AuditPusher } from "../../lib/audit/push";
+import { StatusReporter } from "../../lib/audit/status-push";
+import { adminRegistry } from "../../lib/admin/registry";
 import { clip, countsText, errorText, serverStatus } from "../shared/status";
 import type { OpenmrsServerConfigNode, SyncStoreConfigNode } from "../shared/types";
 
@@ -31,12 +33,15 @@ export = function (RED: NodeAPI): void {
     const instanceId = (config.instanceId ?? "").trim() || os.hostname();
     const intervalMs = Math.max(0.1, Number(config.interval) || 60) * 1000;
     let pusher: AuditPusher | undefined;
+    // The status report to a hub (central status); a plain parent answers 404 once and is not asked again.
+    const reporter = new StatusReporter(adminRegistry, serverNode.server(), instanceId);
     let timer: NodeJS.Timeout | undefined;
     let running: Promise<void> | undefined;
     let sent = 0;
     let pending = 0;
     let problem: string | undefined;
     let reported = "";
+    let reportedStatus = "";
 
     const status = serverStatus(node, serverNode, () =>
       problem
@@ -77,6 +82,13 @@ export = function (RED: NodeAPI): void {
           if (r.sent === 0) break;
         }
         pending = await pusher.pending();
+        const adminStore = adminRegistry.stores.get(storeNode.id);
+        const r = adminStore && (await reporter.push(adminStore));
+        if (r && !r.sent && "failure" in r) {
+          const text = r.failure.message ?? r.failure.reason;
+          if (text !== reportedStatus) node.warn(RED._("audit-push.warn.status-failed", { error: text }));
+          reportedStatus = text;
+        } else if (r?.sent) reportedStatus = "";
       })()
         .catch((err: unknown) => {
           problem = errorText(err);

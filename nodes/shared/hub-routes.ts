@@ -14,6 +14,7 @@ import { keyAuth, type KeyedRequest, type KeySource } from "../../lib/hub/auth";
 import { KeyStore } from "../../lib/hub/keys";
 import { FailureLimiter } from "../../lib/hub/rate-limit";
 import { adminRegistry, openedStore } from "../../lib/admin/registry";
+import { addChildReportRoutes, type RouteApp } from "./hub-child-routes";
 
 export const HUB_BASE = "/openmrs/ws/hub";
 
@@ -51,6 +52,7 @@ export function addHubRoutes(RED: NodeAPI): void {
     [lastWarning, lastWarned] = [text, Date.now()];
     RED.log.warn(RED._("sync-store.hub.log-failed", { error: text }));
   };
+  addChildReportRoutes(app as unknown as RouteApp, { stores: openKeyStores, limiter: hubLimiter, onError });
   app.get(`${HUB_BASE}/whoami`, keyAuth({ stores: openKeyStores, limiter: hubLimiter, action: "whoami", onError }), (req: Request, res: Response) => {
     res.set("Cache-Control", "no-store");
     res.json({ key: (req as KeyedRequest).syncKey!.name });

@@ -124,7 +124,7 @@ describe("push nodes in Node-RED", function () {
     }
   });
 
-  it("pushes its audit rows to the parent's Sync 2.0 audit API, once each (central visibility)", async () => {
+  it("pushes its audit rows to the parent's Sync 2.0 audit API, once each (central visibility), and asks a parent that is no hub for a status report once", async () => {
     const bad = Object.keys(child.snapshot().patients)[4];
     parent.faults.rejectWrites = [bad];
     await load();
@@ -154,6 +154,12 @@ describe("push nodes in Node-RED", function () {
     assert.ok(
       messages.every((m) => !/Data:/.test(m.details)),
       "no clinical content unless switched on",
+    );
+    // An OpenMRS parent is no hub: it is asked for the status report once (404), not at every round.
+    const status = parent.requests.filter((r) => r.path.endsWith("/ws/hub/status"));
+    assert.deepEqual(
+      status.map((r) => [r.method, r.status]),
+      [["POST", 404]],
     );
   });
 
