@@ -182,8 +182,9 @@ export = function (RED: NodeAPI): void {
         noteMetadata(key, result.outcome);
         let baseline = req.resource;
         let sentHash: string | undefined;
-        if (result.outcome.kind === "ok" && req.resource && verifier.needed(req.resource)) {
-          // Read back where the target may have dropped something (lib/sync/verify.ts).
+        // Read back where the target may have dropped something (lib/sync/verify.ts); not a write a hub
+        // only queued (202: the parent does not have it yet).
+        if (result.outcome.kind === "ok" && result.outcome.status !== 202 && req.resource && verifier.needed(req.resource)) {
           const sent = req.resource;
           const kept = await t.read(req.resourceType, req.id, req.restKind, profile).then(
             (r) => ({ r }),
