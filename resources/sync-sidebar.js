@@ -447,7 +447,10 @@
     var table = el("table", "openmrs-sync-facts-table").appendTo(box);
     FIELDS.forEach(function (k) {
       if (item[k] === undefined || item[k] === null || item[k] === "") return;
-      $("<tr>").append(el("td", null, t("field." + k))).append(el("td", null, item[k])).appendTo(table);
+      $("<tr>")
+        .append(el("td", null, t("field." + k)))
+        .append(el("td", null, item[k]))
+        .appendTo(table);
     });
   }
 
@@ -584,12 +587,148 @@
     return { kind: "conflict", store: store, draw: draw };
   }
 
+  // ---- hub keys ------------------------------------------------------------------------------------
+
+  /**
+   * A hub's keys, one per child clinic, per store: issue (the secret is shown here once), rotate, revoke,
+   * and what each clinic last reported (health, last contact, why). admin API: openmrs-sync/keys.
+   */
+  function keysView() {
+    var box;
+    var secretBox;
+    var pending = null; // the secret shown until the admin says done (kept across a redraw of the view)
+    var lists = {};
+    function draw(b) {
+      box = b;
+      lists = {};
+      el("div", "openmrs-sync-title", t("keys.title")).appendTo(box);
+      secretBox = el("div", "openmrs-sync-key-secret-box").appendTo(box).hide();
+      if (pending) showSecret(pending.key, pending.how);
+      var stores = last.stores.length ? last.stores : [];
+      if (!stores.length)
+        return api("GET", "channels").then(function (r) {
+          last = r;
+          if (!last.stores.length) box.append(el("div", "openmrs-sync-empty", t("no-stores")));
+          else build();
+          return refresh();
+        });
+      build();
+      return refresh();
+    }
+    function build() {
+      last.stores.forEach(function (s) {
+        var section = el("div", "openmrs-sync-key-store").attr("data-store", s.id).appendTo(box);
+        if (last.stores.length > 1) el("div", "openmrs-sync-store", s.name).appendTo(section);
+        issueForm(s.id).appendTo(section);
+        lists[s.id] = el("div", "openmrs-sync-keys").appendTo(section);
+      });
+    }
+    function issueForm(store) {
+      var form = el("div", "openmrs-sync-key-form");
+      var name = $('<input type="text" class="openmrs-sync-key-name">').attr("placeholder", t("keys.name"));
+      var locations = $('<input type="text" class="openmrs-sync-key-locations">').attr("placeholder", t("keys.locations"));
+      var expression = $('<input type="text" class="openmrs-sync-key-expression">').attr("placeholder", t("keys.expression"));
+      var issue = $('<button type="button" class="red-ui-button openmrs-sync-key-issue"></button>').text(t("keys.issue"));
+      issue.on("click", function () {
+        var catchment = {
+          locations: String(locations.val())
+            .split(/[\s,]+/)
+            .filter(Boolean),
+        };
+        var expr = String(expression.val()).trim();
+        if (expr) catchment.expression = expr;
+        api("POST", "keys", { store: store, name: String(name.val()).trim(), catchment: catchment })
+          .then(function (k) {
+            name.val("");
+            locations.val("");
+            expression.val("");
+            showSecret(k, "issued");
+            return refresh();
+          })
+          .catch(fail);
+      });
+      form.append(name, locations, expression, el("div", "openmrs-sync-toolbar").append(issue));
+      return form;
+    }
+    /** The secret, once: the API never gives it again. */
+    function showSecret(k, how) {
+      pending = { key: k, how: how };
+      secretBox.empty().show();
+      secretBox.append(el("div", "openmrs-sync-subtitle", t("keys.secret-" + how, { name: k.name })));
+      $('<input type="text" readonly class="openmrs-sync-key-secret">').val(k.secret).appendTo(secretBox);
+      secretBox.append(el("div", "openmrs-sync-note", t("keys.secret-once")));
+      $('<button type="button" class="red-ui-button openmrs-sync-key-secret-done"></button>')
+        .text(t("keys.secret-done"))
+        .on("click", function () {
+          pending = null;
+          secretBox.empty().hide();
+        })
+        .appendTo(secretBox);
+    }
+    function refresh() {
+      return Promise.all(
+        Object.keys(lists).map(function (store) {
+          return api("GET", "keys?" + query({ store: store })).then(function (r) {
+            paint(lists[store], store, r.keys);
+          });
+        }),
+      );
+    }
+    function paint(list, store, keys) {
+      list.empty();
+      if (!keys.length) list.append(el("div", "openmrs-sync-empty", t("keys.none")));
+      keys.forEach(function (k) {
+        var c = k.child || { health: "never" };
+        var row = el("div", "openmrs-sync-key").attr({ "data-key": k.id, "data-state": k.state, "data-health": c.health }).appendTo(list);
+        var top = el("div", "openmrs-sync-item-top").appendTo(row);
+        top.append(el("span", "openmrs-sync-key-title", k.name));
+        if (k.state !== "active") top.append(el("span", "openmrs-sync-badge openmrs-sync-badge-dead", t("keys.state." + k.state)));
+        else top.append(el("span", "openmrs-sync-badge openmrs-sync-key-health openmrs-sync-health-" + c.health, t("keys.health." + c.health)));
+        var sub = el("div", "openmrs-sync-item-sub").appendTo(row);
+        sub.append(el("span", null, t("keys.last-contact", { when: ago(c.lastContact) })));
+        sub.append(el("span", null, t("keys.last-seen", { when: ago(k.lastSeen) })));
+        if (c.version) sub.append(el("span", null, t("keys.version", { version: c.version })));
+        if (k.catchment && k.catchment.locations.length) sub.append(el("span", null, t("keys.catchment", { n: k.catchment.locations.length })));
+        if (c.audit && c.audit.messages) sub.append(el("span", null, t("keys.audit", { n: c.audit.messages, failures: c.audit.failures })));
+        if (c.why) el("div", "openmrs-sync-item-error openmrs-sync-key-why", c.why).appendTo(row);
+        if (k.state !== "active") return;
+        var bar = el("div", "openmrs-sync-toolbar").appendTo(row);
+        $('<button type="button" class="red-ui-button openmrs-sync-key-rotate"></button>')
+          .text(t("keys.rotate"))
+          .on("click", function () {
+            confirm(t("keys.confirm-rotate", { name: k.name }), t("keys.rotate"))
+              .then(function (yes) {
+                if (!yes) return;
+                return api("POST", "keys/" + encodeURIComponent(k.id) + "/rotate?" + query({ store: store })).then(function (r) {
+                  showSecret(r, "rotated");
+                  return refresh();
+                });
+              })
+              .catch(fail);
+          })
+          .appendTo(bar);
+        $('<button type="button" class="red-ui-button openmrs-sync-key-revoke"></button>')
+          .text(t("keys.revoke"))
+          .on("click", function () {
+            confirm(t("keys.confirm-revoke", { name: k.name }), t("keys.revoke"))
+              .then(function (yes) {
+                if (!yes) return;
+                return api("DELETE", "keys/" + encodeURIComponent(k.id) + "?" + query({ store: store })).then(refresh);
+              })
+              .catch(fail);
+          })
+          .appendTo(bar);
+      });
+    }
+    return { kind: "keys", draw: draw, refresh: refresh };
+  }
+
   // ---- the tab -----------------------------------------------------------------------------------------
 
   function onChanged() {
     var v = views[views.length - 1];
     // Lists and channels follow the runtime; an open item stays as it is until it is opened again.
-    if (v && (v.kind === "channels" || v.kind === "items")) refreshSoon();
+    if (v && (v.kind === "channels" || v.kind === "items" || v.kind === "keys")) refreshSoon();
   }
 
   function add() {
@@ -606,6 +745,13 @@
       .on("click", function () {
         views = views.slice(0, 1);
         render();
+      })
+      .appendTo(toolbar);
+    $('<button type="button" class="red-ui-sidebar-header-button openmrs-sync-keys-button"><i class="fa fa-key"></i></button>')
+      .attr("title", t("keys.title"))
+      .on("click", function () {
+        views = views.slice(0, 1);
+        show(keysView());
       })
       .appendTo(toolbar);
     body = content;

@@ -237,6 +237,66 @@ for (const { label, prepare } of RUNTIMES)
         assert.deepEqual(errors, [], "no errors in the page");
       });
 
+    it("issues, rotates and revokes a hub key from the Sync tab, shows each secret once and the clinic's reported health", async () => {
+      nodeRed = new NodeRedProcess({
+        userDir: path.join(dir, "nr"),
+        flows: [{ id: "hub_store", type: "sync-store", name: "hub", path: path.join(dir, "hub.db") }],
+        extraSettings: settings(),
+        runtime,
+      });
+      await nodeRed.start();
+      const { page, errors } = await browser.open(`${nodeRed.url}/`);
+      await logIn(page, ADMIN);
+      errors.length = 0;
+      await page.evaluate(() => (window as unknown as { RED: { sidebar: { show(id: string): void } } }).RED.sidebar.show("openmrs-sync"));
+      await page.click(".openmrs-sync-keys-button");
+      await page.waitForSelector(".openmrs-sync-key-form");
+      await page.fill(".openmrs-sync-key-name", "clinic-a");
+      await page.fill(".openmrs-sync-key-locations", "aff27d58-a15c-49a6-9beb-d30dcfc0c66e");
+      await page.click(".openmrs-sync-key-issue");
+      const secret = await (await page.waitForSelector(".openmrs-sync-key-secret")).inputValue();
+      assert.match(secret, /^oms_[0-9a-f]{16}_/);
+      const row = '.openmrs-sync-key[data-state="active"]';
+      await page.waitForSelector(`${row}[data-health="never"]`);
+      const hub = (path: string, init: RequestInit = {}, key = secret) =>
+        fetch(`${nodeRed!.url}/openmrs/ws/hub/${path}`, { ...init, headers: { authorization: `Bearer ${key}`, "content-type": "application/json" } });
+      assert.equal((await hub("whoami")).status, 200);
+
+      // The clinic reports a dead letter: after a refresh the row says failing, and why.
+      const report = {
+        instance: "clinic-a-host",
+        version: "0.1.0",
+        at: new Date().toISOString(),
+        channels: [
+          // prettier-ignore
+          { name: "queue for parent", kind: "queue", category: null, gate: "open", running: true, lagEntries: null, lagSeconds: null, queued: 0, retrying: 0, dead: 2, held: 0, lastSuccess: null, lastError: "HTTP 422" },
+        ],
+      };
+      assert.equal((await hub("status", { method: "POST", body: JSON.stringify(report) })).status, 204);
+      await page.click(".openmrs-sync-refresh");
+      await page.waitForSelector(`${row}[data-health="failing"]`);
+      assert.match(await page.locator(".openmrs-sync-key-why").innerText(), /queue for parent: 2 dead/);
+
+      // The secret goes once: after "Done" it is nowhere on the page, and the key list never had it.
+      await page.click(".openmrs-sync-key-secret-done");
+      assert.ok(!(await page.content()).includes(secret), "the secret is gone from the page");
+
+      // Rotate: a new secret, shown once; the old one is refused at once.
+      await page.click(".openmrs-sync-key-rotate");
+      await confirm(page);
+      const rotated = await (await page.waitForSelector(".openmrs-sync-key-secret")).inputValue();
+      assert.notEqual(rotated, secret);
+      assert.equal((await hub("whoami")).status, 401);
+      assert.equal((await hub("whoami", {}, rotated)).status, 200);
+
+      // Revoke: the row says so, the secret is refused.
+      await page.click(".openmrs-sync-key-revoke");
+      await confirm(page);
+      await page.waitForSelector('.openmrs-sync-key[data-state="revoked"]');
+      assert.equal((await hub("whoami", {}, rotated)).status, 401);
+      assert.deepEqual(errors, [], "no errors in the page");
+    });
+
     it("imports every example from Import ▸ Examples and deploys it with no missing type", async () => {
       parent = new OpenmrsSim({ name: "parent", seed: 511 });
       child = new OpenmrsSim({ name: "child", seed: 512 });
