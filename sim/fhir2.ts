@@ -580,7 +580,16 @@ function databaseId(store: Store, uuid: string): number | undefined {
 const FHIR_TYPES = new Set(["Patient", "Encounter", "Observation"]);
 
 /** What a registered type's translator uses (sim/types/registry.ts). */
-const FHIR_PARTS: FhirParts = { meta, reference };
+function fhirParts(store: Store): FhirParts {
+  return {
+    meta,
+    reference,
+    person: (uuid) => {
+      const p = store.personOf(uuid);
+      return p ? patientToFhir(p) : undefined;
+    },
+  };
+}
 
 export function handleFhir(store: Store, req: FhirRequest): Reply {
   const [fhirType = "", id, ...rest] = req.segments;
@@ -591,7 +600,7 @@ export function handleFhir(store: Store, req: FhirRequest): Reply {
   if (registered) {
     if (rest.length > 0) return outcome(400, "not-supported", `Operation ${rest.join("/")} is not supported by the simulator`);
     try {
-      return fhirForType(store, registered, { method: req.method, id, body: req.body, base: req.base, invalid: req.invalid }, FHIR_PARTS, outcome);
+      return fhirForType(store, registered, { method: req.method, id, body: req.body, base: req.base, invalid: req.invalid }, fhirParts(store), outcome);
     } catch (e) {
       return simError(e, () => `${fhirType}#${id !== undefined && store.getOf(registered.type, id) ? id : "null"}`);
     }

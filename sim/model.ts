@@ -536,7 +536,11 @@ export class Store {
   }
 
   /** One event per action, as the omod-atomfeed interceptor writes them (its `linkTemplates` make the content). */
-  private emitAs(kind: { category: string; title: string; restResource: string; fhirType: string }, object: string, actions: readonly EventAction[]): void {
+  private emitAs(
+    kind: { category: string; title: string; restResource: string; fhirType: string; feedFhirType?: string },
+    object: string,
+    actions: readonly EventAction[],
+  ): void {
     const category = kind.category;
     for (const action of actions) {
       const id = this.nextEventId++;
@@ -552,7 +556,7 @@ export class Store {
         action,
         object,
         timestamp: Date.now(),
-        content: this.contentFor(kind.restResource, kind.fhirType, object, dialect),
+        content: this.contentFor(kind.restResource, kind.feedFhirType ?? kind.fhirType, object, dialect),
         terms,
       };
       this.appendEvent(e);
@@ -666,6 +670,14 @@ export class Store {
     for (const v of [...this.visits.values()]) if (v.patient === saved.uuid) apply("visit", this.mustGet("visit", v.uuid));
     for (const e of [...this.encounters.values()]) if (e.patient === saved.uuid) apply("encounter", this.mustGet("encounter", e.uuid));
     for (const o of [...this.obs.values()]) if (o.person === saved.uuid) apply("obs", this.mustGet("obs", o.uuid));
+  }
+
+  /**
+   * A person: a patient, or a person who is not a patient (the registered type "person", when there is
+   * one; its records have a patient's person fields and no identifiers).
+   */
+  personOf(uuid: string): Patient | undefined {
+    return this.patients.get(uuid) ?? (this.registered.get("person")?.get(uuid) as Patient | undefined);
   }
 
   // ---------- visits ----------

@@ -343,6 +343,10 @@ function restParts(store: Store, base: string): RestParts {
     selfLink: (path) => selfLink(base, path) as unknown as Json[],
     patientRef: (uuid) => patientRef(store, base, uuid),
     auditInfo: (rec) => auditInfo(base, rec),
+    person: (uuid) => {
+      const p = store.personOf(uuid);
+      return p ? personRep(base, p) : undefined;
+    },
   };
 }
 

@@ -19,7 +19,7 @@ type Json = Record<string, unknown>;
 import type { OpenmrsServer } from "./server";
 
 /** REST v1 resource names of the metadata checked. */
-export type MetadataKind = "concept" | "encountertype" | "visittype" | "location" | "patientidentifiertype" | "provider" | "encounterrole";
+export type MetadataKind = "concept" | "encountertype" | "visittype" | "location" | "patientidentifiertype" | "provider" | "encounterrole" | "relationshiptype";
 
 export interface MetadataRef {
   kind: MetadataKind;
@@ -43,6 +43,7 @@ const FIELDS: Readonly<Record<RestKind, readonly [string, MetadataKind][]>> = {
   ],
   obs: [["concept", "concept"]],
   condition: [],
+  relationship: [["relationshipType", "relationshiptype"]],
 };
 
 /** OpenMRS uuids are 36 characters (a few old ones 38): anything else (a name) is not looked up. */
@@ -118,6 +119,7 @@ export function metadataText(ref: MetadataRef): string {
     patientidentifiertype: "identifier type",
     provider: "provider",
     encounterrole: "encounter role",
+    relationshiptype: "relationship type",
   };
   return `${what[ref.kind] ?? ref.kind} ${ref.uuid}${ref.display ? ` (${ref.display})` : ""}`;
 }

@@ -77,6 +77,9 @@ const REST_KINDS_OF = new Map<string, RestKind[]>([
   ["Observation", ["obs"]],
   ["Condition", ["condition"]],
   ["Encounter", ["encounter", "visit"]],
+  ["RelatedPerson", ["relationship"]],
+  // A relationship's persons: a patient is a person too (GET /ws/rest/v1/person/{uuid}).
+  ["Person", ["person" as RestKind]],
 ]);
 
 /** REST resource names that can hold a record of this FHIR type (an Encounter is a visit or an encounter). */
