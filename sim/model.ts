@@ -10,6 +10,7 @@ import { META, UNKNOWN_ENCOUNTER_ROLE, type Concept } from "./metadata";
 import { SimError } from "./errors";
 import { Table } from "./table";
 import { SIM_TYPES, simType, type SimType } from "./types/registry";
+import { encounterDiagnoses, type DiagnosisDraft, type EncounterDiagnosis } from "./diagnoses";
 
 export type RecordType = "patient" | "visit" | "encounter" | "obs";
 export type FeedCategory = "patient" | "visit" | "encounter" | "observation";
@@ -132,6 +133,8 @@ export interface Encounter extends BaseRecord {
   visit: string | null;
   /** Older data files have none. */
   providers?: EncounterProvider[];
+  /** Encounter diagnoses (sim/diagnoses.ts); older data files have none. */
+  diagnoses?: EncounterDiagnosis[];
 }
 
 export interface CodedValue {
@@ -217,6 +220,8 @@ export interface EncounterDraft {
   visit?: string | null;
   /** Replaces the encounter's providers: one with a known uuid (or the same provider and role) is kept. */
   providers?: { uuid?: string; provider: string; encounterRole?: string }[];
+  /** Replaces the encounter's diagnoses (sim/diagnoses.ts). */
+  diagnoses?: DiagnosisDraft[];
 }
 export type EncounterPatch = Partial<Omit<EncounterDraft, "uuid">> & VoidPatch;
 
@@ -778,6 +783,7 @@ export class Store {
       location: str(d.location),
       visit: str(d.visit),
       ...(d.providers?.length ? { providers: this.encounterProviders([], d.providers) } : {}),
+      ...(d.diagnoses?.length ? { diagnoses: encounterDiagnoses(this, [], d.diagnoses) } : {}),
     };
     this.finishEncounter(e);
     this.encounters.set(e);
@@ -795,6 +801,7 @@ export class Store {
     if (patch.location !== undefined) next.location = str(patch.location);
     if (patch.visit !== undefined) next.visit = str(patch.visit);
     if (patch.providers !== undefined) next.providers = this.encounterProviders(prev.providers ?? [], patch.providers);
+    if (patch.diagnoses !== undefined) next.diagnoses = encounterDiagnoses(this, prev.diagnoses ?? [], patch.diagnoses);
     this.finishEncounter(next);
     next = this.applyVoid(next, patch);
     const saved = this.commit("encounter", prev, next);

@@ -35,6 +35,7 @@ import {
 import { isObject, json, type Reply } from "./reply";
 import { restForType } from "./types/handlers";
 import { typeByRest, type RestParts } from "./types/registry";
+import { diagnosesRep, diagnosisDrafts } from "./diagnoses";
 
 const RESOURCE_TYPES: Readonly<Record<string, RecordType>> = {
   patient: "patient",
@@ -295,8 +296,9 @@ function encounterRep(store: Store, base: string, e: Encounter): Json {
         voided: false,
         links: selfLink(base, `encounter/${e.uuid}/encounterprovider/${p.uuid}`),
       })),
+    diagnoses: diagnosesRep(store, e, restParts(store, base)),
     links: selfLink(base, `encounter/${e.uuid}`),
-    resourceVersion: "1.9",
+    resourceVersion: "2.2",
   };
 }
 
@@ -528,8 +530,10 @@ function visitFields(body: Json): VisitPatch {
   return f;
 }
 
-function encounterFields(body: Json): EncounterPatch {
+function encounterFields(body: Json, uuid?: string): EncounterPatch {
   const f: EncounterPatch = voidPatch(body);
+  const diagnoses = diagnosisDrafts(body.diagnoses, uuid ?? optString(body.uuid, "uuid") ?? undefined);
+  if (diagnoses) f.diagnoses = diagnoses;
   const patient = refUuid(body.patient, "patient");
   if (patient) f.patient = patient;
   const type = refUuid(body.encounterType, "encounterType");

@@ -19,6 +19,7 @@ import { encounter } from "./types/encounter";
 import { observation } from "./types/observation";
 import { patient } from "./types/patient";
 import { relatedPersonA, relatedPersonB, relationship } from "./types/relationship";
+import { diagnosisConditions } from "./types/encounter-diagnoses";
 import {
   asObject,
   isVisitTagged,
@@ -39,6 +40,7 @@ export { VISIT_TYPE_SYSTEM } from "./types/visit";
 export { ENCOUNTER_TYPE_SYSTEM } from "./types/encounter";
 export { CONDITION_CATEGORY_SYSTEM, CONDITION_CLINICAL_SYSTEM, CONDITION_VERIFICATION_SYSTEM, NON_CODED_CONDITION_URL } from "./types/condition";
 export { RELATED_PERSON_IDENTIFIER_SYSTEM, RELATIONSHIP_PERSON_B_URL, RELATIONSHIP_TYPE_SYSTEM } from "./types/relationship";
+export { DIAGNOSIS_CONDITION_URL, DIAGNOSIS_RANK_URL } from "./types/encounter-diagnoses";
 
 /** Kind -> its converter. */
 const CONVERTERS = new Map<RestKind, TypeConverter>([patient, visit, encounter, observation, condition, relationship].map((c) => [c.kind, c]));
@@ -87,6 +89,8 @@ const RECORD_REFERENCES = new Map<string, [string, string][]>([
 /** References that are not one field's: a relationship's two persons (a patient is a person too). */
 const COMPUTED_REFERENCES = new Map<string, (r: FhirResource) => (string | undefined)[]>([
   ["RelatedPerson", (r) => [relatedPersonA(r), relatedPersonB(r)].map((id) => (id ? `Person/${id}` : undefined))],
+  // The problem-list conditions an encounter's diagnoses are about.
+  ["Encounter", (r) => diagnosisConditions(r).map((id) => `Condition/${id}`)],
 ]);
 
 // ---------------------------------------------------------------------------------------------

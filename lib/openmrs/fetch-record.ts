@@ -15,6 +15,7 @@ import { entryHeader, redactUrl } from "../origin";
 import { isVoidedRest, restKindOf, restToFhir, type FhirResource } from "../fhir/convert";
 import { viaFhir2, type OpenmrsServer, type ServerProfile } from "./server";
 import { withAttributeIds } from "./attribute-ids";
+import { withDiagnoses } from "./encounter-diagnoses";
 
 export type RecordAction = "upsert" | "delete";
 
@@ -59,7 +60,13 @@ export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile,
         );
       }
       // fhir2 leaves person attributes' uuids out: completed from REST, so the target keeps them.
-      const whole = resourceType === "Patient" ? await withAttributeIds(server, resource, headers) : resource;
+      // ... and an encounter's diagnoses (fhir2's Encounter has none) too.
+      const whole =
+        resourceType === "Patient"
+          ? await withAttributeIds(server, resource, headers)
+          : resourceType === "Encounter"
+            ? await withDiagnoses(server, resource, headers)
+            : resource;
       return { action: "upsert", resourceType, id: uuid, resource: whole, via: "fhir2", sourceUrl: url };
     }
     if (res.status === 410) return { action: "delete", resourceType, id: uuid, via: "fhir2", sourceUrl: url };

@@ -103,6 +103,8 @@ export function metadataRefs(kind: RestKind, body: Json, resource: unknown, code
       add("provider", p.provider);
       add("encounterrole", p.encounterRole);
     }
+    // Its diagnoses' concepts (free text needs none).
+    for (const d of objects(body.diagnoses)) add("concept", (d.diagnosis as Json | undefined)?.coded);
   }
   if (found.length === 0) return found;
   const names = displays(resource);
