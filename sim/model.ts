@@ -423,6 +423,8 @@ export class Store {
     if (uuid === undefined) return randomUUID();
     if (typeof uuid !== "string" || !/^[0-9A-Za-z-]{1,38}$/.test(uuid)) throw new SimError(400, `Invalid uuid: ${String(uuid)}`);
     if (this.table(type).has(uuid)) throw new SimError(400, `${TITLE_OF[type]} with uuid ${uuid} already exists`);
+    // A patient's uuid is its person's: not one of a person who is not a patient (sim/types/person.ts).
+    if (type === "patient" && this.registered.get("person")?.has(uuid)) throw new SimError(400, `Person with uuid ${uuid} already exists`);
     return uuid;
   }
 
@@ -640,9 +642,13 @@ export class Store {
     return p;
   }
 
-  updatePatient(uuid: string, patch: PatientPatch): Patient {
-    const prev = this.mustGet("patient", uuid);
-    let next: Patient = { ...prev };
+  /**
+   * A person's own fields (gender, birthdate, death, names, addresses, attributes) changed by a patch and
+   * checked as openmrs-core saves a person: for patients and for persons who are not patients
+   * (sim/types/person.ts). Identifiers are the patient's.
+   */
+  personChanged<T extends Patient>(prev: T, patch: PatientPatch): T {
+    const next: T = { ...prev };
     if (patch.gender !== undefined) next.gender = patch.gender as Gender;
     if (patch.birthdate !== undefined) next.birthdate = this.dateOnly(patch.birthdate, "birthdate");
     if (patch.deathDate !== undefined) next.deathDate = this.dtOrNull(patch.deathDate, "deathDate");
@@ -651,9 +657,16 @@ export class Store {
     else if (next.deathDate) next.dead = true;
     if (patch.names) next.names = this.mergeList(prev.names, patch.names, (d, u) => this.buildName(d, u));
     if (patch.addresses) next.addresses = this.mergeList(prev.addresses, patch.addresses, (d, u) => this.buildAddress(d, u));
-    if (patch.identifiers) next.identifiers = this.mergeList(prev.identifiers, patch.identifiers, (d, u) => this.buildIdentifier(d, u));
     if (patch.attributes) next.attributes = this.mergeList(prev.attributes ?? [], patch.attributes, (d, u) => this.buildAttribute(d, u));
     this.checkPatientParts(next);
+    return next;
+  }
+
+  updatePatient(uuid: string, patch: PatientPatch): Patient {
+    const prev = this.mustGet("patient", uuid);
+    let next: Patient = { ...prev };
+    if (patch.identifiers) next.identifiers = this.mergeList(prev.identifiers, patch.identifiers, (d, u) => this.buildIdentifier(d, u));
+    next = this.personChanged(next, patch);
     next = this.applyVoid(next, patch);
     this.checkIdentifiersUnique(next);
     const saved = this.commit("patient", prev, next);

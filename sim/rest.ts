@@ -349,6 +349,11 @@ function restParts(store: Store, base: string): RestParts {
       const p = store.personOf(uuid);
       return p ? personRep(base, p) : undefined;
     },
+    personPatch: (body, prev) => {
+      const patch = personPatch(body);
+      if (prev && patch.attributes) patch.attributes = mergeRestAttributes(prev.attributes ?? [], patch.attributes);
+      return patch;
+    },
   };
 }
 
@@ -720,7 +725,8 @@ export function handleRest(store: Store, req: RestRequest): Reply {
       return json(200, { ...m, name: m.display, retired: false, links: selfLink(req.base, `${resource}/${uuid}`) });
     }
     const registered = typeByRest(resource);
-    if (registered) {
+    // A person who is a patient is served as the patient's person (below); others by the person type.
+    if (registered && !(resource === "person" && uuid !== undefined && store.patients.has(uuid))) {
       const request = { method: req.method, uuid, rest, query: req.query, body: req.body, invalid: req.invalid };
       return restForType(store, registered, request, restParts(store, req.base));
     }

@@ -49,10 +49,10 @@ export function restForType(store: Store, def: SimType, req: TypeRestRequest, pa
   }
   if (req.method === "POST") {
     const b = body(req.body);
-    if (!uuid) return json(201, rep(store.createOf(def.type, def.restDraft(store, b))));
+    if (!uuid) return json(201, rep(store.createOf(def.type, def.restDraft(store, b, parts))));
     const prev = records.get(uuid);
     if (!prev) throw new SimError(404, "Object with given uuid doesn't exist");
-    const patch = def.restPatch(store, prev, b);
+    const patch = def.restPatch(store, prev, b, parts);
     const saved = def.restUpdate === "versioned" ? store.reviseOf(def.type, uuid, patch) : store.updateOf(def.type, uuid, patch);
     return json(200, rep(saved));
   }

@@ -13,10 +13,11 @@
  *
  * Type modules import only types from the store (`import type`), so there is no import cycle.
  */
-import type { BaseRecord, Store, VoidPatch } from "../model";
+import type { BaseRecord, Patient, PatientPatch, Store, VoidPatch } from "../model";
 import type { Rng } from "../rng";
 import { condition } from "./condition";
 import { relationship } from "./relationship";
+import { person } from "./person";
 
 export type Json = Record<string, unknown>;
 
@@ -34,6 +35,8 @@ export interface RestParts {
   auditInfo(rec: BaseRecord): Json;
   /** A person (a patient's person, or a person of its own) as REST represents it; undefined when unknown. */
   person(uuid: string): Json | undefined;
+  /** A REST person body (fields at the top level or under `person`) as a patch; attributes merged into `prev`'s by type, as PersonResource does. */
+  personPatch(body: Json, prev?: Patient): PatientPatch;
 }
 
 /** fhir2 pieces the handler gives a type's translator. */
@@ -88,9 +91,9 @@ export interface SimType<R extends BaseRecord = BaseRecord, D = unknown, P = unk
   /** The `?v=full` representation. */
   restRep(store: Store, rec: R, parts: RestParts): Json;
   /** A REST create body as a draft; `uuid` in it is kept. */
-  restDraft(store: Store, body: Json): D;
+  restDraft(store: Store, body: Json, parts: RestParts): D;
   /** A REST update body as a patch of `prev` (unknown or read-only properties refused as webservices.rest does). */
-  restPatch(store: Store, prev: R, body: Json): P & VoidPatch;
+  restPatch(store: Store, prev: R, body: Json, parts: RestParts): P & VoidPatch;
 
   /** The resource as fhir2's translator serves it. */
   toFhir(store: Store, rec: R, parts: FhirParts): Json;
@@ -115,7 +118,7 @@ export interface SimType<R extends BaseRecord = BaseRecord, D = unknown, P = unk
 }
 
 /** Every registered type. */
-export const SIM_TYPES: readonly SimType[] = [condition, relationship];
+export const SIM_TYPES: readonly SimType[] = [condition, relationship, person];
 
 const BY_TYPE = new Map(SIM_TYPES.map((t) => [t.type, t]));
 const BY_REST = new Map(SIM_TYPES.map((t) => [t.restResource, t]));
