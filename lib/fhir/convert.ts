@@ -20,6 +20,7 @@ import { observation } from "./types/observation";
 import { patient } from "./types/patient";
 import { relatedPersonA, relatedPersonB, relationship } from "./types/relationship";
 import { diagnosisConditions } from "./types/encounter-diagnoses";
+import { person } from "./types/person";
 import {
   asObject,
   isVisitTagged,
@@ -41,9 +42,10 @@ export { ENCOUNTER_TYPE_SYSTEM } from "./types/encounter";
 export { CONDITION_CATEGORY_SYSTEM, CONDITION_CLINICAL_SYSTEM, CONDITION_VERIFICATION_SYSTEM, NON_CODED_CONDITION_URL } from "./types/condition";
 export { RELATED_PERSON_IDENTIFIER_SYSTEM, RELATIONSHIP_PERSON_B_URL, RELATIONSHIP_TYPE_SYSTEM } from "./types/relationship";
 export { DIAGNOSIS_CONDITION_URL, DIAGNOSIS_RANK_URL } from "./types/encounter-diagnoses";
+export { PERSON_DECEASED_URL } from "./types/person";
 
 /** Kind -> its converter. */
-const CONVERTERS = new Map<RestKind, TypeConverter>([patient, visit, encounter, observation, condition, relationship].map((c) => [c.kind, c]));
+const CONVERTERS = new Map<RestKind, TypeConverter>([patient, visit, encounter, observation, condition, relationship, person].map((c) => [c.kind, c]));
 
 /** REST resource name (lower case) -> kind. */
 const REST_KINDS = new Map<string, RestKind>([
@@ -54,6 +56,7 @@ const REST_KINDS = new Map<string, RestKind>([
   ["observation", "obs"],
   ["condition", "condition"],
   ["relationship", "relationship"],
+  ["person", "person"],
 ]);
 
 /** FHIR resourceType -> kind (an Encounter is a visit when tagged so). */
@@ -63,6 +66,7 @@ const FHIR_KINDS = new Map<string, (resource: FhirResource) => RestKind>([
   ["Condition", () => "condition"],
   ["Encounter", (r) => (isVisitTagged(r) ? "visit" : "encounter")],
   ["RelatedPerson", () => "relationship"],
+  ["Person", () => "person"],
 ]);
 
 /** FHIR resourceType -> the [field, referenced type] pairs of the records it needs on the target first. */

@@ -30,6 +30,20 @@ export interface FetchedRecord {
   sourceUrl?: string;
   /** True when no path had the record: nothing to write. */
   notFound?: boolean;
+  /** Nothing to write, and why (a person entry of a patient: the patient feed carries it). */
+  filtered?: { reason: string; message: string };
+}
+
+/**
+ * Whether a person is a patient at the source (GET patient/{uuid}): omod-atomfeed publishes Person events,
+ * and a person who is (or became) a patient is the patient feed's record, written with its identifiers.
+ */
+async function isPatient(server: OpenmrsServer, uuid: string, headers: Record<string, string>): Promise<boolean> {
+  const url = server.restUrl("patient", uuid);
+  const res = await server.restGet(url, headers);
+  if (res.status === 404) return false;
+  if (res.status === 200) return true;
+  throw httpFailure("GET", url, res.status, res.json, res.headers["retry-after"]);
 }
 
 export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile, entry: FeedEntry): Promise<FetchedRecord> {
@@ -41,11 +55,15 @@ export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile,
   if (!uuid || !resourceType) {
     throw new PermanentError(`feed entry ${entry.id} has no record link I understand (its content is not shown)`, "no-record-link");
   }
+  // Tells the server's logs which feed entry asked; encoded, so a CR/LF in an id cannot split the header.
+  const headers = entryHeader(entry.id);
+  if (resourceType === "Person" && (await isPatient(server, uuid, headers))) {
+    const message = `Person/${uuid} is a patient: the patient feed carries it`;
+    return { action: "upsert", resourceType, id: uuid, via: "rest", filtered: { reason: "patient-person", message } };
+  }
   if (entry.action && DELETE_ACTIONS.includes(entry.action)) {
     return { action: "delete", resourceType, id: uuid, via: "action" };
   }
-  // Tells the server's logs which feed entry asked; encoded, so a CR/LF in an id cannot split the header.
-  const headers = entryHeader(entry.id);
   let fhir2Missing = false;
 
   if (viaFhir2(profile, resourceType)) {

@@ -80,7 +80,7 @@ const REST_KINDS_OF = new Map<string, RestKind[]>([
   ["Encounter", ["encounter", "visit"]],
   ["RelatedPerson", ["relationship"]],
   // A relationship's persons: a patient is a person too (GET /ws/rest/v1/person/{uuid}).
-  ["Person", ["person" as RestKind]],
+  ["Person", ["person"]],
 ]);
 
 /** REST resource names that can hold a record of this FHIR type (an Encounter is a visit or an encounter). */
@@ -250,7 +250,7 @@ export class OpenmrsTarget implements RecordTarget {
 
   /** A patient's REST body names person attribute types by the target's uuids: look them up (cached). */
   private async convertOptions(resource: FhirResource): Promise<ConvertOptions> {
-    return resource.resourceType === "Patient" ? { attributeTypes: await personAttributeTypes(this.server) } : {};
+    return resource.resourceType === "Patient" || resource.resourceType === "Person" ? { attributeTypes: await personAttributeTypes(this.server) } : {};
   }
 
   private async withRefusal(req: WriteRequest, result: Omit<WriteResult, "durationMs">, profile: ServerProfile): Promise<Omit<WriteResult, "durationMs">> {
