@@ -4,8 +4,9 @@
 const fs = require("fs");
 const path = require("path");
 
-// In reference order: a condition, a visit refer to a patient; an encounter to a visit; an observation to an encounter.
-const CATEGORIES = ["patient", "condition", "visit", "encounter", "observation"];
+// In reference order: a condition, a visit refer to a patient; an encounter to a visit; an observation to an encounter;
+// a relationship to two persons (patients, or persons who are not patients: the person feed).
+const CATEGORIES = ["patient", "condition", "visit", "encounter", "observation", "person", "relationship"];
 const configs = {
   parent: { id: "omrs_parent", type: "openmrs-server", name: "parent", url: "http://localhost:8081/openmrs", envPrefix: "OPENMRS_PARENT", timeout: 30, fhirMode: "auto", maxSockets: 16 },
   child: { id: "omrs_child", type: "openmrs-server", name: "child", url: "http://localhost:8080/openmrs", envPrefix: "OPENMRS_CHILD", timeout: 30, fhirMode: "auto", maxSockets: 16 },
@@ -99,7 +100,7 @@ const withConfigs = (nodes) => nodes.concat([configs.parent, configs.child, conf
 const retarget = (nodes, z) => nodes.map((n) => ("z" in n ? { ...n, z } : n));
 
 const flows = {
-  "pull-from-parent": withConfigs([tab("tab_pull", "Pull from parent", "Reads the parent's feeds (patients, then conditions, visits, encounters, observations), fetches each changed record as FHIR R4 and writes it into the child." + ALERT_NOTE + METADATA_NOTE + ENV_NOTE), ...alertNodes("tab_pull", "pull", pullNodes("tab_pull", 40), 830, 400)]),
+  "pull-from-parent": withConfigs([tab("tab_pull", "Pull from parent", "Reads the parent's feeds (patients, then conditions, visits, encounters, observations, persons, relationships), fetches each changed record as FHIR R4 and writes it into the child." + ALERT_NOTE + METADATA_NOTE + ENV_NOTE), ...alertNodes("tab_pull", "pull", pullNodes("tab_pull", 40), 830, 400)]),
   "push-to-parent": withConfigs([tab("tab_push", "Push to parent", "Reads the child's own feeds, fetches each changed record as FHIR R4, and writes it into the parent through a durable retry queue." + ALERT_NOTE + METADATA_NOTE + ENV_NOTE), ...alertNodes("tab_push", "push", pushNodes("tab_push", 40), 830, 400)]),
   outbox: withConfigs([tab("tab_outbox", "Outbox", "Scenario C: the child's changes land in the store's outbox table, for a third-party tool to read and mark done with SQL (docs/outbox.md)." + ALERT_NOTE + ENV_NOTE), ...alertNodes("tab_outbox", "outbox", pushNodes("tab_outbox", 40, { outbox: true }), 830, 400)]),
   "two-way": withConfigs([

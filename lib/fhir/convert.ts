@@ -18,6 +18,9 @@ import { condition } from "./types/condition";
 import { encounter } from "./types/encounter";
 import { observation } from "./types/observation";
 import { patient } from "./types/patient";
+import { relatedPersonA, relatedPersonB, relationship } from "./types/relationship";
+import { diagnosisConditions } from "./types/encounter-diagnoses";
+import { person } from "./types/person";
 import {
   asObject,
   isVisitTagged,
@@ -37,9 +40,12 @@ export { DEFAULT_CONTACT_ATTRIBUTE_TYPE, PERSON_ATTRIBUTE_TYPE_URL, PERSON_ATTRI
 export { VISIT_TYPE_SYSTEM } from "./types/visit";
 export { ENCOUNTER_TYPE_SYSTEM } from "./types/encounter";
 export { CONDITION_CATEGORY_SYSTEM, CONDITION_CLINICAL_SYSTEM, CONDITION_VERIFICATION_SYSTEM, NON_CODED_CONDITION_URL } from "./types/condition";
+export { RELATED_PERSON_IDENTIFIER_SYSTEM, RELATIONSHIP_PERSON_B_URL, RELATIONSHIP_TYPE_SYSTEM } from "./types/relationship";
+export { DIAGNOSIS_CONDITION_URL, DIAGNOSIS_RANK_URL } from "./types/encounter-diagnoses";
+export { PERSON_DECEASED_URL } from "./types/person";
 
 /** Kind -> its converter. */
-const CONVERTERS = new Map<RestKind, TypeConverter>([patient, visit, encounter, observation, condition].map((c) => [c.kind, c]));
+const CONVERTERS = new Map<RestKind, TypeConverter>([patient, visit, encounter, observation, condition, relationship, person].map((c) => [c.kind, c]));
 
 /** REST resource name (lower case) -> kind. */
 const REST_KINDS = new Map<string, RestKind>([
@@ -49,6 +55,8 @@ const REST_KINDS = new Map<string, RestKind>([
   ["obs", "obs"],
   ["observation", "obs"],
   ["condition", "condition"],
+  ["relationship", "relationship"],
+  ["person", "person"],
 ]);
 
 /** FHIR resourceType -> kind (an Encounter is a visit when tagged so). */
@@ -57,6 +65,8 @@ const FHIR_KINDS = new Map<string, (resource: FhirResource) => RestKind>([
   ["Observation", () => "obs"],
   ["Condition", () => "condition"],
   ["Encounter", (r) => (isVisitTagged(r) ? "visit" : "encounter")],
+  ["RelatedPerson", () => "relationship"],
+  ["Person", () => "person"],
 ]);
 
 /** FHIR resourceType -> the [field, referenced type] pairs of the records it needs on the target first. */
@@ -78,6 +88,13 @@ const RECORD_REFERENCES = new Map<string, [string, string][]>([
     ],
   ],
   ["Condition", [["subject", "Patient"]]],
+]);
+
+/** References that are not one field's: a relationship's two persons (a patient is a person too). */
+const COMPUTED_REFERENCES = new Map<string, (r: FhirResource) => (string | undefined)[]>([
+  ["RelatedPerson", (r) => [relatedPersonA(r), relatedPersonB(r)].map((id) => (id ? `Person/${id}` : undefined))],
+  // The problem-list conditions an encounter's diagnoses are about.
+  ["Encounter", (r) => diagnosisConditions(r).map((id) => `Condition/${id}`)],
 ]);
 
 // ---------------------------------------------------------------------------------------------
@@ -141,9 +158,15 @@ export function fhirToRestCreate(resource: FhirResource, options: ConvertOptions
 export function fhirReferences(resource: FhirResource): { resourceType: string; id: string }[] {
   const r = asObject(resource);
   const type = r?.resourceType;
+  const computed = r && typeof type === "string" ? COMPUTED_REFERENCES.get(type) : undefined;
   const fields = r && typeof type === "string" ? RECORD_REFERENCES.get(type) : undefined;
-  if (!r || !fields) return [];
+  if (!r || (!fields && !computed)) return [];
   const out: { resourceType: string; id: string }[] = [];
+  for (const ref of computed?.(r as FhirResource) ?? []) {
+    const parsed = parseReference({ reference: ref });
+    if (parsed && !out.some((o) => o.resourceType === parsed.resourceType && o.id === parsed.id)) out.push(parsed);
+  }
+  if (!fields) return out;
   for (const [field, expected] of fields) {
     const value = r[field];
     for (const one of Array.isArray(value) ? (value as unknown[]) : [value]) {

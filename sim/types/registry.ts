@@ -13,9 +13,11 @@
  *
  * Type modules import only types from the store (`import type`), so there is no import cycle.
  */
-import type { BaseRecord, Store, VoidPatch } from "../model";
+import type { BaseRecord, Patient, PatientPatch, Store, VoidPatch } from "../model";
 import type { Rng } from "../rng";
 import { condition } from "./condition";
+import { relationship } from "./relationship";
+import { person } from "./person";
 
 export type Json = Record<string, unknown>;
 
@@ -31,6 +33,10 @@ export interface RestParts {
   patientRef(uuid: string): Json;
   /** `auditInfo` of a record (creator, dates, voiding). */
   auditInfo(rec: BaseRecord): Json;
+  /** A person (a patient's person, or a person of its own) as REST represents it; undefined when unknown. */
+  person(uuid: string): Json | undefined;
+  /** A REST person body (fields at the top level or under `person`) as a patch; attributes merged into `prev`'s by type, as PersonResource does. */
+  personPatch(body: Json, prev?: Patient): PatientPatch;
 }
 
 /** fhir2 pieces the handler gives a type's translator. */
@@ -39,6 +45,8 @@ export interface FhirParts {
   meta(rec: BaseRecord): Json;
   /** `{reference: "Type/uuid", type}`. */
   reference(type: string, uuid: string): Json;
+  /** A person (patient or not) as fhir2's Person/Patient translators write its names, gender, birthDate, addresses. */
+  person(uuid: string): Json | undefined;
 }
 
 /** What a create or update through fhir2 is: checked by a type's `fhirCheck` before anything is read. */
@@ -83,12 +91,16 @@ export interface SimType<R extends BaseRecord = BaseRecord, D = unknown, P = unk
   /** The `?v=full` representation. */
   restRep(store: Store, rec: R, parts: RestParts): Json;
   /** A REST create body as a draft; `uuid` in it is kept. */
-  restDraft(store: Store, body: Json): D;
+  restDraft(store: Store, body: Json, parts: RestParts): D;
   /** A REST update body as a patch of `prev` (unknown or read-only properties refused as webservices.rest does). */
-  restPatch(store: Store, prev: R, body: Json): P & VoidPatch;
+  restPatch(store: Store, prev: R, body: Json, parts: RestParts): P & VoidPatch;
 
   /** The resource as fhir2's translator serves it. */
   toFhir(store: Store, rec: R, parts: FhirParts): Json;
+  /** fhir2 serves it read-only (no @Create/@Update/@Delete in its resource provider). */
+  readonly fhirReadOnly?: boolean;
+  /** The FHIR type its feed entries' `fhir` link names, when the link template says another (omod-atomfeed's default config). */
+  readonly feedFhirType?: string;
   /** Refusals of a create or update before translation (HAPI InvalidRequestException and the like). */
   fhirCheck?(body: Json, write: FhirWrite): void;
   /** A POST body as a draft (fhir2 assigns a new uuid). */
@@ -106,7 +118,7 @@ export interface SimType<R extends BaseRecord = BaseRecord, D = unknown, P = unk
 }
 
 /** Every registered type. */
-export const SIM_TYPES: readonly SimType[] = [condition];
+export const SIM_TYPES: readonly SimType[] = [condition, relationship, person];
 
 const BY_TYPE = new Map(SIM_TYPES.map((t) => [t.type, t]));
 const BY_REST = new Map(SIM_TYPES.map((t) => [t.restResource, t]));

@@ -6,7 +6,7 @@
 import { PermanentError, shownValue } from "../../outcome";
 import { fhirToOpenmrsDateTime, instantMillis, openmrsToFhirDateTime } from "../dates";
 
-export type RestKind = "patient" | "visit" | "encounter" | "obs" | "condition";
+export type RestKind = "patient" | "visit" | "encounter" | "obs" | "condition" | "relationship" | "person";
 
 export interface FhirResource {
   resourceType: string;
@@ -125,6 +125,8 @@ export interface FhirInput {
   abatementDateTime?: unknown;
   abatementPeriod?: unknown;
   note?: unknown;
+  patient?: unknown;
+  relationship?: unknown;
 }
 
 // ---------------------------------------------------------------------------------------------
