@@ -1,6 +1,6 @@
 /**
- * OpenMRS REST v1 <-> FHIR R4 converter for the records the pack syncs (patient, visit, encounter,
- * obs, condition), as specified in docs/fhir-mapping.md (which follows openmrs-module-fhir2's translators).
+ * OpenMRS REST v1 <-> FHIR R4 converter for the records the pack syncs (patient, visit, encounter with
+ * its diagnoses, obs, condition, relationship, person), as specified in docs/fhir-mapping.md (which follows openmrs-module-fhir2's translators).
  *
  *  - restToFhir: a REST v1 `?v=full` representation -> the FHIR R4 resource fhir2 would serve.
  *  - fhirToRestCreate: a FHIR R4 resource -> the REST v1 create body that keeps the original uuid
@@ -100,7 +100,7 @@ const COMPUTED_REFERENCES = new Map<string, (r: FhirResource) => (string | undef
 // ---------------------------------------------------------------------------------------------
 // Kinds
 
-/** REST resource name -> kind: "patient", "visit", "encounter", "obs" (also "observation"), "condition". */
+/** REST resource name -> kind: "patient", "visit", "encounter", "obs" (also "observation"), "condition", "relationship", "person". */
 export function restKindOf(restResource: string): RestKind | undefined {
   const name = typeof restResource === "string" ? restResource.trim().toLowerCase() : "";
   return REST_KINDS.get(name);
@@ -111,7 +111,10 @@ export function isVoidedRest(rep: unknown): boolean {
   return asObject(rep)?.voided === true;
 }
 
-/** Patient -> patient, Observation -> obs, Condition -> condition, Encounter tagged `visit` -> visit, any other Encounter -> encounter. */
+/**
+ * Patient -> patient, Observation -> obs, Condition -> condition, RelatedPerson -> relationship, Person -> person,
+ * Encounter tagged `visit` -> visit, any other Encounter -> encounter.
+ */
 export function restKindOfFhir(resource: FhirResource): RestKind | undefined {
   const type: unknown = resource?.resourceType;
   const kindOf = typeof type === "string" ? FHIR_KINDS.get(type) : undefined;
@@ -151,8 +154,9 @@ export function fhirToRestCreate(resource: FhirResource, options: ConvertOptions
 
 /**
  * The records a resource refers to that the target must already hold before it can be written:
- * the Patient (subject), Encounter (encounter, partOf; a visit is an Encounter too) and an obs group's
- * member Observations (hasMember). Metadata
+ * the Patient (subject), Encounter (encounter, partOf; a visit is an Encounter too), an obs group's
+ * member Observations (hasMember), a relationship's two Persons, the Conditions an encounter's
+ * diagnoses are about. Metadata
  * (Location, Practitioner, concepts, types) is not included.
  */
 export function fhirReferences(resource: FhirResource): { resourceType: string; id: string }[] {

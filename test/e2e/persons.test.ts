@@ -9,8 +9,9 @@
 import { strict as assert } from "node:assert";
 import * as path from "node:path";
 import { OpenmrsSim, type Person } from "../../sim";
+import { ciel } from "../../sim/metadata";
 import { NodeRedProcess } from "../../scripts/node-red-process";
-import { converged, env, feedNodes, feedsCaughtUp, inject, shippedFlow, until, useE2E, writesAt, type FlowNode } from "../helpers/e2e";
+import { converged, env, feedNodes, feedsCaughtUp, inject, queueEmpty, shippedFlow, until, useE2E, writesAt, type FlowNode } from "../helpers/e2e";
 
 const PULL = shippedFlow("pull-from-parent");
 const PUSH = shippedFlow("push-to-parent");
@@ -18,6 +19,8 @@ const AUTH = { authorization: "Basic " + Buffer.from("admin:Admin123").toString(
 const PHONE = "14d4f066-15f5-102d-96e4-000c29c2a5d7";
 const CIVIL = "8d871f2a-c2cc-11de-8d13-0010c6dffd0f";
 const PARENT_CHILD = "8d91a210-c2cc-11de-8d13-0010c6dffd0f";
+
+const MALARIA = ciel(160148);
 
 const personsOf = (sim: OpenmrsSim) => [...sim.store.records("person").values()] as Person[];
 
@@ -136,6 +139,35 @@ describe("persons end to end (Node-RED + simulators)", function () {
       for (const w of writes) assert.ok(w.status < 300 && w.path.startsWith("/openmrs/ws/rest/v1/person/"), `${w.method} ${w.path}: ${w.status}`);
       assert.deepEqual(parent.diff(child), []);
     });
+
+  it("two-way: persons, relationships and encounter diagnoses pulled from the parent are not written back to it", async () => {
+    parent = new OpenmrsSim({ name: "parent", seed: 381 });
+    child = new OpenmrsSim({ name: "child", seed: 382 });
+    parent.generate({ patients: 4, visitsPerPatient: 1, encountersPerVisit: 1, obsPerEncounter: 1, perPatient: { person: 1 } });
+    await parent.start();
+    await child.start();
+    await seedPerson(parent);
+    const enc = [...parent.store.encounters.values()][0];
+    await call(parent, "POST", `/ws/rest/v1/encounter/${enc.uuid}`, {
+      diagnoses: [
+        { diagnosis: { coded: MALARIA }, certainty: "CONFIRMED", rank: 1 },
+        { diagnosis: { nonCoded: "Suspected typhoid" }, certainty: "PROVISIONAL", rank: 2 },
+      ],
+    });
+    const flow = shippedFlow("two-way");
+    const db = await run(flow, "auto");
+    await inject(nodeRed!, "pull_now");
+    await until(() => feedsCaughtUp(db, parent!, feedNodes(flow, "omrs_parent")), 90_000, "pull caught up");
+    await converged(parent, child, 60_000);
+    const since = Date.now();
+    await inject(nodeRed!, "push_now");
+    await until(() => feedsCaughtUp(db, child!, feedNodes(flow, "omrs_child")), 90_000, "push caught up");
+    await until(() => queueEmpty(db), 90_000, "the push queue to settle every item");
+    assert.ok(child.requests.filter((r) => r.path.includes("/ws/rest/v1/relationship/")).length >= 5, "the push side looked at every relationship");
+    assert.deepEqual(writesAt(parent, since), [], "nothing written back to the parent");
+    assert.equal(assertPersonsEqual(parent, child), 5);
+    assert.deepEqual(parent.diff(child), []);
+  });
 
   it("push: the clinic's relatives arrive at the parent, then an edit and a void", async () => {
     child = new OpenmrsSim({ name: "child", seed: 371 });
