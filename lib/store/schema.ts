@@ -9,8 +9,9 @@ import type { SqliteDb } from "./sqlite";
  * 5: hub keys (hub_keys), and the audit's hub_key and peer columns (lib/hub/keys.ts); record_sync.sent_hash
  *    (the version sent when the target kept less: lib/sync/verify.ts).
  * 6: a hub's view of its children: hub_status, hub_child_audit, hub_patient_places (lib/hub/).
+ * 7: published feed events (feed_events: atom-feed-out, lib/atom/publisher.ts).
  */
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT);
@@ -212,6 +213,21 @@ CREATE TABLE IF NOT EXISTS hub_patient_places (
   location TEXT NOT NULL,
   PRIMARY KEY (patient, location)
 ) WITHOUT ROWID;
+
+-- The events this node publishes as ICT4H feeds (atom-feed-out, lib/atom/publisher.ts), as omod-atomfeed's
+-- event_records: numbered per category from 1 (seq: page n holds seq (n-1)*size+1 .. n*size), uuid unique
+-- per category (publishing an event twice keeps the first), tags JSON array, content the entry's links.
+CREATE TABLE IF NOT EXISTS feed_events (
+  category  TEXT NOT NULL,
+  seq       INTEGER NOT NULL,
+  uuid      TEXT NOT NULL,
+  title     TEXT NOT NULL,
+  tags      TEXT NOT NULL,
+  content   TEXT NOT NULL,
+  timestamp INTEGER NOT NULL,
+  PRIMARY KEY (category, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS feed_events_uuid ON feed_events (category, uuid);
 `;
 
 /** Indexes on columns that older stores get from ADDED_COLUMNS (so created after them). */
