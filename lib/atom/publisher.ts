@@ -121,7 +121,16 @@ interface Row {
   timestamp: number;
 }
 
+const shared = new WeakMap<SqliteDb, FeedPublisher>();
+
 export class FeedPublisher {
+  /** The publisher of a store with the default feed (every node on the same open store shares it and its page cache). */
+  static of(db: SqliteDb): FeedPublisher {
+    let p = shared.get(db);
+    if (!p) shared.set(db, (p = new FeedPublisher(db)));
+    return p;
+  }
+
   readonly pageSize: number;
   private readonly now: () => number;
   private readonly cache = new Map<string, ServedPage>();
