@@ -97,6 +97,8 @@ http {
 `,
   );
   fs.mkdirSync(path.join(dir, "tmp"), { recursive: true });
+  // mkdtemp makes the dir 0700: nginx's workers (run as nobody under root) must read the pages.
+  fs.chmodSync(dir, 0o755);
   const proc = spawn(bin, ["-c", conf, "-p", dir], { stdio: "ignore" });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
