@@ -15,9 +15,25 @@ import { OpenmrsSim } from "../../sim";
 import { NodeRedProcess } from "../../scripts/node-red-process";
 import { SyncStore } from "../../lib/store/store";
 import { parseFeedPage } from "../../lib/atom/parse";
-import { converged, feedNodes, shippedFlow, until, useE2E } from "../helpers/e2e";
+import { converged, feedNodes, inject, shippedFlow, until, useE2E } from "../helpers/e2e";
 
 const HUB_FLOW = shippedFlow("hub");
+const OBS = "7a4c1e2b-9f3d-4c5e-8a6b-1d2e3f4a5b6c";
+/** A module developer's event beside the relay: an inject node into a second atom-feed-out (Bahmni links). */
+const DEV_FLOW = [
+  // prettier-ignore
+  { id: "dev_inject", type: "inject", z: "tab_hub", props: [{ p: "uuid", v: OBS, vt: "str" }, { p: "action", v: "CREATED", vt: "str" }, { p: "title", v: "Lab result", vt: "str" }], wires: [["dev_out"]] },
+  {
+    id: "dev_out",
+    type: "atom-feed-out",
+    z: "tab_hub",
+    store: "sync_store",
+    category: "lab-result",
+    dialect: "bahmni",
+    restLink: "/openmrs/ws/rest/v1/obs/{uuid}?v=full",
+    wires: [[]],
+  },
+];
 const PULL_FLOW = shippedFlow("pull-from-parent");
 
 describe("hub feeds and records for an unchanged child pull flow (hub Node-RED + clinic Node-RED + simulators)", function () {
@@ -49,7 +65,7 @@ describe("hub feeds and records for an unchanged child pull flow (hub Node-RED +
     const hubDb = path.join(dir, "hub.db");
     hub = new NodeRedProcess({
       userDir: path.join(dir, "hub"),
-      flows: HUB_FLOW,
+      flows: [...HUB_FLOW, ...DEV_FLOW],
       env: { SYNC_DB_PATH: hubDb, OPENMRS_PARENT_URL: parentUrl, OPENMRS_PARENT_USER: "admin", OPENMRS_PARENT_PASSWORD: "Admin123", SYNC_POLL_SECONDS: "1" },
     });
     await hub.start();
@@ -117,6 +133,15 @@ describe("hub feeds and records for an unchanged child pull flow (hub Node-RED +
     const empty = await get("ws/atomfeed/nothing-here/recent", { authorization: auth });
     assert.equal((await parseFeedPage(empty.text, "x")).entries.length, 0);
     assert.equal((await get("ws/atomfeed/nothing-here/1", { authorization: auth })).status, 404);
+
+    // A module developer's event: its own category, Bahmni content from the node's template, the action as a term.
+    await inject(hub, "dev_inject");
+    await until(async () => (await get("ws/atomfeed/lab-result/1", { authorization: auth })).status === 200, 10_000, "the lab-result feed");
+    const dev = await parseFeedPage((await get("ws/atomfeed/lab-result/recent", { authorization: auth })).text, "x");
+    assert.deepEqual(
+      dev.entries.map((e) => [e.title, e.categories, e.dialect, e.links, e.restResource, e.uuid]),
+      [["Lab result", ["lab-result", "CREATED"], "bahmni", { rest: `/openmrs/ws/rest/v1/obs/${OBS}?v=full` }, "obs", OBS]],
+    );
 
     // A record through the hub is the parent's record.
     const viaHub = await get(`ws/fhir2/R4/Patient/${patients[0]}`, { authorization: auth, accept: "application/fhir+json" });
