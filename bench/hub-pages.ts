@@ -145,7 +145,7 @@ async function main(): Promise<void> {
     const issued = await fetch(`${hub.url}/openmrs-sync/keys`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ name: "bench", catchment: { locations: [] } }),
+      body: JSON.stringify({ name: "bench", catchment: { locations: ["*"] } }),
     });
     const key = (await issued.json()) as { name: string; secret: string };
     const auth = { authorization: `Basic ${Buffer.from(`${key.name}:${key.secret}`).toString("base64")}` };

@@ -71,7 +71,9 @@ function hubNodes(z, y0) {
   return [
     { id: "hub_comment", type: "comment", z, name: "Hub: the parent's feeds → re-published to children (per-child keys); children's writes → queue → parent", info: "Children point their openmrs-server at http://<hub>:1880/openmrs with their key name as user and its secret as password (keys: Sync sidebar or POST /openmrs-sync/keys). The hub serves /openmrs/ws/atomfeed/{category}/recent and /{n}, and the records the entries link to, read from the parent.", x: 370, y: y0, wires: [] },
     { id: "hub_now", type: "inject", z, name: "relay now", props: [], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "", x: 110, y: y0 + 60, wires: [["hub_feed_patient"]] },
-    ...feeds({ z, prefix: "hub", server: configs.parent.id, label: "parent", x: 310, y: y0 + 60, startFrom: "beginning", next: "hub_feed_out", last: null }),
+    ...feeds({ z, prefix: "hub", server: configs.parent.id, label: "parent", x: 310, y: y0 + 60, startFrom: "beginning", next: "hub_fetch", last: null }),
+    // The record of each entry, so the event keeps whom it concerns: each child's key sees only its catchment.
+    { id: "hub_fetch", type: "fhir-fetch", z, name: "fetch from parent (for catchment)", server: configs.parent.id, validate: false, x: 470, y: y0 + 200, wires: [["hub_feed_out"]] },
     { id: "hub_feed_out", type: "atom-feed-out", z, name: "feeds for children", store: configs.store.id, category: "", title: "", dialect: "sync2", restLink: "", fhirLink: "", server: configs.parent.id, x: 600, y: y0 + 140, wires: [[]] },
     { id: "hub_in", type: "hub-in", z, name: "writes from children", store: configs.store.id, answerWithin: 10, x: 140, y: y0 + 600, wires: [["hub_queue"]] },
     { id: "hub_queue", type: "retry-queue", z, name: "queue for parent", store: configs.store.id, mode: "deliver", concurrency: 4, maxAttempts: 50, maxAgeHours: 24, ticketTimeout: 120, alertBacklog: 100, alertSeconds: 60, direction: "push", x: 370, y: y0 + 600, wires: [["hub_relay"]] },

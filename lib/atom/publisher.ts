@@ -17,6 +17,7 @@ import * as crypto from "node:crypto";
 import type { SqliteDb } from "../store/sqlite";
 import { renderPage, type PageEvent } from "./page-xml";
 import type { FeedDialect } from "./entry";
+import type { ResolvedPlace } from "../hub/catchment";
 
 export const DEFAULT_PAGE_SIZE = 5;
 /** Sync 2.0's atomfeed.properties as shipped are OpenMRS's; ours names the publisher. */
@@ -34,6 +35,14 @@ export interface PublishInput {
   content: string;
   /** When it happened (ms); now when not given. */
   timestamp?: number;
+  /** Whom it concerns, for the hub's catchment (lib/hub/catchment.ts); absent or null: every reader. */
+  place?: ResolvedPlace | null;
+}
+
+/** Which events of a page a reader may see (the hub's catchment of a key); `id` names the reader for the page cache. */
+export interface PageFilter {
+  id: string;
+  allows(place: ResolvedPlace | null, category: string): Promise<boolean>;
 }
 
 export interface Published {
@@ -113,6 +122,7 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
 }
 
 interface Row {
+  place: string | null;
   seq: number;
   uuid: string;
   title: string;
@@ -163,7 +173,7 @@ export class FeedPublisher {
       if (had) return { category: e.category, seq: had.seq, uuid, duplicate: true };
       const top = await tx.get<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM feed_events WHERE category = ?", [e.category]);
       const seq = (top?.seq ?? 0) + 1;
-      await tx.run("INSERT INTO feed_events (category, seq, uuid, title, tags, content, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?)", [
+      await tx.run("INSERT INTO feed_events (category, seq, uuid, title, tags, content, timestamp, place) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
         e.category,
         seq,
         uuid,
@@ -171,6 +181,7 @@ export class FeedPublisher {
         JSON.stringify(tags),
         e.content,
         timestamp,
+        e.place ? JSON.stringify(e.place) : null,
       ]);
       return { category: e.category, seq, uuid, duplicate: false };
     });
@@ -187,10 +198,13 @@ export class FeedPublisher {
     return this.db.all<{ category: string; count: number }>("SELECT category, MAX(seq) AS count FROM feed_events GROUP BY category ORDER BY category");
   }
 
-  /** A page (`recent` or a number), or undefined when it does not exist. */
-  async page(category: string, which: "recent" | number, urls: PageUrls): Promise<ServedPage | undefined> {
+  /**
+   * A page (`recent` or a number), or undefined when it does not exist. With a filter, the page holds only
+   * the events the reader may see (it may be empty); its numbering and links stay the feed's.
+   */
+  async page(category: string, which: "recent" | number, urls: PageUrls, filter?: PageFilter): Promise<ServedPage | undefined> {
     if (which !== "recent" && (!Number.isSafeInteger(which) || which < 1)) return undefined;
-    const key = `${category}\n${which}\n${urls.selfUrl}\n${urls.feedBase}`;
+    const key = `${category}\n${which}\n${urls.selfUrl}\n${urls.feedBase}${filter ? `\n${filter.id}` : ""}`;
     const hit = this.cache.get(key);
     if (hit) {
       this.stats.cached++;
@@ -204,10 +218,12 @@ export class FeedPublisher {
       n === 0
         ? []
         : await this.db.all<Row>(
-            "SELECT seq, uuid, title, tags, content, timestamp FROM feed_events WHERE category = ? AND seq > ? AND seq <= ? ORDER BY seq",
+            "SELECT seq, uuid, title, tags, content, timestamp, place FROM feed_events WHERE category = ? AND seq > ? AND seq <= ? ORDER BY seq",
             [category, (n - 1) * this.pageSize, n * this.pageSize],
           );
-    const events: PageEvent[] = rows.map((r) => ({
+    const shown: Row[] = [];
+    for (const r of rows) if (!filter || (await filter.allows(r.place ? (JSON.parse(r.place) as ResolvedPlace) : null, category))) shown.push(r);
+    const events: PageEvent[] = shown.map((r) => ({
       uuid: r.uuid,
       title: r.title,
       terms: [category, ...(JSON.parse(r.tags) as string[])],

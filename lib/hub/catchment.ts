@@ -149,23 +149,61 @@ export function compileExpression(expression: string): ReturnType<typeof jsonata
   return e;
 }
 
-/** Whether a key with this catchment may see a record of this place. */
-export async function allows(catchment: Catchment, place: Place, places: PlaceStore, record?: unknown): Promise<boolean> {
-  if (place.patients.length === 0) return true;
-  const mine = new Set(catchment.locations);
-  const locationsOf = new Map<string, ReadonlySet<string>>();
-  let inside = true;
-  for (const p of place.patients) {
-    const known = await places.of(p);
-    locationsOf.set(p, known);
-    const here = place.patients.length === 1 ? [...known, ...place.locations] : [...known];
-    if (!here.some((l) => mine.has(l))) inside = false;
-  }
+/** A place with each patient's locations as the hub knew them then: kept with a published event, so a key's view of an archive page never changes. */
+export interface ResolvedPlace {
+  patients: { id: string; locations: string[] }[];
+  locations: string[];
+}
+
+/** In a key's locations: every location (a district hub above clinics, an admin's own reader). */
+export const EVERY_LOCATION = "*";
+
+export async function resolvePlace(place: Place, places: PlaceStore): Promise<ResolvedPlace> {
+  const patients: ResolvedPlace["patients"] = [];
+  for (const id of place.patients) patients.push({ id, locations: [...(await places.of(id))] });
+  return { patients, locations: place.locations };
+}
+
+/**
+ * Whether a key may see a record of this place. `null`: the place is not known (the void of a record the
+ * hub never saw made): it goes to every key, as it carries nothing but the uuid. The expression sees
+ * `{patients, locations}` and what `extra` adds (`category`; `record` on record reads, not on feed entries).
+ */
+export async function allowsResolved(c: Catchment, p: ResolvedPlace | null, extra: { category?: string; record?: unknown } = {}): Promise<boolean> {
+  if (!p || p.patients.length === 0 || c.locations.includes(EVERY_LOCATION)) return true;
+  const mine = new Set(c.locations);
+  const single = p.patients.length === 1;
+  const inside = p.patients.every((pt) => pt.locations.some((l) => mine.has(l)) || (single && p.locations.some((l) => mine.has(l))));
   if (inside) return true;
-  if (!catchment.expression) return false;
-  const input = { record, patients: place.patients, locations: [...new Set([...place.locations, ...[...locationsOf.values()].flatMap((s) => [...s])])] };
-  const result: unknown = await compileExpression(catchment.expression).evaluate(input);
+  if (!c.expression) return false;
+  const input = { ...extra, patients: p.patients.map((x) => x.id), locations: unique([...p.locations, ...p.patients.flatMap((x) => x.locations)]) };
+  const result: unknown = await compileExpression(c.expression).evaluate(input);
   return result === true;
+}
+
+/** Whether a key with this catchment may see a record of this place (the patients' places as known now). */
+export async function allows(catchment: Catchment, place: Place, places: PlaceStore, record?: unknown): Promise<boolean> {
+  return allowsResolved(catchment, await resolvePlace(place, places), { record });
+}
+
+/**
+ * A search answer with only the records a key may see: a FHIR Bundle's entries, a REST `{results}` list.
+ * Undefined when the body is neither (a single record: decide on it as a whole).
+ */
+export async function filterSearch(kind: string, body: unknown, keep: (kind: string, record: unknown) => Promise<boolean>): Promise<Json | undefined> {
+  const b = obj(body);
+  if (!b) return undefined;
+  if (b.resourceType === "Bundle") {
+    const entries: unknown[] = [];
+    for (const e of arr(b.entry)) if (await keep(kind, obj(e)?.resource)) entries.push(e);
+    return { ...b, entry: entries, ...(typeof b.total === "number" ? { total: entries.length } : {}) };
+  }
+  if (!b.resourceType && Array.isArray(b.results)) {
+    const results: unknown[] = [];
+    for (const r of b.results) if (await keep(kind, r)) results.push(r);
+    return { ...b, results };
+  }
+  return undefined;
 }
 
 /** A PlaceStore in memory (tests; a hub without a store never serves a catchment). */

@@ -15,9 +15,6 @@ export interface RecordAnswer {
   body: string;
 }
 
-/** Checks a record read by a key; the seam for the catchment rule (lib/hub/catchment.ts). */
-export type RecordFilter = (keyId: string, path: string, body: unknown) => Promise<boolean>;
-
 const API_PATH = /^\/ws\/(?:fhir2\/R4|rest\/v1)\/[^?#]+$/;
 
 /** The "/ws/…" path to forward, or undefined when it is not one of the two APIs or is not plain. */
@@ -39,7 +36,7 @@ export async function readFromParent(
   path: string,
   query: string,
   accept: string | undefined,
-  allow?: (body: unknown) => Promise<boolean>,
+  allow?: (body: unknown) => Promise<boolean | { body: string }>,
 ): Promise<RecordAnswer> {
   const ws = forwardablePath(path);
   if (!ws) return NOT_FOUND;
@@ -64,7 +61,9 @@ export async function readFromParent(
     } catch {
       body = undefined;
     }
-    if (!(await allow(body))) return NOT_FOUND;
+    const allowed = await allow(body);
+    if (!allowed) return NOT_FOUND;
+    if (allowed !== true) return { status: res.status, contentType, body: allowed.body };
   }
   return { status: res.status, contentType, body: res.body };
 }

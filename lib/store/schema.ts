@@ -10,7 +10,8 @@ import type { SqliteDb } from "./sqlite";
  *    (the version sent when the target kept less: lib/sync/verify.ts).
  * 6: a hub's view of its children: hub_status, hub_child_audit, hub_patient_places (lib/hub/).
  * 7: published feed events (feed_events: atom-feed-out, lib/atom/publisher.ts) and how far each hub key
- *    read them (hub_feed_reads, lib/hub/feed-reads.ts).
+ *    read them (hub_feed_reads, lib/hub/feed-reads.ts); with each event its catchment place
+ *    (feed_events.place, hub_record_places: lib/hub/publish-place.ts).
  */
 export const SCHEMA_VERSION = 7;
 
@@ -215,6 +216,13 @@ CREATE TABLE IF NOT EXISTS hub_patient_places (
   PRIMARY KEY (patient, location)
 ) WITHOUT ROWID;
 
+-- The place (patients, locations: JSON) of each record the hub re-published (lib/hub/publish-place.ts):
+-- the void of a record goes to the keys that saw it.
+CREATE TABLE IF NOT EXISTS hub_record_places (
+  record TEXT PRIMARY KEY,
+  place  TEXT NOT NULL
+) WITHOUT ROWID;
+
 -- The events this node publishes as ICT4H feeds (atom-feed-out, lib/atom/publisher.ts), as omod-atomfeed's
 -- event_records: numbered per category from 1 (seq: page n holds seq (n-1)*size+1 .. n*size), uuid unique
 -- per category (publishing an event twice keeps the first), tags JSON array, content the entry's links.
@@ -254,6 +262,7 @@ const ADDED_COLUMNS: [table: string, column: string, decl: string][] = [
   ["record_sync", "sent_hash", "TEXT"],
   ["audit", "hub_key", "TEXT"],
   ["audit", "peer", "TEXT"],
+  ["feed_events", "place", "TEXT"],
 ];
 
 export async function createSchema(db: SqliteDb): Promise<void> {

@@ -13,6 +13,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
 import { contentFromTemplates, FeedInputError, FeedPublisher, validCategory, type PublishInput } from "../../lib/atom/publisher";
 import { relayedEvent } from "../../lib/hub/feed-relay";
+import { placeToPublish, type PublishedRecord } from "../../lib/hub/publish-place";
 import { isFeedEntry, ticketOf, type SyncMessage } from "../../lib/message";
 import { settleTicket } from "../../lib/settlement";
 import { OK } from "../../lib/outcome";
@@ -36,6 +37,13 @@ function hubContext(RED: NodeAPI): string {
   const set = (RED.settings as { httpNodeRoot?: unknown }).httpNodeRoot;
   const root = (typeof set === "string" ? set : "/").replace(/\/+$/, "");
   return `${root}/openmrs`;
+}
+
+/** The record fhir-fetch put on an entry's message, if any. */
+function fetchedRecord(m: SyncMessage): PublishedRecord | undefined {
+  const p = m.payload as { resourceType?: unknown; id?: unknown } | undefined;
+  if (!isFeedEntry(m.entry) || !p || typeof p.resourceType !== "string" || typeof p.id !== "string") return undefined;
+  return { kind: p.resourceType, key: `${p.resourceType}/${p.id}`, payload: p, deleted: m.action === "delete" };
 }
 
 function tagsOf(m: SyncMessage): string[] {
@@ -82,9 +90,11 @@ export = function (RED: NodeAPI): void {
     /** The event a message asks for. */
     const eventOf = (m: SyncMessage): PublishInput => {
       const cat = typeof m.category === "string" && m.category ? m.category : category;
-      if (isFeedEntry(m.payload)) {
-        const e = relayedEvent(m.payload, context, cat || m.payload.category);
-        if (!e) throw new FeedInputError(RED._("atom-feed-out.errors.no-link", { entry: m.payload.id }));
+      // A parent's entry: as atom-feed-in sends it, or after fhir-fetch (msg.entry, the record in msg.payload).
+      const entry = isFeedEntry(m.payload) ? m.payload : isFeedEntry(m.entry) ? m.entry : undefined;
+      if (entry) {
+        const e = relayedEvent(entry, context, cat || entry.category);
+        if (!e) throw new FeedInputError(RED._("atom-feed-out.errors.no-link", { entry: entry.id }));
         return e;
       }
       if (!cat) throw new FeedInputError(RED._("atom-feed-out.errors.no-category"));
@@ -107,6 +117,10 @@ export = function (RED: NodeAPI): void {
       (async () => {
         const event = eventOf(m);
         const store = await storeNode.open();
+        // With the record fetched (fhir-fetch before this node), the event keeps whom it concerns: the hub's
+        // catchment shows it only to the keys of those patients (lib/hub/publish-place.ts).
+        const record = fetchedRecord(m);
+        if (record) event.place = await placeToPublish(store.db, record);
         const published = await FeedPublisher.of(store.db).publish(event);
         counts[published.duplicate ? "duplicate" : "published"]++;
         if (ticketOf(m)) settleTicket(m.ticket, OK, { action: "publish" });

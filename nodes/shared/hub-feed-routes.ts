@@ -8,14 +8,17 @@
  *  - `GET /openmrs/ws/fhir2/R4/…` and `GET /openmrs/ws/rest/v1/…`: answered by reading from the parent
  *    server named in an atom-feed-out node (lib/hub/record-read.ts). The write methods on those paths are
  *    hub-in's.
- * A key is only let into the feeds and records of its own store.
+ * A key is only let into the feeds and records of its own store, and sees only its catchment: feed entries
+ * of other patients are left out of its pages, their records answered 404 (lib/hub/catchment.ts).
  */
 import type { Request, RequestHandler, Response } from "express";
 import { keyAuth, type KeyAuthOptions, type KeyedRequest } from "../../lib/hub/auth";
 import { answerPage, type FeedPublisher } from "../../lib/atom/publisher";
 import { FeedReads } from "../../lib/hub/feed-reads";
 import { KeyStore } from "../../lib/hub/keys";
-import { readFromParent, type RecordFilter } from "../../lib/hub/record-read";
+import { readFromParent } from "../../lib/hub/record-read";
+import { allowsResolved } from "../../lib/hub/catchment";
+import { readAllowed } from "../../lib/hub/publish-place";
 import type { OpenmrsServer } from "../../lib/openmrs/server";
 import type { SqliteDb } from "../../lib/store/sqlite";
 
@@ -34,8 +37,6 @@ export interface FeedSource {
   publisher: (db: SqliteDb) => FeedPublisher;
   /** The server record reads are answered from, if any. */
   parent?: () => OpenmrsServer;
-  /** The catchment seam: may a key read this record? (all records when absent). */
-  allowRecord?: RecordFilter;
 }
 
 const sources: FeedSource[] = [];
@@ -81,7 +82,12 @@ export function addFeedRoutes(app: GetApp, auth: Omit<KeyAuthOptions, "action">)
     (async () => {
       const db = await src.db();
       const self = absolute(req);
-      const page = await src.publisher(db).page(category, which, { selfUrl: self, feedBase: self.replace(/\/[^/]*\/?$/, "") });
+      // Only the entries of the key's catchment (lib/hub/catchment.ts); the page's numbering stays the feed's.
+      const filter = {
+        id: key.id,
+        allows: (place: Parameters<typeof allowsResolved>[1], cat: string) => allowsResolved(key.catchment, place, { category: cat }),
+      };
+      const page = await src.publisher(db).page(category, which, { selfUrl: self, feedBase: self.replace(/\/[^/]*\/?$/, "") }, filter);
       const a = answerPage(page, req.headers["if-none-match"]);
       res.status(a.status).set(a.headers).send(a.body);
       if (page?.newest) {
@@ -101,7 +107,8 @@ export function addFeedRoutes(app: GetApp, auth: Omit<KeyAuthOptions, "action">)
     }
     const path = READ_ROUTE.exec(req.path)![1];
     const query = req.originalUrl.includes("?") ? req.originalUrl.slice(req.originalUrl.indexOf("?") + 1) : "";
-    const allow = src.allowRecord && ((body: unknown) => src.allowRecord!(key.id, path, body));
+    // A record outside the key's catchment is answered as absent; a search keeps only what it may see.
+    const allow = async (body: unknown) => readAllowed(await src.db(), key.catchment, path, body);
     readFromParent(src.parent!(), path, query, req.headers.accept, allow)
       .then((a) => {
         if (a.contentType) res.set("Content-Type", a.contentType);

@@ -72,7 +72,7 @@ describe("hub feeds and records for an unchanged child pull flow (hub Node-RED +
     const issued = await fetch(`${hub.url}/openmrs-sync/keys`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ name: "clinic-a", catchment: { locations: [] } }),
+      body: JSON.stringify({ name: "clinic-a", catchment: { locations: ["*"] } }),
     });
     assert.equal(issued.status, 201);
     const key = (await issued.json()) as { id: string; name: string; secret: string };
