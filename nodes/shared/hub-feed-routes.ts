@@ -13,7 +13,7 @@
  */
 import type { Request, RequestHandler, Response } from "express";
 import { keyAuth, type KeyAuthOptions, type KeyedRequest } from "../../lib/hub/auth";
-import { answerPage, type FeedPublisher } from "../../lib/atom/publisher";
+import { answerPage, validCategory, type FeedPublisher } from "../../lib/atom/publisher";
 import { FeedReads } from "../../lib/hub/feed-reads";
 import { KeyStore } from "../../lib/hub/keys";
 import { readFromParent } from "../../lib/hub/record-read";
@@ -72,9 +72,14 @@ export function addFeedRoutes(app: GetApp, auth: Omit<KeyAuthOptions, "action">)
   app.get(FEED_ROUTE, keyAuth({ ...auth, action: "feed-read" }), (req: Request, res: Response) => {
     const key = (req as KeyedRequest).syncKey!;
     const m = FEED_ROUTE.exec(req.path)!;
-    const category = decodeURIComponent(m[1]);
+    let category = "";
+    try {
+      category = decodeURIComponent(m[1]);
+    } catch {
+      // a malformed escape names no feed
+    }
     const which = m[2] === "recent" ? "recent" : Number(m[2]);
-    const src = sourceFor(key.store, category);
+    const src = validCategory(category) ? sourceFor(key.store, category) : undefined;
     if (!src) {
       res.set("Cache-Control", "no-store").status(404).type("text/plain").send("feed does not exist");
       return;

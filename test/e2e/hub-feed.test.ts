@@ -133,6 +133,9 @@ describe("hub feeds and records for an unchanged child pull flow (hub Node-RED +
     const empty = await get("ws/atomfeed/nothing-here/recent", { authorization: auth });
     assert.equal((await parseFeedPage(empty.text, "x")).entries.length, 0);
     assert.equal((await get("ws/atomfeed/nothing-here/1", { authorization: auth })).status, 404);
+    const malformed = await get("ws/atomfeed/%E0%A4%A/recent", { authorization: auth });
+    assert.equal(malformed.status, 400, "a malformed escape: express refuses it before the route");
+    assert.doesNotMatch(malformed.text, /<feed/);
 
     // A module developer's event: its own category, Bahmni content from the node's template, the action as a term.
     await inject(hub, "dev_inject");
