@@ -112,7 +112,35 @@ export const DIAGNOSIS_CONCEPTS: readonly Concept[] = [
   { uuid: ciel(121375), display: "Asthma", datatype: "N/A" },
 ];
 
-export const CONCEPTS: readonly Concept[] = [...QUESTION_CONCEPTS, ...ANSWER_CONCEPTS, ...GROUP_CONCEPTS, ...DIAGNOSIS_CONCEPTS];
+/**
+ * Allergy concepts (sim/types/allergy.ts), CIEL-style uuids. The severities and "Other non-coded" are the
+ * concepts the reference application's global properties name (allergy.concept.severity.mild / moderate /
+ * severe, allergy.concept.otherNonCoded = 5622): fhir2's AllergyIntoleranceSeverityTranslatorImpl reads them.
+ */
+export const ALLERGEN_CONCEPTS: readonly Concept[] = [
+  { uuid: ciel(70116), display: "Penicillins", datatype: "N/A" },
+  { uuid: ciel(71617), display: "Aspirin", datatype: "N/A" },
+  { uuid: ciel(162302), display: "Peanuts", datatype: "N/A" },
+  { uuid: ciel(162536), display: "Dust", datatype: "N/A" },
+];
+export const OTHER_NON_CODED = ciel(5622);
+export const SEVERITY_CONCEPTS = { mild: ciel(1498), moderate: ciel(1499), severe: ciel(1500) } as const;
+export const REACTION_CONCEPTS: readonly Concept[] = [
+  { uuid: ciel(512), display: "Rash", datatype: "N/A" },
+  { uuid: ciel(5978), display: "Nausea", datatype: "N/A" },
+  { uuid: ciel(148888), display: "Anaphylaxis", datatype: "N/A" },
+  { uuid: ciel(139084), display: "Headache", datatype: "N/A" },
+];
+const ALLERGY_CONCEPTS: readonly Concept[] = [
+  ...ALLERGEN_CONCEPTS,
+  ...REACTION_CONCEPTS,
+  { uuid: OTHER_NON_CODED, display: "Other non-coded", datatype: "N/A" },
+  { uuid: SEVERITY_CONCEPTS.mild, display: "Mild", datatype: "N/A" },
+  { uuid: SEVERITY_CONCEPTS.moderate, display: "Moderate", datatype: "N/A" },
+  { uuid: SEVERITY_CONCEPTS.severe, display: "Severe", datatype: "N/A" },
+];
+
+export const CONCEPTS: readonly Concept[] = [...QUESTION_CONCEPTS, ...ANSWER_CONCEPTS, ...GROUP_CONCEPTS, ...DIAGNOSIS_CONCEPTS, ...ALLERGY_CONCEPTS];
 
 /** The simulator's one user (admin), creator of every record. */
 export const ADMIN_USER_UUID = "1c3db49d-440a-11e6-a65c-00e04c680037";

@@ -34,7 +34,7 @@ import {
 } from "./model";
 import { isObject, json, type Reply } from "./reply";
 import { restForType } from "./types/handlers";
-import { typeByRest, type RestParts } from "./types/registry";
+import { subTypeByRest, typeByRest, type RestParts } from "./types/registry";
 
 const RESOURCE_TYPES: Readonly<Record<string, RecordType>> = {
   patient: "patient",
@@ -710,6 +710,11 @@ export function handleRest(store: Store, req: RestRequest): Reply {
       const m = store.lacking.has(uuid) ? undefined : meta.get(uuid);
       if (!m) return restError(404, "Object with given uuid doesn't exist");
       return json(200, { ...m, name: m.display, retired: false, links: selfLink(req.base, `${resource}/${uuid}`) });
+    }
+    const sub = uuid && rest.length > 0 ? subTypeByRest(resource, rest[0]) : undefined;
+    if (sub) {
+      const request = { method: req.method, uuid: rest[1], rest: rest.slice(2), query: req.query, body: req.body, invalid: req.invalid, parent: uuid };
+      return restForType(store, sub, request, restParts(store, req.base));
     }
     const registered = typeByRest(resource);
     if (registered) {

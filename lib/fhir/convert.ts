@@ -14,6 +14,7 @@
  * (names, identifiers, addresses) are skipped. Input that cannot be converted throws PermanentError.
  */
 import { PermanentError, shownValue } from "../outcome";
+import { allergy } from "./types/allergy";
 import { condition } from "./types/condition";
 import { encounter } from "./types/encounter";
 import { observation } from "./types/observation";
@@ -37,9 +38,10 @@ export { DEFAULT_CONTACT_ATTRIBUTE_TYPE, PERSON_ATTRIBUTE_TYPE_URL, PERSON_ATTRI
 export { VISIT_TYPE_SYSTEM } from "./types/visit";
 export { ENCOUNTER_TYPE_SYSTEM } from "./types/encounter";
 export { CONDITION_CATEGORY_SYSTEM, CONDITION_CLINICAL_SYSTEM, CONDITION_VERIFICATION_SYSTEM, NON_CODED_CONDITION_URL } from "./types/condition";
+export { ALLERGY_SEVERITY_CONCEPTS, OTHER_NON_CODED_CONCEPT } from "./types/allergy";
 
 /** Kind -> its converter. */
-const CONVERTERS = new Map<RestKind, TypeConverter>([patient, visit, encounter, observation, condition].map((c) => [c.kind, c]));
+const CONVERTERS = new Map<RestKind, TypeConverter>([patient, visit, encounter, observation, condition, allergy].map((c) => [c.kind, c]));
 
 /** REST resource name (lower case) -> kind. */
 const REST_KINDS = new Map<string, RestKind>([
@@ -49,6 +51,7 @@ const REST_KINDS = new Map<string, RestKind>([
   ["obs", "obs"],
   ["observation", "obs"],
   ["condition", "condition"],
+  ["allergy", "allergy"],
 ]);
 
 /** FHIR resourceType -> kind (an Encounter is a visit when tagged so). */
@@ -57,6 +60,7 @@ const FHIR_KINDS = new Map<string, (resource: FhirResource) => RestKind>([
   ["Observation", () => "obs"],
   ["Condition", () => "condition"],
   ["Encounter", (r) => (isVisitTagged(r) ? "visit" : "encounter")],
+  ["AllergyIntolerance", () => "allergy"],
 ]);
 
 /** FHIR resourceType -> the [field, referenced type] pairs of the records it needs on the target first. */
@@ -78,6 +82,7 @@ const RECORD_REFERENCES = new Map<string, [string, string][]>([
     ],
   ],
   ["Condition", [["subject", "Patient"]]],
+  ["AllergyIntolerance", [["patient", "Patient"]]],
 ]);
 
 // ---------------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ const FIELDS: Readonly<Record<RestKind, readonly [string, MetadataKind][]>> = {
   ],
   obs: [["concept", "concept"]],
   condition: [],
+  allergy: [["severity", "concept"]],
 };
 
 /** OpenMRS uuids are 36 characters (a few old ones 38): anything else (a name) is not looked up. */
@@ -91,6 +92,11 @@ export function metadataRefs(kind: RestKind, body: Json, resource: unknown, code
   if (kind === "obs" && codedValue) add("concept", body.value);
   // A condition's concept is in its CodedOrFreeText (free text needs none).
   if (kind === "condition") add("concept", (body.condition as Json | undefined)?.coded);
+  // An allergy's allergen and its reactions are concepts.
+  if (kind === "allergy") {
+    add("concept", (body.allergen as Json | undefined)?.codedAllergen);
+    for (const r of objects(body.reactions)) add("concept", r.reaction);
+  }
   if (kind === "patient") {
     for (const i of objects(body.identifiers)) {
       add("patientidentifiertype", i.identifierType);

@@ -16,7 +16,7 @@
  * checked there (lib/openmrs/metadata-check.ts): while some is missing the record is a *retry*
  * ("missing-metadata") that names it, not a generic 400 and a dead letter.
  */
-import { httpFailure, httpOutcome, OK, type Outcome } from "../outcome";
+import { httpFailure, httpOutcome, OK, PermanentError, type Outcome } from "../outcome";
 import {
   fhirReferences,
   fhirToRestCreate,
@@ -28,7 +28,7 @@ import {
   type RestKind,
 } from "../fhir/convert";
 import type { FhirClient, FhirResponse } from "../fhir/client";
-import { viaFhir2, type OpenmrsServer, type ServerProfile } from "../openmrs/server";
+import { viaFhir2, writesViaFhir2, type OpenmrsServer, type ServerProfile } from "../openmrs/server";
 import { personAttributeTypes } from "../openmrs/attribute-types";
 import { withAttributeIds } from "../openmrs/attribute-ids";
 import { MetadataCheck, metadataRefs, metadataText } from "../openmrs/metadata-check";
@@ -53,6 +53,8 @@ export interface WriteRequest {
   created?: boolean;
   /** Which delivery of the record this is (1 for the first), from its ticket. */
   attempt?: number;
+  /** The patient of a REST v1 patient sub-resource (an allergy), for a delete through REST. */
+  parent?: string;
 }
 
 export interface WriteResult {
@@ -69,7 +71,7 @@ export interface RecordTarget {
   profile(): Promise<ServerProfile | undefined>;
   write(req: WriteRequest, profile?: ServerProfile): Promise<WriteResult>;
   /** The target's current version of a record; undefined when it is absent or voided. */
-  read(resourceType: string, id: string, restKind?: RestKind, profile?: ServerProfile): Promise<FhirResource | undefined>;
+  read(resourceType: string, id: string, restKind?: RestKind, profile?: ServerProfile, parent?: string): Promise<FhirResource | undefined>;
 }
 
 const REST_KINDS_OF = new Map<string, RestKind[]>([
@@ -77,7 +79,24 @@ const REST_KINDS_OF = new Map<string, RestKind[]>([
   ["Observation", ["obs"]],
   ["Condition", ["condition"]],
   ["Encounter", ["encounter", "visit"]],
+  ["AllergyIntolerance", ["allergy"]],
 ]);
+
+/** REST kinds served only as a patient sub-resource (webservices.rest DelegatingSubResource): patient/{uuid}/{kind}. */
+const PATIENT_SUB_RESOURCES = new Set<RestKind>(["allergy"]);
+
+/** The patient a REST create body names, for a sub-resource's path. */
+function parentOf(body: Record<string, unknown>): string | undefined {
+  return typeof body.patient === "string" ? body.patient : undefined;
+}
+
+/** A REST body as posted: without `uuid` (an update) and without the `patient` a sub-resource's path names. */
+function posted(kind: RestKind, body: Record<string, unknown>, keepUuid: boolean): Record<string, unknown> {
+  const out = { ...body };
+  if (!keepUuid) delete out.uuid;
+  if (PATIENT_SUB_RESOURCES.has(kind)) delete out.patient;
+  return out;
+}
 
 /** REST resource names that can hold a record of this FHIR type (an Encounter is a visit or an encounter). */
 function restKindsOf(resourceType: string): RestKind[] {
@@ -148,9 +167,10 @@ export class OpenmrsTarget implements RecordTarget {
     if (lacking) return { outcome: lacking, method: "GET", url: this.server.restUrl("") };
     if (req.created) {
       const created = await this.createViaRest(req, resource, profile, false);
-      if (created.outcome.kind === "ok" || !(await this.exists(req.resourceType, req.id, profile))) return this.withRefusal(req, created, profile);
+      if (created.outcome.kind === "ok" || !(await this.exists(req.resourceType, req.id, profile, req.parent ?? this.patientOfResource(resource))))
+        return this.withRefusal(req, created, profile);
     }
-    if (viaFhir2(profile, req.resourceType)) {
+    if (writesViaFhir2(profile, req.resourceType, "upsert")) {
       const url = `${this.server.fhir.baseUrl}/${req.resourceType}/${req.id}`;
       const res = await this.server.fhir.update({ ...resource, id: req.id }, this.headers(req));
       if (res.status >= 200 && res.status < 300) return { outcome: { ...OK, status: res.status }, method: "PUT", url };
@@ -161,10 +181,8 @@ export class OpenmrsTarget implements RecordTarget {
     // No fhir2: update through REST, create when the record is not there.
     const { kind, body } = fhirToRestCreate(resource, await this.convertOptions(resource));
     if (VERSIONED_ON_REST.has(kind)) return this.versionedUpsert(req, resource, kind, body, profile);
-    const url = this.server.restUrl(kind, req.id);
-    const { uuid: _uuid, ...changes } = body;
-    void _uuid;
-    const res = await this.server.restSend("POST", url, changes, this.headers(req));
+    const url = this.restUrlOf(kind, req.id, parentOf(body));
+    const res = await this.server.restSend("POST", url, posted(kind, body, false), this.headers(req));
     if (res.status >= 200 && res.status < 300) return { outcome: { ...OK, status: res.status }, method: "POST", url };
     if (res.status !== 404)
       return { outcome: await this.refusal(req, httpOutcome("POST", url, res.status, res.json, res.headers["retry-after"]), profile), method: "POST", url };
@@ -198,8 +216,8 @@ export class OpenmrsTarget implements RecordTarget {
 
   private async createViaRest(req: WriteRequest, resource: FhirResource, profile: ServerProfile, analyse = true): Promise<Omit<WriteResult, "durationMs">> {
     const { kind, body, warnings } = fhirToRestCreate({ ...resource, id: req.id }, await this.convertOptions(resource));
-    const url = this.server.restUrl(kind);
-    const res = await this.server.restSend("POST", url, body, this.headers(req));
+    const url = this.restUrlOf(kind, undefined, parentOf(body));
+    const res = await this.server.restSend("POST", url, posted(kind, body, true), this.headers(req));
     if (res.status >= 200 && res.status < 300) {
       const message = warnings ? `created without what the target cannot hold: ${warnings.join("; ")}` : undefined;
       return { outcome: { ...OK, status: res.status, reason: "created", ...(message ? { message } : {}) }, method: "POST", url };
@@ -242,13 +260,13 @@ export class OpenmrsTarget implements RecordTarget {
     let status: number;
     let body: unknown;
     let retryAfter: string | string[] | undefined;
-    if (viaFhir2(profile, req.resourceType)) {
+    if (writesViaFhir2(profile, req.resourceType, "delete")) {
       url = `${this.server.fhir.baseUrl}/${req.resourceType}/${req.id}`;
       const res = await this.server.fhir.delete(req.resourceType, req.id, this.headers(req));
       ({ status, body, retryAfter } = res);
     } else {
       const kind = this.restKind(req) ?? restKindsOf(req.resourceType)[0];
-      url = this.server.restUrl(kind, req.id);
+      url = this.restUrlOf(kind, req.id, req.parent);
       const res = await this.server.restSend("DELETE", url, undefined, this.headers(req));
       status = res.status;
       body = res.json;
@@ -258,7 +276,14 @@ export class OpenmrsTarget implements RecordTarget {
     return { outcome: httpOutcome("DELETE", url, status, body, retryAfter), method: "DELETE", url };
   }
 
-  async read(resourceType: string, id: string, restKind?: RestKind, given?: ServerProfile): Promise<FhirResource | undefined> {
+  /** `{rest}/{kind}[/{id}]`, or `{rest}/patient/{parent}/{kind}[/{id}]` for a patient sub-resource. */
+  private restUrlOf(kind: RestKind, id?: string, parent?: string): string {
+    if (!PATIENT_SUB_RESOURCES.has(kind)) return this.server.restUrl(kind, id);
+    if (!parent) throw new PermanentError(`${kind} ${id ?? ""} is a patient sub-resource of REST v1, and its patient is not known`, "no-parent");
+    return this.server.restUrl(`patient/${encodeURIComponent(parent)}/${kind}`, id);
+  }
+
+  async read(resourceType: string, id: string, restKind?: RestKind, given?: ServerProfile, parent?: string): Promise<FhirResource | undefined> {
     const profile = given ?? (await this.server.profile());
     if (viaFhir2(profile, resourceType)) {
       const res = await this.server.fhir.read(resourceType, id);
@@ -269,7 +294,7 @@ export class OpenmrsTarget implements RecordTarget {
     }
     const kinds = restKind ? [restKind] : restKindsOf(resourceType);
     for (const kind of kinds) {
-      const url = `${this.server.restUrl(kind, id)}?v=full`;
+      const url = `${this.restUrlOf(kind, id, parent)}?v=full`;
       const res = await this.server.restGet(url);
       if (res.status === 404) continue;
       if (res.status !== 200) throw httpFailure("GET", url, res.status, res.json, res.headers["retry-after"]);
@@ -307,14 +332,22 @@ export class OpenmrsTarget implements RecordTarget {
     });
   }
 
-  private async exists(resourceType: string, id: string, profile: ServerProfile): Promise<boolean> {
+  /** The patient a resource belongs to (`patient`, else `subject`). */
+  private patientOfResource(resource: FhirResource): string | undefined {
+    const ref = (resource.patient ?? resource.subject) as { reference?: unknown } | undefined;
+    const m = typeof ref?.reference === "string" ? /Patient\/([^/]+)$/.exec(ref.reference) : null;
+    return m?.[1];
+  }
+
+  private async exists(resourceType: string, id: string, profile: ServerProfile, parent?: string): Promise<boolean> {
     if (viaFhir2(profile, resourceType)) {
       const res = await this.server.fhir.read(resourceType, id);
       return res.status !== 404;
     }
     const kinds = restKindsOf(resourceType);
     for (const kind of kinds) {
-      const res = await this.server.restGet(this.server.restUrl(kind, id));
+      if (PATIENT_SUB_RESOURCES.has(kind) && !parent) return true; // cannot be asked without its patient: the write says
+      const res = await this.server.restGet(this.restUrlOf(kind, id, parent));
       if (res.status !== 404) return true;
     }
     return false;

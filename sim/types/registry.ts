@@ -15,6 +15,7 @@
  */
 import type { BaseRecord, Store, VoidPatch } from "../model";
 import type { Rng } from "../rng";
+import { allergy } from "./allergy";
 import { condition } from "./condition";
 
 export type Json = Record<string, unknown>;
@@ -64,6 +65,13 @@ export interface SimType<R extends BaseRecord = BaseRecord, D = unknown, P = unk
   /** `/ws/rest/v1/{restResource}` and `/ws/fhir2/R4/{fhirType}`. */
   readonly restResource: string;
   readonly fhirType: string;
+  /**
+   * A patient SUB-resource (webservices.rest DelegatingSubResource): served at
+   * `/ws/rest/v1/patient/{patient}/{restResource}[/{uuid}]` only, and linked so in the feed.
+   */
+  readonly restParent?: "patient";
+  /** DELETE ?purge=true refused (ResourceDoesNotSupportOperationException) instead of purging. */
+  readonly restPurge?: "refused";
   /** Key in the data file, the snapshot and the stats ("conditions"). */
   readonly section: string;
 
@@ -82,8 +90,8 @@ export interface SimType<R extends BaseRecord = BaseRecord, D = unknown, P = unk
 
   /** The `?v=full` representation. */
   restRep(store: Store, rec: R, parts: RestParts): Json;
-  /** A REST create body as a draft; `uuid` in it is kept. */
-  restDraft(store: Store, body: Json): D;
+  /** A REST create body as a draft; `uuid` in it is kept. `parent`: the patient of a sub-resource's path. */
+  restDraft(store: Store, body: Json, parent?: string): D;
   /** A REST update body as a patch of `prev` (unknown or read-only properties refused as webservices.rest does). */
   restPatch(store: Store, prev: R, body: Json): P & VoidPatch;
 
@@ -106,10 +114,11 @@ export interface SimType<R extends BaseRecord = BaseRecord, D = unknown, P = unk
 }
 
 /** Every registered type. */
-export const SIM_TYPES: readonly SimType[] = [condition];
+export const SIM_TYPES: readonly SimType[] = [condition, allergy];
 
 const BY_TYPE = new Map(SIM_TYPES.map((t) => [t.type, t]));
-const BY_REST = new Map(SIM_TYPES.map((t) => [t.restResource, t]));
+const BY_REST = new Map(SIM_TYPES.filter((t) => !t.restParent).map((t) => [t.restResource, t]));
+const BY_SUB = new Map(SIM_TYPES.filter((t) => t.restParent).map((t) => [`${t.restParent}/${t.restResource}`, t]));
 const BY_FHIR = new Map(SIM_TYPES.map((t) => [t.fhirType, t]));
 
 /** The registered type of this name (throws for an unknown one: a programming error). */
@@ -122,6 +131,16 @@ export function simType(type: string): SimType {
 /** The registered type served at `/ws/rest/v1/{resource}`, if any. */
 export function typeByRest(resource: string): SimType | undefined {
   return BY_REST.get(resource);
+}
+
+/** The registered sub-resource type served at `/ws/rest/v1/{parent}/{uuid}/{resource}`, if any. */
+export function subTypeByRest(parent: string, resource: string): SimType | undefined {
+  return BY_SUB.get(`${parent}/${resource}`);
+}
+
+/** The path under /ws/rest/v1/ of a record's collection: `{restResource}`, or `patient/{uuid}/{restResource}` for a sub-resource. */
+export function restCollection(def: SimType, rec: BaseRecord): string {
+  return def.restParent ? `${def.restParent}/${def.patientOf(rec) ?? ""}/${def.restResource}` : def.restResource;
 }
 
 /** The registered type served at `/ws/fhir2/R4/{fhirType}`, if any. */
