@@ -35,5 +35,6 @@ export { restRep } from "./rest";
 export { ENTRY_ID_PREFIX } from "./feed";
 export { SIM_TYPES, simType, type SimType } from "./types/registry";
 export type { Condition, ConditionDraft, ConditionPatch, ClinicalStatus, VerificationStatus } from "./types/condition";
+export type { Order, OrderDraft, OrderKind, OrderAction } from "./types/order";
 export type { Allergy, AllergyDraft, AllergyPatch, AllergenType, AllergyReaction } from "./types/allergy";
 export * as metadata from "./metadata";

@@ -716,7 +716,7 @@ export function handleRest(store: Store, req: RestRequest): Reply {
       const request = { method: req.method, uuid: rest[1], rest: rest.slice(2), query: req.query, body: req.body, invalid: req.invalid, parent: uuid };
       return restForType(store, sub, request, restParts(store, req.base));
     }
-    const registered = typeByRest(resource);
+    const registered = typeByRest(resource, store, uuid, req.body);
     if (registered) {
       const request = { method: req.method, uuid, rest, query: req.query, body: req.body, invalid: req.invalid };
       return restForType(store, registered, request, restParts(store, req.base));

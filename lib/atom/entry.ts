@@ -158,6 +158,10 @@ export function describeEntry(raw: {
   const uuid = fhir?.uuid ?? rest?.uuid;
   if (uuid !== undefined && !isSafeId(uuid)) entry.unsafeId = true;
   else entry.uuid = uuid;
-  entry.resourceType = fhir?.resourceType ?? (entry.restResource ? own(REST_TO_FHIR_TYPE, entry.restResource) : undefined);
+  // A REST link to `order/{uuid}` serves drug and test orders alike: the category tells which.
+  entry.resourceType =
+    fhir?.resourceType ??
+    (entry.restResource ? own(REST_TO_FHIR_TYPE, entry.restResource) : undefined) ??
+    (category ? own(REST_TO_FHIR_TYPE, category.toLowerCase()) : undefined);
   return entry;
 }

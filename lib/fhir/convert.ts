@@ -15,6 +15,7 @@
  */
 import { PermanentError, shownValue } from "../outcome";
 import { allergy } from "./types/allergy";
+import { order } from "./types/order";
 import { condition } from "./types/condition";
 import { encounter } from "./types/encounter";
 import { observation } from "./types/observation";
@@ -38,10 +39,11 @@ export { DEFAULT_CONTACT_ATTRIBUTE_TYPE, PERSON_ATTRIBUTE_TYPE_URL, PERSON_ATTRI
 export { VISIT_TYPE_SYSTEM } from "./types/visit";
 export { ENCOUNTER_TYPE_SYSTEM } from "./types/encounter";
 export { CONDITION_CATEGORY_SYSTEM, CONDITION_CLINICAL_SYSTEM, CONDITION_VERIFICATION_SYSTEM, NON_CODED_CONDITION_URL } from "./types/condition";
-export { ALLERGY_SEVERITY_CONCEPTS, OTHER_NON_CODED_CONCEPT } from "./types/allergy";
+export { ALLERGY_SEVERITY_CONCEPTS, OTHER_NON_CODED_CONCEPT, validAllergy } from "./types/allergy";
+export { ORDER_DETAILS_URL } from "./types/order";
 
 /** Kind -> its converter. */
-const CONVERTERS = new Map<RestKind, TypeConverter>([patient, visit, encounter, observation, condition, allergy].map((c) => [c.kind, c]));
+const CONVERTERS = new Map<RestKind, TypeConverter>([patient, visit, encounter, observation, condition, allergy, order].map((c) => [c.kind, c]));
 
 /** REST resource name (lower case) -> kind. */
 const REST_KINDS = new Map<string, RestKind>([
@@ -52,6 +54,7 @@ const REST_KINDS = new Map<string, RestKind>([
   ["observation", "obs"],
   ["condition", "condition"],
   ["allergy", "allergy"],
+  ["order", "order"],
 ]);
 
 /** FHIR resourceType -> kind (an Encounter is a visit when tagged so). */
@@ -61,6 +64,8 @@ const FHIR_KINDS = new Map<string, (resource: FhirResource) => RestKind>([
   ["Condition", () => "condition"],
   ["Encounter", (r) => (isVisitTagged(r) ? "visit" : "encounter")],
   ["AllergyIntolerance", () => "allergy"],
+  ["MedicationRequest", () => "order"],
+  ["ServiceRequest", () => "order"],
 ]);
 
 /** FHIR resourceType -> the [field, referenced type] pairs of the records it needs on the target first. */
@@ -83,6 +88,23 @@ const RECORD_REFERENCES = new Map<string, [string, string][]>([
   ],
   ["Condition", [["subject", "Patient"]]],
   ["AllergyIntolerance", [["patient", "Patient"]]],
+  [
+    "MedicationRequest",
+    [
+      ["subject", "Patient"],
+      ["encounter", "Encounter"],
+      // A revision or discontinuation names the order it stops, which must be there (and active) first.
+      ["priorPrescription", "MedicationRequest"],
+    ],
+  ],
+  [
+    "ServiceRequest",
+    [
+      ["subject", "Patient"],
+      ["encounter", "Encounter"],
+      ["replaces", "ServiceRequest"],
+    ],
+  ],
 ]);
 
 // ---------------------------------------------------------------------------------------------

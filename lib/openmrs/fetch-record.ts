@@ -12,7 +12,7 @@
 import { DELETE_ACTIONS, type FeedEntry } from "../atom/entry";
 import { httpFailure, OutcomeError, PermanentError, shownValue } from "../outcome";
 import { entryHeader, redactUrl } from "../origin";
-import { isVoidedRest, restKindOf, restToFhir, type FhirResource } from "../fhir/convert";
+import { isVoidedRest, restKindOf, restToFhir, validAllergy, type FhirResource } from "../fhir/convert";
 import { viaFhir2, type OpenmrsServer, type ServerProfile } from "./server";
 import { withAttributeIds } from "./attribute-ids";
 
@@ -58,8 +58,9 @@ export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile,
           "wrong-resource",
         );
       }
-      // fhir2 leaves person attributes' uuids out: completed from REST, so the target keeps them.
-      const whole = resourceType === "Patient" ? await withAttributeIds(server, resource, headers) : resource;
+      // fhir2 leaves person attributes' uuids out: completed from REST, so the target keeps them. An
+      // allergy's reaction without manifestation (fhir2 serves one, R4 forbids it) is dropped.
+      const whole = resourceType === "Patient" ? await withAttributeIds(server, resource, headers) : validAllergy(resource);
       return { action: "upsert", resourceType, id: uuid, resource: whole, via: "fhir2", sourceUrl: url };
     }
     if (res.status === 410) return { action: "delete", resourceType, id: uuid, via: "fhir2", sourceUrl: url };

@@ -19,7 +19,8 @@ type Json = Record<string, unknown>;
 import type { OpenmrsServer } from "./server";
 
 /** REST v1 resource names of the metadata checked. */
-export type MetadataKind = "concept" | "encountertype" | "visittype" | "location" | "patientidentifiertype" | "provider" | "encounterrole";
+export type MetadataKind =
+  "concept" | "encountertype" | "visittype" | "location" | "patientidentifiertype" | "provider" | "encounterrole" | "caresetting" | "drug" | "orderfrequency";
 
 export interface MetadataRef {
   kind: MetadataKind;
@@ -44,6 +45,17 @@ const FIELDS: Readonly<Record<RestKind, readonly [string, MetadataKind][]>> = {
   obs: [["concept", "concept"]],
   condition: [],
   allergy: [["severity", "concept"]],
+  order: [
+    ["concept", "concept"],
+    ["careSetting", "caresetting"],
+    ["orderer", "provider"],
+    ["drug", "drug"],
+    ["frequency", "orderfrequency"],
+    ["doseUnits", "concept"],
+    ["route", "concept"],
+    ["quantityUnits", "concept"],
+    ["durationUnits", "concept"],
+  ],
 };
 
 /** OpenMRS uuids are 36 characters (a few old ones 38): anything else (a name) is not looked up. */
@@ -124,6 +136,9 @@ export function metadataText(ref: MetadataRef): string {
     patientidentifiertype: "identifier type",
     provider: "provider",
     encounterrole: "encounter role",
+    caresetting: "care setting",
+    drug: "drug",
+    orderfrequency: "order frequency",
   };
   return `${what[ref.kind] ?? ref.kind} ${ref.uuid}${ref.display ? ` (${ref.display})` : ""}`;
 }

@@ -60,6 +60,7 @@ export function restForType(store: Store, def: SimType, req: TypeRestRequest, pa
     const b = body(req.body);
     if (!uuid) return json(201, rep(store.createOf(def.type, def.restDraft(store, b, parent))));
     const prev = get(uuid);
+    if (def.restUpdate === "refused") throw new SimError(400, "The Resource Does not Support the Requested Operation");
     const patch = def.restPatch(store, prev, b);
     const saved = def.restUpdate === "versioned" ? store.reviseOf(def.type, uuid, patch) : store.updateOf(def.type, uuid, patch);
     return json(200, rep(saved));
@@ -106,6 +107,13 @@ export function fhirForType(store: Store, def: SimType, req: TypeFhirRequest, pa
     if (b.resourceType !== def.fhirType) throw new SimError(400, `resourceType must be ${def.fhirType}, not ${String(b.resourceType)}`);
     return b;
   };
+  if (def.fhirReadOnly && req.method !== "GET") {
+    return outcome(
+      400,
+      "not-supported",
+      `Invalid request: The FHIR endpoint on this server does not know how to handle ${req.method} operation[${def.fhirType}${id === undefined ? "" : `/${id}`}] with parameters [[]]`,
+    );
+  }
   if (id === undefined) {
     if (req.method !== "POST") return outcome(400, "not-supported", "Search is not supported by the simulator");
     const b = checked();

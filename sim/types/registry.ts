@@ -17,6 +17,7 @@ import type { BaseRecord, Store, VoidPatch } from "../model";
 import type { Rng } from "../rng";
 import { allergy } from "./allergy";
 import { condition } from "./condition";
+import { drugOrder, testOrder } from "./order";
 
 export type Json = Record<string, unknown>;
 
@@ -70,6 +71,13 @@ export interface SimType<R extends BaseRecord = BaseRecord, D = unknown, P = unk
    * `/ws/rest/v1/patient/{patient}/{restResource}[/{uuid}]` only, and linked so in the feed.
    */
   readonly restParent?: "patient";
+  /**
+   * The `type` of a webservices.rest subclass handler ("drugorder", "testorder"): several types share one
+   * `restResource` ("order"), a create picks by the body's `type`, a uuid by the type that holds it.
+   */
+  readonly restType?: string;
+  /** fhir2 serves it read-only (its provider has no create, update or delete): writes are refused as HAPI does. */
+  readonly fhirReadOnly?: boolean;
   /** DELETE ?purge=true refused (ResourceDoesNotSupportOperationException) instead of purging. */
   readonly restPurge?: "refused";
   /** Key in the data file, the snapshot and the stats ("conditions"). */
@@ -85,7 +93,7 @@ export interface SimType<R extends BaseRecord = BaseRecord, D = unknown, P = unk
    * How a REST v1 update is saved: in place (default), or "versioned": a change voids the record and
    * saves a new one under a new uuid (`successor` makes it), as ConditionServiceImpl.saveCondition does.
    */
-  readonly restUpdate?: "in-place" | "versioned";
+  readonly restUpdate?: "in-place" | "versioned" | "refused";
   successor?(next: R, base: BaseRecord, previous: string): R;
 
   /** The `?v=full` representation. */
@@ -114,10 +122,11 @@ export interface SimType<R extends BaseRecord = BaseRecord, D = unknown, P = unk
 }
 
 /** Every registered type. */
-export const SIM_TYPES: readonly SimType[] = [condition, allergy];
+export const SIM_TYPES: readonly SimType[] = [condition, allergy, drugOrder, testOrder];
 
 const BY_TYPE = new Map(SIM_TYPES.map((t) => [t.type, t]));
-const BY_REST = new Map(SIM_TYPES.filter((t) => !t.restParent).map((t) => [t.restResource, t]));
+const BY_REST = new Map<string, SimType[]>();
+for (const t of SIM_TYPES) if (!t.restParent) BY_REST.set(t.restResource, [...(BY_REST.get(t.restResource) ?? []), t]);
 const BY_SUB = new Map(SIM_TYPES.filter((t) => t.restParent).map((t) => [`${t.restParent}/${t.restResource}`, t]));
 const BY_FHIR = new Map(SIM_TYPES.map((t) => [t.fhirType, t]));
 
@@ -128,9 +137,16 @@ export function simType(type: string): SimType {
   return t;
 }
 
-/** The registered type served at `/ws/rest/v1/{resource}`, if any. */
-export function typeByRest(resource: string): SimType | undefined {
-  return BY_REST.get(resource);
+/**
+ * The registered type served at `/ws/rest/v1/{resource}`, if any. Where several share the resource
+ * (orders): the one holding `uuid`, else the one whose `restType` the create body names, else the first.
+ */
+export function typeByRest(resource: string, store?: Store, uuid?: string, body?: unknown): SimType | undefined {
+  const all = BY_REST.get(resource);
+  if (!all || all.length < 2 || !store) return all?.[0];
+  if (uuid !== undefined) return all.find((t) => store.records(t.type).has(uuid)) ?? all[0];
+  const type = typeof body === "object" && body !== null ? (body as { type?: unknown }).type : undefined;
+  return all.find((t) => t.restType === type) ?? all[0];
 }
 
 /** The registered sub-resource type served at `/ws/rest/v1/{parent}/{uuid}/{resource}`, if any. */

@@ -93,9 +93,29 @@ function allergyToFhir(rep: Json): FhirResource {
     patient: reference("Patient", patient),
     recordedDate: created ? openmrsToFhirDateTime(created) : undefined,
     note: comment ? [{ text: comment }] : undefined,
-    reaction: [compact({ substance: code, manifestation: manifestations, severity })],
+    // R4 requires a manifestation in every reaction: without any, the severity is in `criticality` alone.
+    reaction: manifestations.length ? [compact({ substance: code, manifestation: manifestations, severity })] : undefined,
   });
 }
+
+/**
+ * fhir2 serves an allergy without reactions with a `reaction` that has no `manifestation` (its substance
+ * and severity only), which R4 does not allow (AllergyIntolerance.reaction.manifestation is 1..*). Such
+ * reactions are dropped; the severity stays readable from `criticality`.
+ */
+export function validAllergy<T extends FhirResource>(resource: T): T {
+  if (resource.resourceType !== "AllergyIntolerance" || !Array.isArray(resource.reaction)) return resource;
+  const reactions = objects(resource.reaction).filter((r) => objects(r.manifestation).length > 0);
+  const { reaction: _r, ...rest } = resource;
+  void _r;
+  return (reactions.length ? { ...rest, reaction: reactions } : rest) as T;
+}
+
+const FROM_CRITICALITY = new Map<unknown, keyof typeof ALLERGY_SEVERITY_CONCEPTS>([
+  ["high", "severe"],
+  ["low", "mild"],
+  ["unable-to-assess", "moderate"],
+]);
 
 function allergyToRest(r: FhirInput): Json {
   const uuid = requireFhirId(r, "AllergyIntolerance");
@@ -107,10 +127,12 @@ function allergyToRest(r: FhirInput): Json {
   const codeText = str(asObject(r.code)?.text);
   const category = str(Array.isArray(r.category) ? (r.category as unknown[])[0] : undefined);
   const reactions = objects(o.reaction);
-  const severity = reactions
-    .map((x) => str(x.severity))
-    .filter((s): s is string => s !== undefined && s in ALLERGY_SEVERITY_CONCEPTS)
-    .pop();
+  const severity =
+    reactions
+      .map((x) => str(x.severity))
+      .filter((s): s is string => s !== undefined && s in ALLERGY_SEVERITY_CONCEPTS)
+      // AllergyIntoleranceCriticalityTranslatorImpl gives each severity its own criticality, so either says it.
+      .pop() ?? FROM_CRITICALITY.get(o.criticality);
   const body = compact({
     uuid,
     patient,
