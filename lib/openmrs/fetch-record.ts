@@ -31,6 +31,21 @@ export interface FetchedRecord {
   notFound?: boolean;
 }
 
+/** FHIR types of OpenMRS orders: fhir2 serves them without what a REST create needs (lib/fhir/types/order.ts). */
+const ORDER_TYPES = new Set(["MedicationRequest", "ServiceRequest"]);
+
+/**
+ * An order read through fhir2, completed from REST v1 (its care setting, action, number, frequency and
+ * units, which fhir2's translators leave out): the REST representation converted as fhir2 would serve it,
+ * with those details.
+ */
+async function orderFromRest(server: OpenmrsServer, uuid: string, headers: Record<string, string>): Promise<FhirResource> {
+  const url = `${server.restUrl("order", uuid)}?v=full`;
+  const res = await server.restGet(url, headers);
+  if (res.status !== 200) throw httpFailure("GET", url, res.status, res.json, res.headers["retry-after"]);
+  return restToFhir("order", res.json);
+}
+
 export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile, entry: FeedEntry): Promise<FetchedRecord> {
   if (entry.unsafeId) {
     throw new PermanentError(`feed entry ${shownValue(entry.id)} links to a record id that is not safe in a URL (refused, nothing fetched)`, "unsafe-id");
@@ -60,7 +75,12 @@ export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile,
       }
       // fhir2 leaves person attributes' uuids out: completed from REST, so the target keeps them. An
       // allergy's reaction without manifestation (fhir2 serves one, R4 forbids it) is dropped.
-      const whole = resourceType === "Patient" ? await withAttributeIds(server, resource, headers) : validAllergy(resource);
+      const whole =
+        resourceType === "Patient"
+          ? await withAttributeIds(server, resource, headers)
+          : ORDER_TYPES.has(resourceType)
+            ? await orderFromRest(server, uuid, headers)
+            : validAllergy(resource);
       return { action: "upsert", resourceType, id: uuid, resource: whole, via: "fhir2", sourceUrl: url };
     }
     if (res.status === 410) return { action: "delete", resourceType, id: uuid, via: "fhir2", sourceUrl: url };

@@ -34,7 +34,7 @@ import { withAttributeIds } from "../openmrs/attribute-ids";
 import { MetadataCheck, metadataRefs, metadataText } from "../openmrs/metadata-check";
 import { entryHeader } from "../origin";
 import { duplicateIdentifierOutcome } from "./duplicate-identifier";
-import { sameRestContent, VERSIONED_ON_REST } from "./versioned";
+import { IMMUTABLE_ON_REST, sameRestContent, VERSIONED_ON_REST } from "./versioned";
 
 export interface WriteRequest {
   action: "upsert" | "delete";
@@ -80,6 +80,8 @@ const REST_KINDS_OF = new Map<string, RestKind[]>([
   ["Condition", ["condition"]],
   ["Encounter", ["encounter", "visit"]],
   ["AllergyIntolerance", ["allergy"]],
+  ["MedicationRequest", ["order"]],
+  ["ServiceRequest", ["order"]],
 ]);
 
 /** REST kinds served only as a patient sub-resource (webservices.rest DelegatingSubResource): patient/{uuid}/{kind}. */
@@ -180,7 +182,7 @@ export class OpenmrsTarget implements RecordTarget {
     }
     // No fhir2: update through REST, create when the record is not there.
     const { kind, body } = fhirToRestCreate(resource, await this.convertOptions(resource));
-    if (VERSIONED_ON_REST.has(kind)) return this.versionedUpsert(req, resource, kind, body, profile);
+    if (VERSIONED_ON_REST.has(kind) || IMMUTABLE_ON_REST.has(kind)) return this.versionedUpsert(req, resource, kind, body, profile);
     const url = this.restUrlOf(kind, req.id, parentOf(body));
     const res = await this.server.restSend("POST", url, posted(kind, body, false), this.headers(req));
     if (res.status >= 200 && res.status < 300) return { outcome: { ...OK, status: res.status }, method: "POST", url };
@@ -207,6 +209,13 @@ export class OpenmrsTarget implements RecordTarget {
     if (res.status !== 200) return { outcome: httpOutcome("GET", url, res.status, res.json, res.headers["retry-after"]), method: "GET", url };
     if (!isVoidedRest(res.json) && sameRestContent(fhirToRestCreate(restToFhir(kind, res.json)).body, body)) {
       return { outcome: { ...OK, status: res.status, reason: "already-equal" }, method: "GET", url };
+    }
+    if (IMMUTABLE_ON_REST.has(kind)) {
+      const message =
+        `${req.resourceType}/${req.id} differs from the target's copy, and OpenMRS orders cannot be edited (OrderServiceImpl: ` +
+        `"Order.cannot.edit.existing"; REST v1 refuses an update): not written. A change to an order is a new order ` +
+        `(action REVISE or DISCONTINUE naming it), which arrives as a record of its own.`;
+      return { outcome: { kind: "permanent", reason: "order-immutable", message }, method: "POST", url: this.server.restUrl(kind, req.id) };
     }
     const message =
       `${req.resourceType}/${req.id} differs from the target's copy, and OpenMRS REST v1 saves an edited ${kind} as a new record ` +
