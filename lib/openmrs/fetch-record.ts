@@ -98,6 +98,13 @@ export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile,
       "unsupported-type",
     );
   }
+  if (kind === "allergy" && !/\/ws\/rest\/v1\/patient\/[^/]+\/allergy\//.test(url)) {
+    // omod-atomfeed's default link, /ws/rest/v1/allergy/{uuid}, is not served: an allergy is read under its patient only.
+    throw new PermanentError(
+      `allergy ${uuid} (entry ${entry.id}): REST v1 serves allergies only under their patient (patient/{uuid}/allergy/{uuid}), and this feed's link names none; read allergies through fhir2`,
+      "no-parent",
+    );
+  }
   const res = await server.restGet(url, headers);
   if (res.status === 404) return { action: "upsert", resourceType, id: uuid, via: "rest", sourceUrl: url, notFound: true };
   if (res.status === 410) return { action: "delete", resourceType, id: uuid, via: "rest", sourceUrl: url };

@@ -15,6 +15,9 @@ import { metadataRefs } from "../../lib/openmrs/metadata-check";
 import { OpenmrsServer } from "../../lib/openmrs/server";
 import { OpenmrsTarget, type WriteRequest } from "../../lib/push/targets";
 import { writeRequestOf } from "../../lib/message";
+import { describeEntry } from "../../lib/atom/entry";
+import { fetchRecord } from "../../lib/openmrs/fetch-record";
+import { validAllergy } from "../../lib/fhir/convert";
 
 const FIXTURES = path.resolve(__dirname, "../fixtures/openmrs");
 const fixture = (rel: string): Record<string, unknown> => JSON.parse(fs.readFileSync(path.join(FIXTURES, rel), "utf8")) as Record<string, unknown>;
@@ -210,6 +213,41 @@ describe("allergies", function () {
       assert.deepEqual(free.allergen, { allergenType: "OTHER", codedAllergen: OTHER_NON_CODED, nonCodedAllergen: "Bee stings" });
       assert.deepEqual(free.reactions, [{ reaction: OTHER_NON_CODED, reactionNonCoded: "Swelling" }]);
       assert.equal(free.severity, null);
+    });
+
+    it("fhir2's reaction without manifestation (invalid R4) is dropped; the severity is read back from criticality", () => {
+      const served = {
+        resourceType: "AllergyIntolerance",
+        id: ALLERGY,
+        patient: { reference: "Patient/p1" },
+        code: { coding: [{ code: PENICILLINS }] },
+        criticality: "low",
+        reaction: [{ substance: { coding: [{ code: PENICILLINS }] }, severity: "mild" }],
+      };
+      const fixed = validAllergy(served);
+      assert.equal(fixed.reaction, undefined);
+      assert.deepEqual(validateResource(fixed), { valid: true, errors: [] });
+      assert.equal(fhirToRestCreate(fixed).body.severity, SEVERITY_CONCEPTS.mild);
+    });
+
+    it("without fhir2, omod-atomfeed's default allergy link (no patient) is refused, never skipped as not found", async () => {
+      const sim = new OpenmrsSim({ name: "s", seed: 3 });
+      await sim.start();
+      const server = new OpenmrsServer({ url: sim.url, username: "admin", password: "Admin123", fhirMode: "rest" });
+      try {
+        const entry = describeEntry({
+          id: "e1",
+          title: "Allergy",
+          updated: "",
+          categories: ["allergy"],
+          content: `/openmrs/ws/rest/v1/allergy/${ALLERGY}?v=full`,
+          page: "",
+        });
+        await assert.rejects(fetchRecord(server, await server.profile(), entry), /only under their patient/);
+      } finally {
+        server.close();
+        await sim.stop();
+      }
     });
 
     it("a delete's message names the patient of the sub-resource from the feed link", () => {
