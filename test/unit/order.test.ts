@@ -243,6 +243,12 @@ describe("orders", function () {
           };
           const write = async (type: string, id: string, over: Partial<WriteRequest> = {}) =>
             t.write({ action: "upsert", resourceType: type, id, resource: await read(type, id), ...over });
+          target.store.lacking.add(DRUGS[0].uuid);
+          target.store.lacking.add(ORDER_FREQUENCIES[2].uuid);
+          const noDrug = await write("MedicationRequest", ORDER);
+          assert.deepEqual([noDrug.outcome.kind, noDrug.outcome.reason], ["retry", "missing-metadata"]);
+          assert.match(noDrug.outcome.message ?? "", /drug 3cfcf118.*order frequency 160866OF/);
+          target.store.lacking.clear();
           const first = await write("MedicationRequest", ORDER);
           assert.deepEqual([first.outcome.kind, first.outcome.reason], ["retry", "missing-reference"]);
           assert.equal((await write("Patient", patient)).outcome.kind, "ok");
