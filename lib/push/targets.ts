@@ -22,6 +22,7 @@ import {
   fhirToRestCreate,
   isVoidedRest,
   restKindOfFhir,
+  validAllergy,
   restToFhir,
   type ConvertOptions,
   type FhirResource,
@@ -83,6 +84,9 @@ const REST_KINDS_OF = new Map<string, RestKind[]>([
   ["MedicationRequest", ["order"]],
   ["ServiceRequest", ["order"]],
 ]);
+
+/** FHIR types fhir2 serves without what their REST create needs (orders): the target's copy is read through REST. */
+const READ_VIA_REST = new Set(["MedicationRequest", "ServiceRequest"]);
 
 /** REST kinds served only as a patient sub-resource (webservices.rest DelegatingSubResource): patient/{uuid}/{kind}. */
 const PATIENT_SUB_RESOURCES = new Set<RestKind>(["allergy"]);
@@ -294,10 +298,12 @@ export class OpenmrsTarget implements RecordTarget {
 
   async read(resourceType: string, id: string, restKind?: RestKind, given?: ServerProfile, parent?: string): Promise<FhirResource | undefined> {
     const profile = given ?? (await this.server.profile());
-    if (viaFhir2(profile, resourceType)) {
+    // Orders as the source side reads them (lib/openmrs/fetch-record.ts): completed from REST, so read there.
+    if (viaFhir2(profile, resourceType) && !READ_VIA_REST.has(resourceType)) {
       const res = await this.server.fhir.read(resourceType, id);
-      // As the source side reads it (lib/openmrs/fetch-record.ts): with its person attributes' uuids.
-      if (res.status === 200) return resourceType === "Patient" ? withAttributeIds(this.server, res.body as FhirResource) : (res.body as FhirResource);
+      // As the source side reads it: with its person attributes' uuids, an allergy's reactions valid R4.
+      if (res.status === 200)
+        return resourceType === "Patient" ? withAttributeIds(this.server, res.body as FhirResource) : validAllergy(res.body as FhirResource);
       if (res.status === 404 || res.status === 410) return undefined;
       throw httpFailure("GET", `${this.server.fhir.baseUrl}/${resourceType}/${id}`, res.status, res.body, res.retryAfter);
     }
