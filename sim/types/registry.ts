@@ -9,7 +9,9 @@
  * Adding a type: write `sim/types/<type>.ts` (record shape, validation, REST representation and body
  * parsing, fhir2 representation and PUT semantics, comparison, optional generator hooks), add it to
  * `SIM_TYPES`, add its concepts or other metadata to `sim/metadata.ts` if it needs new ones. Nothing else
- * in sim/ changes.
+ * in sim/ changes. A patient sub-resource (`restParent`, the allergy) is served and linked under
+ * `/ws/rest/v1/patient/{patient}/`; types sharing one REST resource (`restType`, drug and test orders under
+ * `order`) are told apart by the create body's `type` and by which holds a uuid.
  *
  * Type modules import only types from the store (`import type`), so there is no import cycle.
  */
