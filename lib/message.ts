@@ -103,7 +103,8 @@ export function writeRequestOf(msg: SyncMessage): WriteRequest {
       message: "msg.payload must be a FHIR resource with resourceType and id (or {resourceType, id} for a delete)",
     });
   }
-  const entry = msg.entry as { action?: unknown } | undefined;
+  const entry = msg.entry as { action?: unknown; links?: { rest?: unknown } } | undefined;
+  const parent = patientSubResourceParent(entry?.links?.rest) ?? patientOf(action === "upsert" ? (p as FhirResource) : undefined);
   return {
     action,
     resourceType: p.resourceType,
@@ -113,5 +114,20 @@ export function writeRequestOf(msg: SyncMessage): WriteRequest {
     entryId: entryIdOf(msg),
     created: entry?.action === "CREATED",
     attempt: ticketOf(msg)?.attempt,
+    ...(parent ? { parent } : {}),
   };
+}
+
+/** The patient of a REST link to a patient sub-resource: `/ws/rest/v1/patient/{patient}/allergy/{uuid}`. */
+function patientSubResourceParent(link: unknown): string | undefined {
+  const m = typeof link === "string" ? /\/ws\/rest\/v1\/patient\/([0-9A-Za-z-]{1,38})\/[a-z_]+\/[^/?#]+/.exec(link) : null;
+  return m?.[1];
+}
+
+/** The Patient an AllergyIntolerance names (the one resource whose REST form lives under its patient). */
+function patientOf(resource: FhirResource | undefined): string | undefined {
+  if (resource?.resourceType !== "AllergyIntolerance") return undefined;
+  const ref = (resource.patient as { reference?: unknown } | undefined)?.reference;
+  const m = typeof ref === "string" ? /Patient\/([^/]+)$/.exec(ref) : null;
+  return m?.[1];
 }

@@ -4,9 +4,9 @@
 const fs = require("fs");
 const path = require("path");
 
-// In reference order: a condition, a visit refer to a patient; an encounter to a visit; an observation to an encounter;
-// a relationship to two persons (patients, or persons who are not patients: the person feed).
-const CATEGORIES = ["patient", "condition", "visit", "encounter", "observation", "person", "relationship"];
+// In reference order: a condition, a visit, an allergy refer to a patient; an encounter to a visit; an observation and an
+// order to an encounter; a relationship to two persons (patients, or persons who are not patients: the person feed).
+const CATEGORIES = ["patient", "condition", "visit", "encounter", "observation", "person", "relationship", "allergy", "drug_order", "test_order"];
 const configs = {
   parent: { id: "omrs_parent", type: "openmrs-server", name: "parent", url: "http://localhost:8081/openmrs", envPrefix: "OPENMRS_PARENT", timeout: 30, fhirMode: "auto", maxSockets: 16 },
   child: { id: "omrs_child", type: "openmrs-server", name: "child", url: "http://localhost:8080/openmrs", envPrefix: "OPENMRS_CHILD", timeout: 30, fhirMode: "auto", maxSockets: 16 },

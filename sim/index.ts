@@ -37,4 +37,6 @@ export { SIM_TYPES, simType, type SimType } from "./types/registry";
 export type { Condition, ConditionDraft, ConditionPatch, ClinicalStatus, VerificationStatus } from "./types/condition";
 export type { Relationship, RelationshipDraft, RelationshipPatch } from "./types/relationship";
 export type { Person, PersonDraft } from "./types/person";
+export type { Order, OrderDraft, OrderKind, OrderAction } from "./types/order";
+export type { Allergy, AllergyDraft, AllergyPatch, AllergenType, AllergyReaction } from "./types/allergy";
 export * as metadata from "./metadata";

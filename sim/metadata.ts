@@ -127,7 +127,96 @@ export const RELATIONSHIP_TYPES: readonly RelationshipType[] = [
   { uuid: "8d91a3dc-c2cc-11de-8d13-0010c6dffd0f", display: "Aunt/Uncle/Niece/Nephew", aIsToB: "Aunt/Uncle", bIsToA: "Niece/Nephew" },
 ];
 
-export const CONCEPTS: readonly Concept[] = [...QUESTION_CONCEPTS, ...ANSWER_CONCEPTS, ...GROUP_CONCEPTS, ...DIAGNOSIS_CONCEPTS];
+/**
+ * Allergy concepts (sim/types/allergy.ts), CIEL-style uuids. The severities and "Other non-coded" are the
+ * concepts the reference application's global properties name (allergy.concept.severity.mild / moderate /
+ * severe, allergy.concept.otherNonCoded = 5622): fhir2's AllergyIntoleranceSeverityTranslatorImpl reads them.
+ */
+export const ALLERGEN_CONCEPTS: readonly Concept[] = [
+  { uuid: ciel(70116), display: "Penicillins", datatype: "N/A" },
+  { uuid: ciel(71617), display: "Aspirin", datatype: "N/A" },
+  { uuid: ciel(162302), display: "Peanuts", datatype: "N/A" },
+  { uuid: ciel(162536), display: "Dust", datatype: "N/A" },
+];
+export const OTHER_NON_CODED = ciel(5622);
+export const SEVERITY_CONCEPTS = { mild: ciel(1498), moderate: ciel(1499), severe: ciel(1500) } as const;
+export const REACTION_CONCEPTS: readonly Concept[] = [
+  { uuid: ciel(512), display: "Rash", datatype: "N/A" },
+  { uuid: ciel(5978), display: "Nausea", datatype: "N/A" },
+  { uuid: ciel(148888), display: "Anaphylaxis", datatype: "N/A" },
+  { uuid: ciel(139084), display: "Headache", datatype: "N/A" },
+];
+const ALLERGY_CONCEPTS: readonly Concept[] = [
+  ...ALLERGEN_CONCEPTS,
+  ...REACTION_CONCEPTS,
+  { uuid: OTHER_NON_CODED, display: "Other non-coded", datatype: "N/A" },
+  { uuid: SEVERITY_CONCEPTS.mild, display: "Mild", datatype: "N/A" },
+  { uuid: SEVERITY_CONCEPTS.moderate, display: "Moderate", datatype: "N/A" },
+  { uuid: SEVERITY_CONCEPTS.severe, display: "Severe", datatype: "N/A" },
+];
+
+/**
+ * Order metadata (sim/types/order.ts): the reference application's order types and care settings (their
+ * uuids are openmrs-core's), drugs, order frequencies (uuid: the frequency concept's CIEL id + "OF",
+ * as the reference application names them), dosing units, routes and test concepts (CIEL-style).
+ */
+export const ORDER_TYPES = {
+  drugorder: { uuid: "131168f4-15f5-102d-96e4-000c29c2a5d7", display: "Drug Order", javaClassName: "org.openmrs.DrugOrder" },
+  testorder: { uuid: "52a447d3-a64a-11e3-9aeb-50e549534c5e", display: "Test Order", javaClassName: "org.openmrs.TestOrder" },
+} as const;
+export const CARE_SETTINGS: readonly NamedMeta[] = [
+  { uuid: "6f0c9a92-6f24-11e3-af88-005056821db0", display: "Outpatient" },
+  { uuid: "c365e560-c3ec-11e3-9c1a-0800200c9a66", display: "Inpatient" },
+];
+export const DRUG_CONCEPTS: readonly Concept[] = [
+  { uuid: ciel(71160), display: "Amoxicillin", datatype: "N/A" },
+  { uuid: ciel(70056), display: "Paracetamol", datatype: "N/A" },
+  { uuid: ciel(78280), display: "Metformin", datatype: "N/A" },
+];
+export interface Drug extends NamedMeta {
+  concept: string;
+}
+export const DRUGS: readonly Drug[] = [
+  { uuid: "3cfcf118-931c-46f7-8ff6-7b876f0d4202", display: "Amoxicillin 500mg capsule", concept: ciel(71160) },
+  { uuid: "5a6b9a6b-5b8e-4c70-9fa7-6c1a3c2f1d01", display: "Paracetamol 500mg tablet", concept: ciel(70056) },
+  { uuid: "7d3e2c1b-0a9f-4e8d-b7c6-5f4e3d2c1b02", display: "Metformin 500mg tablet", concept: ciel(78280) },
+];
+export interface OrderFrequency extends NamedMeta {
+  concept: string;
+}
+export const ORDER_FREQUENCIES: readonly OrderFrequency[] = [
+  { uuid: "160862OFAAAAAAAAAAAAAAAAAAAAAAAAAAAA", display: "Once daily", concept: ciel(160862) },
+  { uuid: "160858OFAAAAAAAAAAAAAAAAAAAAAAAAAAAA", display: "Twice daily", concept: ciel(160858) },
+  { uuid: "160866OFAAAAAAAAAAAAAAAAAAAAAAAAAAAA", display: "Thrice daily", concept: ciel(160866) },
+];
+export const DOSING_UNITS = { tablet: ciel(1513), capsule: ciel(1608), mg: ciel(161553) } as const;
+export const ROUTES = { oral: ciel(160240) } as const;
+export const DURATION_UNITS = { days: ciel(1072), weeks: ciel(1073) } as const;
+export const TEST_CONCEPTS: readonly Concept[] = [
+  { uuid: ciel(21), display: "Haemoglobin", datatype: "N/A" },
+  { uuid: ciel(5497), display: "CD4 count", datatype: "N/A" },
+  { uuid: ciel(856), display: "HIV viral load", datatype: "N/A" },
+];
+const ORDER_CONCEPTS: readonly Concept[] = [
+  ...DRUG_CONCEPTS,
+  ...TEST_CONCEPTS,
+  ...ORDER_FREQUENCIES.map((f): Concept => ({ uuid: f.concept, display: f.display, datatype: "N/A" })),
+  { uuid: DOSING_UNITS.tablet, display: "Tablet", datatype: "N/A" },
+  { uuid: DOSING_UNITS.capsule, display: "Capsule", datatype: "N/A" },
+  { uuid: DOSING_UNITS.mg, display: "Milligram", datatype: "N/A" },
+  { uuid: ROUTES.oral, display: "Oral", datatype: "N/A" },
+  { uuid: DURATION_UNITS.days, display: "Days", datatype: "N/A" },
+  { uuid: DURATION_UNITS.weeks, display: "Weeks", datatype: "N/A" },
+];
+
+export const CONCEPTS: readonly Concept[] = [
+  ...QUESTION_CONCEPTS,
+  ...ANSWER_CONCEPTS,
+  ...GROUP_CONCEPTS,
+  ...DIAGNOSIS_CONCEPTS,
+  ...ALLERGY_CONCEPTS,
+  ...ORDER_CONCEPTS,
+];
 
 /** The simulator's one user (admin), creator of every record. */
 export const ADMIN_USER_UUID = "1c3db49d-440a-11e6-a65c-00e04c680037";
@@ -146,6 +235,10 @@ export const META = {
   providers: index(PROVIDERS),
   encounterRoles: index(ENCOUNTER_ROLES),
   relationshipTypes: index(RELATIONSHIP_TYPES),
+  orderTypes: index(Object.values(ORDER_TYPES)),
+  careSettings: index(CARE_SETTINGS),
+  drugs: index(DRUGS),
+  orderFrequencies: index(ORDER_FREQUENCIES),
 };
 
 /** REST resource name for each metadata kind (GET {ctx}/ws/rest/v1/{resource}/{uuid}). */
@@ -159,4 +252,8 @@ export const META_RESOURCES: Readonly<Record<string, ReadonlyMap<string, NamedMe
   provider: META.providers,
   encounterrole: META.encounterRoles,
   relationshiptype: META.relationshipTypes,
+  ordertype: META.orderTypes,
+  caresetting: META.careSettings,
+  drug: META.drugs,
+  orderfrequency: META.orderFrequencies,
 };

@@ -9,7 +9,7 @@ import { IdentifierIndex, notUniqueMessage } from "./identifiers";
 import { META, UNKNOWN_ENCOUNTER_ROLE, type Concept } from "./metadata";
 import { SimError } from "./errors";
 import { Table } from "./table";
-import { SIM_TYPES, simType, type SimType } from "./types/registry";
+import { restCollection, SIM_TYPES, simType, type SimType } from "./types/registry";
 import { encounterDiagnoses, type DiagnosisDraft, type EncounterDiagnosis } from "./diagnoses";
 
 export type RecordType = "patient" | "visit" | "encounter" | "obs";
@@ -1019,7 +1019,7 @@ export class Store {
     const uuid = this.newUuidOf(def, (draft as { uuid?: unknown } | null)?.uuid);
     const rec = def.build(this, draft, this.base(uuid));
     this.records(type).set(rec);
-    this.emitAs(def, uuid, ["CREATED"]);
+    this.emitOf(def, rec, ["CREATED"]);
     return rec;
   }
 
@@ -1062,7 +1062,7 @@ export class Store {
     if (!wanted.voided) {
       const next = def.successor({ ...wanted }, this.base(newUuid), prev.uuid);
       this.records(type).set(next);
-      this.emitAs(def, newUuid, ["CREATED"]);
+      this.emitOf(def, next, ["CREATED"]);
       result = next;
     }
     return result;
@@ -1071,9 +1071,9 @@ export class Store {
   /** Removes a record of a registered type for good (DELETE ?purge=true): DELETED. */
   purgeOf(type: string, uuid: string): void {
     const def = simType(type);
-    this.mustGetOf(type, uuid);
+    const rec = this.mustGetOf(type, uuid);
     this.records(type).delete(uuid);
-    this.emitAs(def, uuid, ["DELETED"]);
+    this.emitOf(def, rec, ["DELETED"]);
   }
 
   private commitOf(def: SimType, prev: BaseRecord, next: BaseRecord): BaseRecord {
@@ -1083,8 +1083,13 @@ export class Store {
     const actions: EventAction[] = ["UPDATED"];
     if (next.voided && !prev.voided) actions.push("VOIDED");
     if (!next.voided && prev.voided) actions.push("UNVOIDED");
-    this.emitAs(def, next.uuid, actions);
+    this.emitOf(def, next, actions);
     return next;
+  }
+
+  /** Events of a registered type's record, linked where it is served (a patient sub-resource under its patient). */
+  private emitOf(def: SimType, rec: BaseRecord, actions: readonly EventAction[]): void {
+    this.emitAs({ ...def, restResource: restCollection(def, rec) }, rec.uuid, actions);
   }
 
   // ---------- persistence ----------

@@ -34,7 +34,7 @@ import {
 } from "./model";
 import { isObject, json, type Reply } from "./reply";
 import { restForType } from "./types/handlers";
-import { typeByRest, type RestParts } from "./types/registry";
+import { subTypeByRest, typeByRest, type RestParts } from "./types/registry";
 import { diagnosesRep, diagnosisDrafts } from "./diagnoses";
 
 const RESOURCE_TYPES: Readonly<Record<string, RecordType>> = {
@@ -724,7 +724,12 @@ export function handleRest(store: Store, req: RestRequest): Reply {
       if (!m) return restError(404, "Object with given uuid doesn't exist");
       return json(200, { ...m, name: m.display, retired: false, links: selfLink(req.base, `${resource}/${uuid}`) });
     }
-    const registered = typeByRest(resource);
+    const sub = uuid && rest.length > 0 ? subTypeByRest(resource, rest[0]) : undefined;
+    if (sub) {
+      const request = { method: req.method, uuid: rest[1], rest: rest.slice(2), query: req.query, body: req.body, invalid: req.invalid, parent: uuid };
+      return restForType(store, sub, request, restParts(store, req.base));
+    }
+    const registered = typeByRest(resource, store, uuid, req.body);
     // A person who is a patient is served as the patient's person (below); others by the person type.
     if (registered && !(resource === "person" && uuid !== undefined && store.patients.has(uuid))) {
       const request = { method: req.method, uuid, rest, query: req.query, body: req.body, invalid: req.invalid };

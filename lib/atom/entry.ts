@@ -165,7 +165,11 @@ export function describeEntry(raw: {
   const uuid = fhir?.uuid ?? rest?.uuid;
   if (uuid !== undefined && !isSafeId(uuid)) entry.unsafeId = true;
   else entry.uuid = uuid;
+  // A REST link to `order/{uuid}` serves drug and test orders alike: the category tells which.
   const linked = fhir ? (own(FHIR_LINK_ALIASES, fhir.resourceType) ?? fhir.resourceType) : undefined;
-  entry.resourceType = linked ?? (entry.restResource ? own(REST_TO_FHIR_TYPE, entry.restResource) : undefined);
+  entry.resourceType =
+    linked ??
+    (entry.restResource ? own(REST_TO_FHIR_TYPE, entry.restResource) : undefined) ??
+    (category ? own(REST_TO_FHIR_TYPE, category.toLowerCase()) : undefined);
   return entry;
 }

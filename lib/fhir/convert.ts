@@ -14,6 +14,8 @@
  * (names, identifiers, addresses) are skipped. Input that cannot be converted throws PermanentError.
  */
 import { PermanentError, shownValue } from "../outcome";
+import { allergy } from "./types/allergy";
+import { order } from "./types/order";
 import { condition } from "./types/condition";
 import { encounter } from "./types/encounter";
 import { observation } from "./types/observation";
@@ -43,9 +45,13 @@ export { CONDITION_CATEGORY_SYSTEM, CONDITION_CLINICAL_SYSTEM, CONDITION_VERIFIC
 export { RELATED_PERSON_IDENTIFIER_SYSTEM, RELATIONSHIP_PERSON_B_URL, RELATIONSHIP_TYPE_SYSTEM } from "./types/relationship";
 export { DIAGNOSIS_CONDITION_URL, DIAGNOSIS_RANK_URL } from "./types/encounter-diagnoses";
 export { PERSON_DECEASED_URL } from "./types/person";
+export { ALLERGY_SEVERITY_CONCEPTS, OTHER_NON_CODED_CONCEPT, validAllergy } from "./types/allergy";
+export { ORDER_DETAILS_URL } from "./types/order";
 
 /** Kind -> its converter. */
-const CONVERTERS = new Map<RestKind, TypeConverter>([patient, visit, encounter, observation, condition, relationship, person].map((c) => [c.kind, c]));
+const CONVERTERS = new Map<RestKind, TypeConverter>(
+  [patient, visit, encounter, observation, condition, relationship, person, allergy, order].map((c) => [c.kind, c]),
+);
 
 /** REST resource name (lower case) -> kind. */
 const REST_KINDS = new Map<string, RestKind>([
@@ -57,6 +63,8 @@ const REST_KINDS = new Map<string, RestKind>([
   ["condition", "condition"],
   ["relationship", "relationship"],
   ["person", "person"],
+  ["allergy", "allergy"],
+  ["order", "order"],
 ]);
 
 /** FHIR resourceType -> kind (an Encounter is a visit when tagged so). */
@@ -67,6 +75,9 @@ const FHIR_KINDS = new Map<string, (resource: FhirResource) => RestKind>([
   ["Encounter", (r) => (isVisitTagged(r) ? "visit" : "encounter")],
   ["RelatedPerson", () => "relationship"],
   ["Person", () => "person"],
+  ["AllergyIntolerance", () => "allergy"],
+  ["MedicationRequest", () => "order"],
+  ["ServiceRequest", () => "order"],
 ]);
 
 /** FHIR resourceType -> the [field, referenced type] pairs of the records it needs on the target first. */
@@ -88,6 +99,24 @@ const RECORD_REFERENCES = new Map<string, [string, string][]>([
     ],
   ],
   ["Condition", [["subject", "Patient"]]],
+  ["AllergyIntolerance", [["patient", "Patient"]]],
+  [
+    "MedicationRequest",
+    [
+      ["subject", "Patient"],
+      ["encounter", "Encounter"],
+      // A revision or discontinuation names the order it stops, which must be there (and active) first.
+      ["priorPrescription", "MedicationRequest"],
+    ],
+  ],
+  [
+    "ServiceRequest",
+    [
+      ["subject", "Patient"],
+      ["encounter", "Encounter"],
+      ["replaces", "ServiceRequest"],
+    ],
+  ],
 ]);
 
 /** References that are not one field's: a relationship's two persons (a patient is a person too). */

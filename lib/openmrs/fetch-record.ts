@@ -12,7 +12,7 @@
 import { DELETE_ACTIONS, type FeedEntry } from "../atom/entry";
 import { httpFailure, OutcomeError, PermanentError, shownValue } from "../outcome";
 import { entryHeader, redactUrl } from "../origin";
-import { isVoidedRest, restKindOf, restToFhir, type FhirResource } from "../fhir/convert";
+import { isVoidedRest, restKindOf, restToFhir, validAllergy, type FhirResource } from "../fhir/convert";
 import { viaFhir2, type OpenmrsServer, type ServerProfile } from "./server";
 import { withAttributeIds } from "./attribute-ids";
 import { withDiagnoses } from "./encounter-diagnoses";
@@ -46,6 +46,21 @@ async function isPatient(server: OpenmrsServer, uuid: string, headers: Record<st
   throw httpFailure("GET", url, res.status, res.json, res.headers["retry-after"]);
 }
 
+/** FHIR types of OpenMRS orders: fhir2 serves them without what a REST create needs (lib/fhir/types/order.ts). */
+const ORDER_TYPES = new Set(["MedicationRequest", "ServiceRequest"]);
+
+/**
+ * An order read through fhir2, completed from REST v1 (its care setting, action, number, frequency and
+ * units, which fhir2's translators leave out): the REST representation converted as fhir2 would serve it,
+ * with those details.
+ */
+async function orderFromRest(server: OpenmrsServer, uuid: string, headers: Record<string, string>): Promise<FhirResource> {
+  const url = `${server.restUrl("order", uuid)}?v=full`;
+  const res = await server.restGet(url, headers);
+  if (res.status !== 200) throw httpFailure("GET", url, res.status, res.json, res.headers["retry-after"]);
+  return restToFhir("order", res.json);
+}
+
 export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile, entry: FeedEntry): Promise<FetchedRecord> {
   if (entry.unsafeId) {
     throw new PermanentError(`feed entry ${shownValue(entry.id)} links to a record id that is not safe in a URL (refused, nothing fetched)`, "unsafe-id");
@@ -77,14 +92,17 @@ export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile,
           "wrong-resource",
         );
       }
-      // fhir2 leaves person attributes' uuids out: completed from REST, so the target keeps them.
-      // ... and an encounter's diagnoses (fhir2's Encounter has none) too.
+      // fhir2 leaves person attributes' uuids out: completed from REST, so the target keeps them; an
+      // encounter's diagnoses (fhir2's Encounter has none) too; an order's details likewise. An allergy's
+      // reaction without manifestation (fhir2 serves one, R4 forbids it) is dropped.
       const whole =
         resourceType === "Patient"
           ? await withAttributeIds(server, resource, headers)
           : resourceType === "Encounter"
             ? await withDiagnoses(server, resource, headers)
-            : resource;
+            : ORDER_TYPES.has(resourceType)
+              ? await orderFromRest(server, uuid, headers)
+              : validAllergy(resource);
       return { action: "upsert", resourceType, id: uuid, resource: whole, via: "fhir2", sourceUrl: url };
     }
     if (res.status === 410) return { action: "delete", resourceType, id: uuid, via: "fhir2", sourceUrl: url };
@@ -100,6 +118,13 @@ export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile,
     throw new PermanentError(
       `no REST to FHIR conversion for "${entry.restResource ?? entry.category}" records (entry ${entry.id}); use a server with fhir2`,
       "unsupported-type",
+    );
+  }
+  if (kind === "allergy" && !/\/ws\/rest\/v1\/patient\/[^/]+\/allergy\//.test(url)) {
+    // omod-atomfeed's default link, /ws/rest/v1/allergy/{uuid}, is not served: an allergy is read under its patient only.
+    throw new PermanentError(
+      `allergy ${uuid} (entry ${entry.id}): REST v1 serves allergies only under their patient (patient/{uuid}/allergy/{uuid}), and this feed's link names none; read allergies through fhir2`,
+      "no-parent",
     );
   }
   const res = await server.restGet(url, headers);

@@ -19,7 +19,18 @@ type Json = Record<string, unknown>;
 import type { OpenmrsServer } from "./server";
 
 /** REST v1 resource names of the metadata checked. */
-export type MetadataKind = "concept" | "encountertype" | "visittype" | "location" | "patientidentifiertype" | "provider" | "encounterrole" | "relationshiptype";
+export type MetadataKind =
+  | "concept"
+  | "encountertype"
+  | "visittype"
+  | "location"
+  | "patientidentifiertype"
+  | "provider"
+  | "encounterrole"
+  | "relationshiptype"
+  | "caresetting"
+  | "drug"
+  | "orderfrequency";
 
 export interface MetadataRef {
   kind: MetadataKind;
@@ -45,6 +56,18 @@ const FIELDS: Readonly<Record<RestKind, readonly [string, MetadataKind][]>> = {
   condition: [],
   relationship: [["relationshipType", "relationshiptype"]],
   person: [],
+  allergy: [["severity", "concept"]],
+  order: [
+    ["concept", "concept"],
+    ["careSetting", "caresetting"],
+    ["orderer", "provider"],
+    ["drug", "drug"],
+    ["frequency", "orderfrequency"],
+    ["doseUnits", "concept"],
+    ["route", "concept"],
+    ["quantityUnits", "concept"],
+    ["durationUnits", "concept"],
+  ],
 };
 
 /** OpenMRS uuids are 36 characters (a few old ones 38): anything else (a name) is not looked up. */
@@ -93,6 +116,11 @@ export function metadataRefs(kind: RestKind, body: Json, resource: unknown, code
   if (kind === "obs" && codedValue) add("concept", body.value);
   // A condition's concept is in its CodedOrFreeText (free text needs none).
   if (kind === "condition") add("concept", (body.condition as Json | undefined)?.coded);
+  // An allergy's allergen and its reactions are concepts.
+  if (kind === "allergy") {
+    add("concept", (body.allergen as Json | undefined)?.codedAllergen);
+    for (const r of objects(body.reactions)) add("concept", r.reaction);
+  }
   if (kind === "patient") {
     for (const i of objects(body.identifiers)) {
       add("patientidentifiertype", i.identifierType);
@@ -123,6 +151,9 @@ export function metadataText(ref: MetadataRef): string {
     provider: "provider",
     encounterrole: "encounter role",
     relationshiptype: "relationship type",
+    caresetting: "care setting",
+    drug: "drug",
+    orderfrequency: "order frequency",
   };
   return `${what[ref.kind] ?? ref.kind} ${ref.uuid}${ref.display ? ` (${ref.display})` : ""}`;
 }

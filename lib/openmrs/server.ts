@@ -19,6 +19,20 @@ export interface ServerProfile {
   software?: string;
 }
 
+/**
+ * FHIR types whose upserts go through REST v1 even where fhir2 serves them: fhir2's AllergyIntolerance
+ * update keeps the allergen and appends the reactions it is sent (AllergyIntoleranceTranslatorImpl), and
+ * its MedicationRequest and ServiceRequest providers offer no create or update.
+ */
+const UPSERT_VIA_REST = new Set(["AllergyIntolerance", "MedicationRequest", "ServiceRequest"]);
+/** FHIR types fhir2 reads but cannot delete (no @Delete in their providers): deleted through REST v1. */
+const DELETE_VIA_REST = new Set(["MedicationRequest", "ServiceRequest"]);
+
+/** Whether a write (an upsert, else a delete) of this FHIR type goes through fhir2 on a server with this profile. */
+export function writesViaFhir2(profile: ServerProfile, resourceType: string, action: "upsert" | "delete"): boolean {
+  return viaFhir2(profile, resourceType) && !(action === "upsert" ? UPSERT_VIA_REST : DELETE_VIA_REST).has(resourceType);
+}
+
 /** Whether records of this FHIR type go through fhir2 on a server with this profile. */
 export function viaFhir2(profile: ServerProfile, resourceType: string): boolean {
   return profile.fhir2 && FHIR2_TYPES.has(resourceType);

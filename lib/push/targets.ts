@@ -16,26 +16,27 @@
  * checked there (lib/openmrs/metadata-check.ts): while some is missing the record is a *retry*
  * ("missing-metadata") that names it, not a generic 400 and a dead letter.
  */
-import { httpFailure, httpOutcome, OK, type Outcome } from "../outcome";
+import { httpFailure, httpOutcome, OK, PermanentError, type Outcome } from "../outcome";
 import {
   fhirReferences,
   fhirToRestCreate,
   isVoidedRest,
   restKindOfFhir,
+  validAllergy,
   restToFhir,
   type ConvertOptions,
   type FhirResource,
   type RestKind,
 } from "../fhir/convert";
 import type { FhirClient, FhirResponse } from "../fhir/client";
-import { viaFhir2, type OpenmrsServer, type ServerProfile } from "../openmrs/server";
+import { viaFhir2, writesViaFhir2, type OpenmrsServer, type ServerProfile } from "../openmrs/server";
 import { personAttributeTypes } from "../openmrs/attribute-types";
 import { withAttributeIds } from "../openmrs/attribute-ids";
 import { withDiagnoses } from "../openmrs/encounter-diagnoses";
 import { MetadataCheck, metadataRefs, metadataText } from "../openmrs/metadata-check";
 import { entryHeader } from "../origin";
 import { duplicateIdentifierOutcome } from "./duplicate-identifier";
-import { sameRestContent, VERSIONED_ON_REST } from "./versioned";
+import { IMMUTABLE_ON_REST, sameRestContent, VERSIONED_ON_REST } from "./versioned";
 
 export interface WriteRequest {
   action: "upsert" | "delete";
@@ -54,6 +55,8 @@ export interface WriteRequest {
   created?: boolean;
   /** Which delivery of the record this is (1 for the first), from its ticket. */
   attempt?: number;
+  /** The patient of a REST v1 patient sub-resource (an allergy), for a delete through REST. */
+  parent?: string;
 }
 
 export interface WriteResult {
@@ -70,7 +73,7 @@ export interface RecordTarget {
   profile(): Promise<ServerProfile | undefined>;
   write(req: WriteRequest, profile?: ServerProfile): Promise<WriteResult>;
   /** The target's current version of a record; undefined when it is absent or voided. */
-  read(resourceType: string, id: string, restKind?: RestKind, profile?: ServerProfile): Promise<FhirResource | undefined>;
+  read(resourceType: string, id: string, restKind?: RestKind, profile?: ServerProfile, parent?: string): Promise<FhirResource | undefined>;
 }
 
 const REST_KINDS_OF = new Map<string, RestKind[]>([
@@ -81,7 +84,29 @@ const REST_KINDS_OF = new Map<string, RestKind[]>([
   ["RelatedPerson", ["relationship"]],
   // A relationship's persons: a patient is a person too (GET /ws/rest/v1/person/{uuid}).
   ["Person", ["person"]],
+  ["AllergyIntolerance", ["allergy"]],
+  ["MedicationRequest", ["order"]],
+  ["ServiceRequest", ["order"]],
 ]);
+
+/** FHIR types fhir2 serves without what their REST create needs (orders): the target's copy is read through REST. */
+const READ_VIA_REST = new Set(["MedicationRequest", "ServiceRequest"]);
+
+/** REST kinds served only as a patient sub-resource (webservices.rest DelegatingSubResource): patient/{uuid}/{kind}. */
+const PATIENT_SUB_RESOURCES = new Set<RestKind>(["allergy"]);
+
+/** The patient a REST create body names, for a sub-resource's path. */
+function parentOf(body: Record<string, unknown>): string | undefined {
+  return typeof body.patient === "string" ? body.patient : undefined;
+}
+
+/** A REST body as posted: without `uuid` (an update) and without the `patient` a sub-resource's path names. */
+function posted(kind: RestKind, body: Record<string, unknown>, keepUuid: boolean): Record<string, unknown> {
+  const out = { ...body };
+  if (!keepUuid) delete out.uuid;
+  if (PATIENT_SUB_RESOURCES.has(kind)) delete out.patient;
+  return out;
+}
 
 /** REST resource names that can hold a record of this FHIR type (an Encounter is a visit or an encounter). */
 function restKindsOf(resourceType: string): RestKind[] {
@@ -152,9 +177,10 @@ export class OpenmrsTarget implements RecordTarget {
     if (lacking) return { outcome: lacking, method: "GET", url: this.server.restUrl("") };
     if (req.created) {
       const created = await this.createViaRest(req, resource, profile, false);
-      if (created.outcome.kind === "ok" || !(await this.exists(req.resourceType, req.id, profile))) return this.withRefusal(req, created, profile);
+      if (created.outcome.kind === "ok" || !(await this.exists(req.resourceType, req.id, profile, req.parent ?? this.patientOfResource(resource))))
+        return this.withRefusal(req, created, profile);
     }
-    if (viaFhir2(profile, req.resourceType)) {
+    if (writesViaFhir2(profile, req.resourceType, "upsert")) {
       const url = `${this.server.fhir.baseUrl}/${req.resourceType}/${req.id}`;
       const res = await this.server.fhir.update({ ...resource, id: req.id }, this.headers(req));
       if (res.status >= 200 && res.status < 300)
@@ -165,11 +191,9 @@ export class OpenmrsTarget implements RecordTarget {
     }
     // No fhir2: update through REST, create when the record is not there.
     const { kind, body } = fhirToRestCreate(resource, await this.convertOptions(resource));
-    if (VERSIONED_ON_REST.has(kind)) return this.versionedUpsert(req, resource, kind, body, profile);
-    const url = this.server.restUrl(kind, req.id);
-    const { uuid: _uuid, ...changes } = body;
-    void _uuid;
-    const res = await this.server.restSend("POST", url, changes, this.headers(req));
+    if (VERSIONED_ON_REST.has(kind) || IMMUTABLE_ON_REST.has(kind)) return this.versionedUpsert(req, resource, kind, body, profile);
+    const url = this.restUrlOf(kind, req.id, parentOf(body));
+    const res = await this.server.restSend("POST", url, posted(kind, body, false), this.headers(req));
     if (res.status >= 200 && res.status < 300) return { outcome: { ...OK, status: res.status }, method: "POST", url };
     if (res.status !== 404)
       return { outcome: await this.refusal(req, httpOutcome("POST", url, res.status, res.json, res.headers["retry-after"]), profile), method: "POST", url };
@@ -195,6 +219,13 @@ export class OpenmrsTarget implements RecordTarget {
     if (!isVoidedRest(res.json) && sameRestContent(fhirToRestCreate(restToFhir(kind, res.json)).body, body)) {
       return { outcome: { ...OK, status: res.status, reason: "already-equal" }, method: "GET", url };
     }
+    if (IMMUTABLE_ON_REST.has(kind)) {
+      const message =
+        `${req.resourceType}/${req.id} differs from the target's copy, and OpenMRS orders cannot be edited (OrderServiceImpl: ` +
+        `"Order.cannot.edit.existing"; REST v1 refuses an update): not written. A change to an order is a new order ` +
+        `(action REVISE or DISCONTINUE naming it), which arrives as a record of its own.`;
+      return { outcome: { kind: "permanent", reason: "order-immutable", message }, method: "POST", url: this.server.restUrl(kind, req.id) };
+    }
     const message =
       `${req.resourceType}/${req.id} differs from the target's copy, and OpenMRS REST v1 saves an edited ${kind} as a new record ` +
       `under a new uuid: not written, so that the servers do not fork. A target with fhir2 updates it in place.`;
@@ -203,8 +234,8 @@ export class OpenmrsTarget implements RecordTarget {
 
   private async createViaRest(req: WriteRequest, resource: FhirResource, profile: ServerProfile, analyse = true): Promise<Omit<WriteResult, "durationMs">> {
     const { kind, body, warnings } = fhirToRestCreate({ ...resource, id: req.id }, await this.convertOptions(resource));
-    const url = this.server.restUrl(kind);
-    const res = await this.server.restSend("POST", url, body, this.headers(req));
+    const url = this.restUrlOf(kind, undefined, parentOf(body));
+    const res = await this.server.restSend("POST", url, posted(kind, body, true), this.headers(req));
     if (res.status >= 200 && res.status < 300) {
       const message = warnings ? `created without what the target cannot hold: ${warnings.join("; ")}` : undefined;
       return { outcome: { ...OK, status: res.status, reason: "created", ...(message ? { message } : {}) }, method: "POST", url };
@@ -262,13 +293,13 @@ export class OpenmrsTarget implements RecordTarget {
     let status: number;
     let body: unknown;
     let retryAfter: string | string[] | undefined;
-    if (viaFhir2(profile, req.resourceType)) {
+    if (writesViaFhir2(profile, req.resourceType, "delete")) {
       url = `${this.server.fhir.baseUrl}/${req.resourceType}/${req.id}`;
       const res = await this.server.fhir.delete(req.resourceType, req.id, this.headers(req));
       ({ status, body, retryAfter } = res);
     } else {
       const kind = this.restKind(req) ?? restKindsOf(req.resourceType)[0];
-      url = this.server.restUrl(kind, req.id);
+      url = this.restUrlOf(kind, req.id, req.parent);
       const res = await this.server.restSend("DELETE", url, undefined, this.headers(req));
       status = res.status;
       body = res.json;
@@ -278,22 +309,31 @@ export class OpenmrsTarget implements RecordTarget {
     return { outcome: httpOutcome("DELETE", url, status, body, retryAfter), method: "DELETE", url };
   }
 
-  async read(resourceType: string, id: string, restKind?: RestKind, given?: ServerProfile): Promise<FhirResource | undefined> {
+  /** `{rest}/{kind}[/{id}]`, or `{rest}/patient/{parent}/{kind}[/{id}]` for a patient sub-resource. */
+  private restUrlOf(kind: RestKind, id?: string, parent?: string): string {
+    if (!PATIENT_SUB_RESOURCES.has(kind)) return this.server.restUrl(kind, id);
+    if (!parent) throw new PermanentError(`${kind} ${id ?? ""} is a patient sub-resource of REST v1, and its patient is not known`, "no-parent");
+    return this.server.restUrl(`patient/${encodeURIComponent(parent)}/${kind}`, id);
+  }
+
+  async read(resourceType: string, id: string, restKind?: RestKind, given?: ServerProfile, parent?: string): Promise<FhirResource | undefined> {
     const profile = given ?? (await this.server.profile());
-    if (viaFhir2(profile, resourceType)) {
+    // Orders as the source side reads them (lib/openmrs/fetch-record.ts): completed from REST, so read there.
+    if (viaFhir2(profile, resourceType) && !READ_VIA_REST.has(resourceType)) {
       const res = await this.server.fhir.read(resourceType, id);
-      // As the source side reads it (lib/openmrs/fetch-record.ts): with its person attributes' uuids.
+      // As the source side reads it (lib/openmrs/fetch-record.ts): with its person attributes' uuids, an
+      // encounter's diagnoses, an allergy's reactions valid R4.
       if (res.status === 200) {
         const body = res.body as FhirResource;
         if (resourceType === "Patient") return withAttributeIds(this.server, body);
-        return resourceType === "Encounter" ? withDiagnoses(this.server, body) : body;
+        return resourceType === "Encounter" ? withDiagnoses(this.server, body) : validAllergy(body);
       }
       if (res.status === 404 || res.status === 410) return undefined;
       throw httpFailure("GET", `${this.server.fhir.baseUrl}/${resourceType}/${id}`, res.status, res.body, res.retryAfter);
     }
     const kinds = restKind ? [restKind] : restKindsOf(resourceType);
     for (const kind of kinds) {
-      const url = `${this.server.restUrl(kind, id)}?v=full`;
+      const url = `${this.restUrlOf(kind, id, parent)}?v=full`;
       const res = await this.server.restGet(url);
       if (res.status === 404) continue;
       if (res.status !== 200) throw httpFailure("GET", url, res.status, res.json, res.headers["retry-after"]);
@@ -331,14 +371,22 @@ export class OpenmrsTarget implements RecordTarget {
     });
   }
 
-  private async exists(resourceType: string, id: string, profile: ServerProfile): Promise<boolean> {
+  /** The patient a resource belongs to (`patient`, else `subject`). */
+  private patientOfResource(resource: FhirResource): string | undefined {
+    const ref = (resource.patient ?? resource.subject) as { reference?: unknown } | undefined;
+    const m = typeof ref?.reference === "string" ? /Patient\/([^/]+)$/.exec(ref.reference) : null;
+    return m?.[1];
+  }
+
+  private async exists(resourceType: string, id: string, profile: ServerProfile, parent?: string): Promise<boolean> {
     if (viaFhir2(profile, resourceType)) {
       const res = await this.server.fhir.read(resourceType, id);
       return res.status !== 404;
     }
     const kinds = restKindsOf(resourceType);
     for (const kind of kinds) {
-      const res = await this.server.restGet(this.server.restUrl(kind, id));
+      if (PATIENT_SUB_RESOURCES.has(kind) && !parent) return true; // cannot be asked without its patient: the write says
+      const res = await this.server.restGet(this.restUrlOf(kind, id, parent));
       if (res.status !== 404) return true;
     }
     return false;

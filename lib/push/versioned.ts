@@ -12,6 +12,14 @@ import { normalise } from "../sync/reconcile";
 
 export const VERSIONED_ON_REST: ReadonlySet<RestKind> = new Set<RestKind>(["condition"]);
 
+/**
+ * Records that cannot be edited at all: orders (OrderServiceImpl.saveOrder refuses an existing order,
+ * "Order.cannot.edit.existing", and webservices.rest's order resource has no updatable properties). A
+ * target's copy that says the same is left alone; a different one is refused, never silently dropped.
+ * What happens to an order (revised, discontinued) comes as a new order naming it.
+ */
+export const IMMUTABLE_ON_REST: ReadonlySet<RestKind> = new Set<RestKind>(["order"]);
+
 /** Whether two REST v1 bodies of one record say the same (uuid aside; date-times as instants). */
 export function sameRestContent(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
   const { uuid: _a, ...ra } = a;

@@ -53,6 +53,9 @@ const SERVER_ASSIGNED: Record<string, string[]> = {
   Observation: ["issued"],
   // ... and a condition's dateCreated there as Condition.recordedDate, its creator as recorder.
   Condition: ["recordedDate", "recorder"],
+  // ... an allergy's likewise; a drug order's dateCreated as MedicationRequest.authoredOn.
+  AllergyIntolerance: ["recordedDate", "recorder"],
+  MedicationRequest: ["authoredOn"],
 };
 
 /**

@@ -132,7 +132,7 @@ export = function (RED: NodeAPI): void {
           if (!(await deleteNeeded(store, key))) return filtered("unchanged", `${key}: deleted when last synchronised`);
           // Already gone at the target: voided there by a cascade (an encounter voided with its observations,
           // on both sides) or by our own write of the other direction. Writing it again would be an echo.
-          if ((await t.read(req.resourceType, req.id, req.restKind, profile)) === undefined) {
+          if ((await t.read(req.resourceType, req.id, req.restKind, profile, req.parent)) === undefined) {
             void recordSynced(store, key, undefined, direction).then(baselineStored, baselineFailed);
             return filtered("already-equal", `${key}: already deleted at the target`);
           }
@@ -145,7 +145,7 @@ export = function (RED: NodeAPI): void {
             source: r.resource!,
             targetRole,
             policy,
-            readTarget: () => t.read(r.resourceType, r.id, r.restKind, profile),
+            readTarget: () => t.read(r.resourceType, r.id, r.restKind, profile, r.parent),
             // The channel the change came through (the admin lists a channel's held conflicts), else this node.
             detectedBy: ticketOf(m)?.source ?? node.id,
             assumeNew: r.created && targetRole === "child",
@@ -186,7 +186,7 @@ export = function (RED: NodeAPI): void {
         // only queued (202: the parent does not have it yet).
         if (result.outcome.kind === "ok" && result.outcome.status !== 202 && req.resource && verifier.needed(req.resource)) {
           const sent = req.resource;
-          const kept = await t.read(req.resourceType, req.id, req.restKind, profile).then(
+          const kept = await t.read(req.resourceType, req.id, req.restKind, profile, req.parent).then(
             (r) => ({ r }),
             () => undefined,
           );

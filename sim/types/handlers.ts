@@ -17,6 +17,8 @@ export interface TypeRestRequest {
   query: URLSearchParams;
   body: unknown;
   invalid: ReadonlySet<string> | null;
+  /** The patient of a sub-resource's path (`/patient/{parent}/allergy/...`). */
+  parent?: string;
 }
 
 function body(v: unknown): Json {
@@ -30,11 +32,20 @@ export function restForType(store: Store, def: SimType, req: TypeRestRequest, pa
   if (req.rest.length > 0) throw new SimError(404, `Unknown resource: ${def.restResource}/${uuid ?? ""}/${req.rest.join("/")}`);
   const records = store.records(def.type);
   const rep = (rec: BaseRecord): Json => def.restRep(store, rec, parts);
+  const { parent } = req;
+  if (def.restParent && parent !== undefined) store.checkPatient(parent);
+  /** A record by uuid; under another patient than the path's it is 404 (DelegatingSubResource.testParent: ObjectMismatchException). */
+  const get = (id: string): BaseRecord => {
+    const rec = records.get(id);
+    if (!rec) throw new SimError(404, "Object with given uuid doesn't exist");
+    if (def.restParent && def.patientOf(rec) !== parent) throw new SimError(404, "Subresource with given uuid doesn't match the uuid of the main resource");
+    return rec;
+  };
 
   if (req.method === "GET") {
     if (!uuid) {
       // The search webservices.rest offers for patient-owned data: ?patientUuid= (or ?patient=), live records only.
-      const patient = req.query.get("patientUuid") ?? req.query.get("patient");
+      const patient = parent ?? req.query.get("patientUuid") ?? req.query.get("patient");
       const full = req.query.get("v") === "full";
       const results: Json[] = [];
       if (patient)
@@ -43,24 +54,23 @@ export function restForType(store: Store, def: SimType, req: TypeRestRequest, pa
       return json(200, { results });
     }
     if (req.invalid?.has(uuid)) return json(200, { uuid, display: 42, voided: "maybe", patient: "not-an-object", auditInfo: null, links: null });
-    const rec = records.get(uuid);
-    if (!rec) throw new SimError(404, "Object with given uuid doesn't exist");
-    return json(200, rep(rec));
+    return json(200, rep(get(uuid)));
   }
   if (req.method === "POST") {
     const b = body(req.body);
-    if (!uuid) return json(201, rep(store.createOf(def.type, def.restDraft(store, b, parts))));
-    const prev = records.get(uuid);
-    if (!prev) throw new SimError(404, "Object with given uuid doesn't exist");
+    if (!uuid) return json(201, rep(store.createOf(def.type, def.restDraft(store, b, parts, parent))));
+    const prev = get(uuid);
+    if (def.restUpdate === "refused") throw new SimError(400, "The Resource Does not Support the Requested Operation");
     const patch = def.restPatch(store, prev, b, parts);
     const saved = def.restUpdate === "versioned" ? store.reviseOf(def.type, uuid, patch) : store.updateOf(def.type, uuid, patch);
     return json(200, rep(saved));
   }
   if (req.method === "DELETE" && uuid) {
-    if (req.query.get("purge") === "true") store.purgeOf(def.type, uuid);
-    else {
-      const rec = records.get(uuid);
-      if (!rec) throw new SimError(404, "Object with given uuid doesn't exist");
+    const rec = get(uuid);
+    if (req.query.get("purge") === "true") {
+      if (def.restPurge === "refused") throw new SimError(400, "The Resource Does not Support the Requested Operation");
+      store.purgeOf(def.type, uuid);
+    } else {
       if (!rec.voided) store.voidOf(def.type, uuid, req.query.get("reason") || "web service call");
     }
     return { status: 204, headers: {}, body: "" };

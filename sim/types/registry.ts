@@ -9,15 +9,19 @@
  * Adding a type: write `sim/types/<type>.ts` (record shape, validation, REST representation and body
  * parsing, fhir2 representation and PUT semantics, comparison, optional generator hooks), add it to
  * `SIM_TYPES`, add its concepts or other metadata to `sim/metadata.ts` if it needs new ones. Nothing else
- * in sim/ changes.
+ * in sim/ changes. A patient sub-resource (`restParent`, the allergy) is served and linked under
+ * `/ws/rest/v1/patient/{patient}/`; types sharing one REST resource (`restType`, drug and test orders under
+ * `order`) are told apart by the create body's `type` and by which holds a uuid.
  *
  * Type modules import only types from the store (`import type`), so there is no import cycle.
  */
 import type { BaseRecord, Patient, PatientPatch, Store, VoidPatch } from "../model";
 import type { Rng } from "../rng";
+import { allergy } from "./allergy";
 import { condition } from "./condition";
 import { relationship } from "./relationship";
 import { person } from "./person";
+import { drugOrder, testOrder } from "./order";
 
 export type Json = Record<string, unknown>;
 
@@ -72,6 +76,20 @@ export interface SimType<R extends BaseRecord = BaseRecord, D = unknown, P = unk
   /** `/ws/rest/v1/{restResource}` and `/ws/fhir2/R4/{fhirType}`. */
   readonly restResource: string;
   readonly fhirType: string;
+  /**
+   * A patient SUB-resource (webservices.rest DelegatingSubResource): served at
+   * `/ws/rest/v1/patient/{patient}/{restResource}[/{uuid}]` only, and linked so in the feed.
+   */
+  readonly restParent?: "patient";
+  /**
+   * The `type` of a webservices.rest subclass handler ("drugorder", "testorder"): several types share one
+   * `restResource` ("order"), a create picks by the body's `type`, a uuid by the type that holds it.
+   */
+  readonly restType?: string;
+  /** fhir2 serves it read-only (its provider has no create, update or delete): writes are refused as HAPI does. */
+  readonly fhirReadOnly?: boolean;
+  /** DELETE ?purge=true refused (ResourceDoesNotSupportOperationException) instead of purging. */
+  readonly restPurge?: "refused";
   /** Key in the data file, the snapshot and the stats ("conditions"). */
   readonly section: string;
 
@@ -85,20 +103,20 @@ export interface SimType<R extends BaseRecord = BaseRecord, D = unknown, P = unk
    * How a REST v1 update is saved: in place (default), or "versioned": a change voids the record and
    * saves a new one under a new uuid (`successor` makes it), as ConditionServiceImpl.saveCondition does.
    */
-  readonly restUpdate?: "in-place" | "versioned";
+  readonly restUpdate?: "in-place" | "versioned" | "refused";
   successor?(next: R, base: BaseRecord, previous: string): R;
 
   /** The `?v=full` representation. */
   restRep(store: Store, rec: R, parts: RestParts): Json;
-  /** A REST create body as a draft; `uuid` in it is kept. */
-  restDraft(store: Store, body: Json, parts: RestParts): D;
+  /**
+   * A REST create body as a draft; `uuid` in it is kept. `parent`: the patient of a sub-resource's path.
+   */
+  restDraft(store: Store, body: Json, parts: RestParts, parent?: string): D;
   /** A REST update body as a patch of `prev` (unknown or read-only properties refused as webservices.rest does). */
   restPatch(store: Store, prev: R, body: Json, parts: RestParts): P & VoidPatch;
 
   /** The resource as fhir2's translator serves it. */
   toFhir(store: Store, rec: R, parts: FhirParts): Json;
-  /** fhir2 serves it read-only (no @Create/@Update/@Delete in its resource provider). */
-  readonly fhirReadOnly?: boolean;
   /** The FHIR type its feed entries' `fhir` link names, when the link template says another (omod-atomfeed's default config). */
   readonly feedFhirType?: string;
   /** Refusals of a create or update before translation (HAPI InvalidRequestException and the like). */
@@ -118,10 +136,12 @@ export interface SimType<R extends BaseRecord = BaseRecord, D = unknown, P = unk
 }
 
 /** Every registered type. */
-export const SIM_TYPES: readonly SimType[] = [condition, relationship, person];
+export const SIM_TYPES: readonly SimType[] = [condition, relationship, person, allergy, drugOrder, testOrder];
 
 const BY_TYPE = new Map(SIM_TYPES.map((t) => [t.type, t]));
-const BY_REST = new Map(SIM_TYPES.map((t) => [t.restResource, t]));
+const BY_REST = new Map<string, SimType[]>();
+for (const t of SIM_TYPES) if (!t.restParent) BY_REST.set(t.restResource, [...(BY_REST.get(t.restResource) ?? []), t]);
+const BY_SUB = new Map(SIM_TYPES.filter((t) => t.restParent).map((t) => [`${t.restParent}/${t.restResource}`, t]));
 const BY_FHIR = new Map(SIM_TYPES.map((t) => [t.fhirType, t]));
 
 /** The registered type of this name (throws for an unknown one: a programming error). */
@@ -131,9 +151,26 @@ export function simType(type: string): SimType {
   return t;
 }
 
-/** The registered type served at `/ws/rest/v1/{resource}`, if any. */
-export function typeByRest(resource: string): SimType | undefined {
-  return BY_REST.get(resource);
+/**
+ * The registered type served at `/ws/rest/v1/{resource}`, if any. Where several share the resource
+ * (orders): the one holding `uuid`, else the one whose `restType` the create body names, else the first.
+ */
+export function typeByRest(resource: string, store?: Store, uuid?: string, body?: unknown): SimType | undefined {
+  const all = BY_REST.get(resource);
+  if (!all || all.length < 2 || !store) return all?.[0];
+  if (uuid !== undefined) return all.find((t) => store.records(t.type).has(uuid)) ?? all[0];
+  const type = typeof body === "object" && body !== null ? (body as { type?: unknown }).type : undefined;
+  return all.find((t) => t.restType === type) ?? all[0];
+}
+
+/** The registered sub-resource type served at `/ws/rest/v1/{parent}/{uuid}/{resource}`, if any. */
+export function subTypeByRest(parent: string, resource: string): SimType | undefined {
+  return BY_SUB.get(`${parent}/${resource}`);
+}
+
+/** The path under /ws/rest/v1/ of a record's collection: `{restResource}`, or `patient/{uuid}/{restResource}` for a sub-resource. */
+export function restCollection(def: SimType, rec: BaseRecord): string {
+  return def.restParent ? `${def.restParent}/${def.patientOf(rec) ?? ""}/${def.restResource}` : def.restResource;
 }
 
 /** The registered type served at `/ws/fhir2/R4/{fhirType}`, if any. */

@@ -56,7 +56,13 @@ describe("three tiers: national ← district hub ← clinic, changes at both end
       hub = new NodeRedProcess({
         userDir: path.join(dir, "hub"),
         flows: HUB_FLOW,
-        env: { SYNC_DB_PATH: hubDb, OPENMRS_PARENT_URL: nationalUrl, OPENMRS_PARENT_USER: "admin", OPENMRS_PARENT_PASSWORD: "Admin123", SYNC_POLL_SECONDS: "1" },
+        env: {
+          SYNC_DB_PATH: hubDb,
+          OPENMRS_PARENT_URL: nationalUrl,
+          OPENMRS_PARENT_USER: "admin",
+          OPENMRS_PARENT_PASSWORD: "Admin123",
+          SYNC_POLL_SECONDS: "1",
+        },
       });
       await hub.start();
     };
@@ -99,7 +105,13 @@ describe("three tiers: national ← district hub ← clinic, changes at both end
         userDir: path.join(dir, "hub"),
         port: hubPort,
         flows: HUB_FLOW,
-        env: { SYNC_DB_PATH: hubDb, OPENMRS_PARENT_URL: nationalUrl, OPENMRS_PARENT_USER: "admin", OPENMRS_PARENT_PASSWORD: "Admin123", SYNC_POLL_SECONDS: "1" },
+        env: {
+          SYNC_DB_PATH: hubDb,
+          OPENMRS_PARENT_URL: nationalUrl,
+          OPENMRS_PARENT_USER: "admin",
+          OPENMRS_PARENT_PASSWORD: "Admin123",
+          SYNC_POLL_SECONDS: "1",
+        },
       });
       await hub.start();
     }

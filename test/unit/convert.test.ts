@@ -1024,7 +1024,7 @@ describe("fhir/convert", function () {
     it("unknown kinds and resource types", () => {
       assertPermanent(() => restToFhir("location" as RestKind, { uuid: LOCATION_UUID }), "unsupported-type");
       assertPermanent(() => fhirToRestCreate({ resourceType: "Location", id: LOCATION_UUID }), "unsupported-type");
-      assertPermanent(() => fhirToRestCreate({ resourceType: "AllergyIntolerance", id: "x" }), "unsupported-type");
+      assertPermanent(() => fhirToRestCreate({ resourceType: "Immunization", id: "x" }), "unsupported-type");
     });
 
     it("FHIR resources that cannot become a create body", () => {

@@ -6,7 +6,7 @@
 import { PermanentError, shownValue } from "../../outcome";
 import { fhirToOpenmrsDateTime, instantMillis, openmrsToFhirDateTime } from "../dates";
 
-export type RestKind = "patient" | "visit" | "encounter" | "obs" | "condition" | "relationship" | "person";
+export type RestKind = "patient" | "visit" | "encounter" | "obs" | "condition" | "relationship" | "person" | "allergy" | "order";
 
 export interface FhirResource {
   resourceType: string;
