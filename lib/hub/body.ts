@@ -13,9 +13,13 @@ export class BodyError extends Error {
   }
 }
 
-/** The parsed JSON body (a body already parsed by a middleware before ours is taken as it is). */
-export async function readJson(req: IncomingMessage & { body?: unknown }, limit = 256 * 1024): Promise<unknown> {
-  if (req.body !== undefined && typeof req.body === "object" && !Buffer.isBuffer(req.body)) return req.body;
+/**
+ * The parsed JSON body. A body a middleware already read (body-parser marks it with `_body`) is taken as it
+ * is; body-parser also sets `req.body = {}` for a content type it does not parse (`application/fhir+json`)
+ * without reading anything, so an object alone says nothing.
+ */
+export async function readJson(req: IncomingMessage & { body?: unknown; _body?: boolean }, limit = 256 * 1024): Promise<unknown> {
+  if (req._body === true && req.body !== undefined && typeof req.body === "object" && !Buffer.isBuffer(req.body)) return req.body;
   const type = String(req.headers["content-type"] ?? "");
   if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) throw new BodyError(415, "expected application/json");
   const declared = Number(req.headers["content-length"]);

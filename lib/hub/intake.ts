@@ -74,7 +74,14 @@ export class WriteIntake implements TicketOwner {
       throw err;
     }
     const id = randomUUID();
-    const relay: RelayRequest = { id, method: req.method as RelayMethod, path, child: req.syncKey?.name ?? "" };
+    const type = req.headers["content-type"];
+    const relay: RelayRequest = {
+      id,
+      method: req.method as RelayMethod,
+      path,
+      child: req.syncKey?.name ?? "",
+      ...(body !== undefined && typeof type === "string" && /^application\/(?:fhir\+)?json\b/i.test(type) ? { contentType: type.slice(0, 100) } : {}),
+    };
     const answer = relayWaiters.wait(id, this.opts.answerWithinMs);
     const ticket: Ticket = { store: this.opts.storeId, source: this.opts.ownerId, entry: id, key, serial: ++this.serial, attempt: 1 };
     const custody = new Promise<Outcome>((resolve) => {

@@ -30,6 +30,8 @@ export interface RelayRequest {
   path: string;
   /** Key name of the child (for the audit and the admin; never a secret). */
   child: string;
+  /** The body's content type as the child sent it (`application/fhir+json`…), sent on as is. */
+  contentType?: string;
 }
 
 /** What the parent answered, given back to the child as is (a few headers only). */
@@ -102,7 +104,7 @@ export async function replay(server: OpenmrsServer, req: RelayRequest, body: unk
   const url = `${server.baseUrl}${req.path}`;
   try {
     const res = await server.http.request(req.method, url, {
-      headers: { accept: "application/json", ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      headers: { accept: "application/json", ...(body === undefined ? {} : { "content-type": req.contentType ?? "application/json" }) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const answer: RelayAnswer = {

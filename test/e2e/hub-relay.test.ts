@@ -69,7 +69,8 @@ describe("hub relay of children's writes (hub Node-RED + simulated parent)", fun
     const write = async (method: "PUT" | "POST", route: string, body: unknown, withKey = true) => {
       const res = await fetch(`${hub!.url}/openmrs/${route}`, {
         method,
-        headers: { "content-type": "application/json", ...(withKey ? { authorization: auth } : {}) },
+        // As fhir-push sends them: FHIR as application/fhir+json, REST as application/json.
+        headers: { "content-type": method === "PUT" ? "application/fhir+json" : "application/json", ...(withKey ? { authorization: auth } : {}) },
         body: JSON.stringify(body),
       });
       return { status: res.status, queued: res.headers.get("x-openmrs-sync"), text: await res.text() };

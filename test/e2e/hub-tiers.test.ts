@@ -11,6 +11,7 @@ import { strict as assert } from "node:assert";
 import * as path from "node:path";
 import { OpenmrsSim } from "../../sim";
 import { NodeRedProcess } from "../../scripts/node-red-process";
+import { SyncStore } from "../../lib/store/store";
 import { converged, env, shippedFlow, until, useE2E, writesAt } from "../helpers/e2e";
 
 const HUB_FLOW = shippedFlow("hub");
@@ -115,7 +116,42 @@ describe("three tiers: national ← district hub ← clinic, changes at both end
       });
       await hub.start();
     }
-    await converged(national, clinicSim, 300_000);
+    await converged(national, clinicSim, 180_000).catch(async (err: Error) => {
+      // What is left where: the hub's queue and dead letters, the clinic's, and who changed each record last.
+      const lines: string[] = [];
+      for (const [name, db] of [
+        ["hub", hubDb],
+        ["clinic", path.join(dir, "clinic.db")],
+      ] as const) {
+        const store = await SyncStore.open(db, { readOnly: true });
+        try {
+          const q = await store.db.all<{ record_key: string; attempts: number }>("SELECT record_key, attempts FROM queue_items");
+          const d = (
+            await store.db.all<{ record_key: string; reason: string; error: string; operation_outcome: string | null }>(
+              "SELECT record_key, reason, error, operation_outcome FROM dead_letters WHERE state = 'dead'",
+            )
+          ).map((r) => ({ ...r, operation_outcome: store.db.cipher.open(r.operation_outcome) }));
+          const c = await store.db.all<{ record_key: string; state: string }>("SELECT record_key, state FROM conflicts");
+          lines.push(`${name}: queued ${JSON.stringify(q)}; dead ${JSON.stringify(d)}; conflicts ${JSON.stringify(c)}`);
+        } finally {
+          await store.close();
+        }
+      }
+      const differing = new Set([...err.message.matchAll(/patient ([0-9a-f-]{36})/g)].map((m) => m[1]));
+      for (const u of differing) {
+        const ev = (sim: OpenmrsSim) => sim.store.events.filter((e) => e.object === u).map((e) => `${e.id}:${e.action}`);
+        const w = (sim: OpenmrsSim) =>
+          writesAt(sim)
+            .filter((x) => x.uuid === u)
+            .map((x) => `${x.method} ${x.status}`);
+        lines.push(
+          `${u}: national events ${ev(national!).join(",")} writes ${w(national!).join(",")}; clinic events ${ev(clinicSim!).join(",")} writes ${w(clinicSim!).join(",")}`,
+        );
+      }
+      console.log(lines.join("\n"));
+      console.log(clinic!.log.slice(-5000));
+      throw err;
+    });
 
     // Every record once at each end.
     for (const sim of [national, clinicSim]) {
