@@ -333,10 +333,11 @@ async function main(): Promise<void> {
   const sorted = [...rss].sort((a, b) => a - b);
   console.log(`Node-RED peak RSS: ${Math.max(...rss)} MB (max over reps), median ${sorted[Math.floor(sorted.length / 2)]} MB`);
   if (SNAPSHOT_S && Number.isFinite(SNAPSHOT_S)) console.log("(heap snapshots were taken: peak RSS includes writing them)");
-  const out = path.join(ROOT, "bench", "results");
-  fs.mkdirSync(out, { recursive: true });
+  // `--out FILE`: where the figures go (npm run bench collects them); default bench/results/catchup.json.
+  const outFile = listArg("out")[0] ?? path.join(ROOT, "bench", "results", "catchup.json");
+  fs.mkdirSync(path.dirname(outFile), { recursive: true });
   fs.writeFileSync(
-    path.join(out, "catchup.json"),
+    outFile,
     JSON.stringify(
       {
         at: new Date().toISOString(),
@@ -345,6 +346,7 @@ async function main(): Promise<void> {
         reps: REPS,
         concurrency: CONCURRENCY,
         latencyMs: LATENCY_MS,
+        nodeArgs: NODE_ARGS,
         results,
         median: { ours, raw, sync2 },
       },
