@@ -181,7 +181,9 @@ async function main(): Promise<void> {
   }
   const m = (who: string) => median(results.filter((r) => r.contender === who).map((r) => r.itemsPerSecond));
   const s = (who: string) => spread(results.filter((r) => r.contender === who).map((r) => r.itemsPerSecond));
-  console.log(`median items/s: ours ${Math.round(m("ours"))} (${s("ours")}), raw ${Math.round(m("raw"))} (${s("raw")}); ratio ${(m("ours") / m("raw")).toFixed(2)}`);
+  console.log(
+    `median items/s: ours ${Math.round(m("ours"))} (${s("ours")}), raw ${Math.round(m("raw"))} (${s("raw")}); ratio ${(m("ours") / m("raw")).toFixed(2)}`,
+  );
   if (OUT) fs.writeFileSync(OUT, JSON.stringify({ items: ITEMS, reps: REPS, concurrency: CONCURRENCY, nodeArgs: NODE_ARGS, results }, null, 2));
 }
 
