@@ -50,7 +50,14 @@ export = function (RED: NodeAPI): void {
         return undefined;
       }
     };
-    // The schema takes a second or two to compile: do it now, not on the first record.
+    // What the source speaks (its FHIR capabilities) is asked now, on deploy, while the store opens: not
+    // once the first entry has arrived (one round trip less before the first write).
+    try {
+      serverNode.server().prefetchProfile();
+    } catch {
+      // not usable yet: said when an entry comes
+    }
+    // The schema takes a fifth of a second to compile: do it now, not on the first record.
     if (validate) setImmediate(() => warmUpValidator());
 
     node.on("input", (msg: NodeMessageInFlow, send, done) => {
