@@ -6,7 +6,7 @@
  *
  *   npm run bench                          default run (about 10 minutes on 2 busy cores)
  *   npm run bench -- --full                also the 100,000-entry catch-up (about 4 more minutes)
- *   npm run bench -- --reps 5 --latency-reps 3 --push-items 5000 --concurrency 8
+ *   npm run bench -- --reps 5 --latency-reps 3 --latency-patients 100 --push-items 5000 --concurrency 8
  *   npm run bench -- --node-arg --max-old-space-size=96     (Node-RED's node flags instead of the shipped ones)
  *
  * Rows: catch-up of 10,000 entries from deploy vs the raw client; peak RSS and entries/s at 1,000, 10,000
@@ -29,6 +29,8 @@ const LATENCY_REPS = numberArg("latency-reps", 1);
 const PUSH_ITEMS = numberArg("push-items", 10_000);
 const CONCURRENCY = numberArg("concurrency", 8);
 const LATENCY_CONCURRENCY = numberArg("latency-concurrency", 32);
+/** Patients of the latency run (10 entries each): 3,000 entries, so that the flow's start is not most of it. */
+const LATENCY_PATIENTS = numberArg("latency-patients", 300);
 /** Node-RED's node flags: the shipped ones (scripts/node-red-process.ts) unless given. */
 const NODE_ARGS = listArg("node-arg").length ? listArg("node-arg") : NODE_RED_NODE_FLAGS;
 
@@ -83,7 +85,7 @@ async function main(): Promise<void> {
   if (FULL) await run("catchup.ts", ["--patients", "10000", "--reps", "1", "--only", "ours", "--concurrency", c], f("c100k"));
   await run(
     "catchup.ts",
-    ["--patients", "100", "--reps", String(LATENCY_REPS), "--latency-ms", "20", "--concurrency", String(LATENCY_CONCURRENCY)],
+    ["--patients", String(LATENCY_PATIENTS), "--reps", String(LATENCY_REPS), "--latency-ms", "20", "--concurrency", String(LATENCY_CONCURRENCY)],
     f("latency"),
   );
   await run("push-drain.ts", ["--items", String(PUSH_ITEMS), "--reps", String(REPS), "--concurrency", c], f("push"));
@@ -186,7 +188,14 @@ async function main(): Promise<void> {
         node: process.version,
         nodeRed,
         nodeRedNodeFlags: NODE_ARGS,
-        options: { reps: REPS, latencyReps: LATENCY_REPS, concurrency: CONCURRENCY, latencyConcurrency: LATENCY_CONCURRENCY, full: FULL },
+        options: {
+          reps: REPS,
+          latencyReps: LATENCY_REPS,
+          latencyPatients: LATENCY_PATIENTS,
+          concurrency: CONCURRENCY,
+          latencyConcurrency: LATENCY_CONCURRENCY,
+          full: FULL,
+        },
         summary: {
           catchup10k: { ours: ours10k, raw: raw10k, ratio: ours10k.median / raw10k.median, goal: 0.6 },
           growth,

@@ -195,6 +195,24 @@ async function measure(
       .sort((a, b) => a.at - b.at)
       .filter((r) => r.at <= Math.min(...writes));
     for (const r of first.slice(0, 40)) console.log(`    +${r.at - startedAt} ms ${r.who} ${r.method} ${r.path} ${r.status} (${r.durationMs} ms)`);
+    // Then the whole run by kind of request (feed pages per category, reads and writes per type): first
+    // and last, ms after the deploy, and how many.
+    const spans = new Map<string, { first: number; last: number; n: number }>();
+    const all = [...parentReqs.map((r) => ({ ...r, who: "parent" })), ...childReqs.map((r) => ({ ...r, who: "child" }))];
+    for (const r of all) {
+      const k = `${r.who} ${r.method} ${r.path
+        .replace(/^\/openmrs\/ws\//, "")
+        .split("/")
+        .slice(0, 3)
+        .join("/")
+        .replace(/\/[0-9a-f-]{36}.*$|\/\d+$|\/recent$|\?.*$/, "")}`;
+      const sp = spans.get(k) ?? { first: Infinity, last: 0, n: 0 };
+      sp.first = Math.min(sp.first, r.at - startedAt);
+      sp.last = Math.max(sp.last, r.at - startedAt);
+      sp.n++;
+      spans.set(k, sp);
+    }
+    for (const [k, sp] of [...spans].sort((a, b) => a[1].first - b[1].first)) console.log(`    ${k}: ${sp.n} from +${sp.first} to +${sp.last} ms`);
   }
   const diff = compareSnapshots(JSON.parse(expected) as Comparable, await json<Comparable>(`${child.admin}/__sim/snapshot`));
   if (diff.length) throw new Error(`${contender}: child differs from parent:\n${diff.slice(0, 5).join("\n")}`);
