@@ -75,6 +75,13 @@ function stat(rs: { contender: string }[], who: string, pick: (r: never) => numb
 
 async function main(): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-all-"));
+  // The commit measured (read now: the build npm run bench made is of this one).
+  let commit = "";
+  try {
+    commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim();
+  } catch {
+    // not a checkout
+  }
   const started = new Date();
   const loadBefore = load();
   const f = (n: string) => path.join(tmp, `${n}.json`);
@@ -151,12 +158,6 @@ async function main(): Promise<void> {
   const line = (r: string[]) => `| ${r.map((x, i) => x.padEnd(widths[i])).join(" | ")} |`;
   const cpus = os.cpus();
   const nodeRed = read<{ version: string }>(path.join(ROOT, "node_modules/node-red/package.json")).version;
-  let commit = "";
-  try {
-    commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim();
-  } catch {
-    // not a checkout
-  }
   console.log("");
   console.log(
     `${cpus.length} × ${cpus[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; Node ${process.version}, Node-RED ${nodeRed}; ` +
