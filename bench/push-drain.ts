@@ -161,7 +161,8 @@ async function main(): Promise<void> {
         const n = await recordCount(parent);
         if (n !== ITEMS) throw new Error(`${who}: parent holds ${n} of ${ITEMS}`);
         const reqs = (await requests(parent, since)).filter((r) => r.at >= since && !r.path.includes("/__sim"));
-        const writes = reqs.filter((r) => r.method !== "GET");
+        // The items' writes (not the audit rows the flow's audit-push posts to the parent).
+        const writes = reqs.filter((r) => r.kind === "rest-write" || r.kind === "fhir-write");
         const t0 = Math.min(...reqs.map((r) => r.at));
         const t1 = Math.max(...writes.map((r) => r.at));
         const seconds = (t1 - t0) / 1000;
