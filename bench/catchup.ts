@@ -9,7 +9,7 @@
  * Simulators run in their own processes. Elapsed time is measured at the simulators: from the first
  * request at the parent to the last write at the child.
  *
- *   npm run bench                     (10,000 entries, 3 repetitions)
+ *   npm run bench:catchup             (10,000 entries, 3 repetitions; npm run bench runs it among the rest)
  *   npx tsx bench/catchup.ts --patients 300 --reps 1
  *   npx tsx bench/catchup.ts --patients 10000 --reps 1 --only ours,raw      (100,000 entries)
  *   npx tsx bench/catchup.ts --patients 10000 --reps 1 --only ours --heap-mb 128
@@ -47,6 +47,8 @@ const HEAP_MB = numberArg("heap-mb", 0);
 const LATENCY_MS = numberArg("latency-ms", 0);
 /** `--node-arg ARG` (repeatable): a flag for Node-RED's node, e.g. `--node-arg --max-semi-space-size=4`. */
 const NODE_ARGS = listArg("node-arg");
+/** `--timeline`: print the requests between the deploy and the first write. */
+const TIMELINE = process.argv.includes("--timeline");
 /** `--nr-log`: Node-RED's log goes to this process's stderr. */
 const NR_LOG = process.argv.includes("--nr-log");
 /**
@@ -181,11 +183,37 @@ async function measure(
   const childCpu = cpuSeconds(child.proc.pid) - childCpu0;
   const parentReqs = (await requests(parent, since)).filter((r) => r.at >= since);
   const childReqs = (await requests(child, since)).filter((r) => r.at >= since);
-  const t0 = Math.min(...parentReqs.map((r) => r.at));
+  // Node-RED from the deploy (the POST /flows that starts the flow), the others from their first request.
+  const t0 = startedAt ?? Math.min(...parentReqs.map((r) => r.at));
   const writes = childReqs.filter((r) => r.method !== "GET").map((r) => r.at);
   const t1 = Math.max(...writes);
-  // Node-RED: from "Started flows" (the deploy) to the first write at the child.
+  // Node-RED: from the deploy to the first write at the child.
   const firstWriteMs = startedAt !== undefined ? Math.min(...writes) - startedAt : undefined;
+  // `--timeline`: the first requests at each simulator, ms after the deploy (what comes before the first write).
+  if (TIMELINE && startedAt !== undefined) {
+    const first = [...parentReqs.map((r) => ({ ...r, at: r.at, who: "parent" })), ...childReqs.map((r) => ({ ...r, who: "child" }))]
+      .sort((a, b) => a.at - b.at)
+      .filter((r) => r.at <= Math.min(...writes));
+    for (const r of first.slice(0, 40)) console.log(`    +${r.at - startedAt} ms ${r.who} ${r.method} ${r.path} ${r.status} (${r.durationMs} ms)`);
+    // Then the whole run by kind of request (feed pages per category, reads and writes per type): first
+    // and last, ms after the deploy, and how many.
+    const spans = new Map<string, { first: number; last: number; n: number }>();
+    const all = [...parentReqs.map((r) => ({ ...r, who: "parent" })), ...childReqs.map((r) => ({ ...r, who: "child" }))];
+    for (const r of all) {
+      const k = `${r.who} ${r.method} ${r.path
+        .replace(/^\/openmrs\/ws\//, "")
+        .split("/")
+        .slice(0, 3)
+        .join("/")
+        .replace(/\/[0-9a-f-]{36}.*$|\/\d+$|\/recent$|\?.*$/, "")}`;
+      const sp = spans.get(k) ?? { first: Infinity, last: 0, n: 0 };
+      sp.first = Math.min(sp.first, r.at - startedAt);
+      sp.last = Math.max(sp.last, r.at - startedAt);
+      sp.n++;
+      spans.set(k, sp);
+    }
+    for (const [k, sp] of [...spans].sort((a, b) => a[1].first - b[1].first)) console.log(`    ${k}: ${sp.n} from +${sp.first} to +${sp.last} ms`);
+  }
   const diff = compareSnapshots(JSON.parse(expected) as Comparable, await json<Comparable>(`${child.admin}/__sim/snapshot`));
   if (diff.length) throw new Error(`${contender}: child differs from parent:\n${diff.slice(0, 5).join("\n")}`);
   if (stop) await stop();
@@ -242,9 +270,11 @@ async function main(): Promise<void> {
   const contenders: Record<string, (child: SimProc, rep: number) => Promise<Run>> = {
     ours: async (child, rep) => {
       const userDir = path.join(dir, `nr-${rep}`);
+      // Started with no flows, then the flow is deployed over the admin API: the catch-up and the first
+      // write are counted from that deploy, as a user deploying it in the editor sees them.
       const nr = new NodeRedProcess({
         userDir,
-        flows,
+        flows: [],
         nodeArgs: [
           ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${path.join(ROOT, "bench/results/profiles")}`] : []),
           ...(HEAP_MB ? [`--max-old-space-size=${HEAP_MB}`] : []),
@@ -266,6 +296,8 @@ async function main(): Promise<void> {
       if (SNAPSHOT_S) fs.mkdirSync(HEAP_DIR, { recursive: true });
       await nr.start();
       const startedAt = Date.now();
+      if (TIMELINE) console.log(`    deploy at ${startedAt}`);
+      await nr.deploy(flows);
       let peak = 0;
       const sampler = setInterval(() => (peak = Math.max(peak, peakRssMb(nr.pid) ?? 0)), 200);
       let snapshotting: Promise<void> = Promise.resolve();
@@ -333,10 +365,11 @@ async function main(): Promise<void> {
   const sorted = [...rss].sort((a, b) => a - b);
   console.log(`Node-RED peak RSS: ${Math.max(...rss)} MB (max over reps), median ${sorted[Math.floor(sorted.length / 2)]} MB`);
   if (SNAPSHOT_S && Number.isFinite(SNAPSHOT_S)) console.log("(heap snapshots were taken: peak RSS includes writing them)");
-  const out = path.join(ROOT, "bench", "results");
-  fs.mkdirSync(out, { recursive: true });
+  // `--out FILE`: where the figures go (npm run bench collects them); default bench/results/catchup.json.
+  const outFile = listArg("out")[0] ?? path.join(ROOT, "bench", "results", "catchup.json");
+  fs.mkdirSync(path.dirname(outFile), { recursive: true });
   fs.writeFileSync(
-    path.join(out, "catchup.json"),
+    outFile,
     JSON.stringify(
       {
         at: new Date().toISOString(),
@@ -345,6 +378,7 @@ async function main(): Promise<void> {
         reps: REPS,
         concurrency: CONCURRENCY,
         latencyMs: LATENCY_MS,
+        nodeArgs: NODE_ARGS,
         results,
         median: { ours, raw, sync2 },
       },

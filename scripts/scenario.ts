@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { OpenmrsSim } from "../sim";
-import { NodeRedProcess } from "./node-red-process";
+import { NODE_RED_NODE_FLAGS, NodeRedProcess } from "./node-red-process";
 
 const ROOT = fs.existsSync(path.resolve(__dirname, "../package.json")) ? path.resolve(__dirname, "..") : path.resolve(__dirname, "../..");
 const USER = "admin";
@@ -46,6 +46,8 @@ export async function startScenario(o: ScenarioOptions): Promise<Scenario> {
     userDir,
     port: o.nodeRedPort,
     flows: firstRun ? flows : undefined,
+    // As the product runs Node-RED: peak RSS under 150 MB (docs/performance.md).
+    nodeArgs: NODE_RED_NODE_FLAGS,
     logFile: path.join(o.dir, "node-red.log"),
     env: {
       OPENMRS_PARENT_URL: parentUrl,

@@ -142,6 +142,17 @@ export class OpenmrsServer {
    * The server's profile: probes GET /ws/fhir2/R4/metadata once. A probe that could not reach the
    * server is tried again after a minute; an answer (fhir2 there or not) is kept.
    */
+  /**
+   * Asks for the profile ahead of its first use (on deploy). A probe that fails is forgotten, so that a
+   * server that was down at deploy is asked again when a record needs it, not taken for REST-only.
+   */
+  prefetchProfile(): void {
+    if (this.profileProbe || this.fhirMode !== "auto") return;
+    void this.profile().then(() => {
+      if (this.profileFailed) this.profileProbe = undefined;
+    });
+  }
+
   profile(): Promise<ServerProfile> {
     if (this.fhirMode === "rest") return Promise.resolve({ fhir2: false });
     if (this.fhirMode === "fhir2") return Promise.resolve({ fhir2: true });

@@ -50,7 +50,14 @@ export = function (RED: NodeAPI): void {
         return undefined;
       }
     };
-    // The schema takes a second or two to compile: do it now, not on the first record.
+    // What the source speaks (its FHIR capabilities) is asked now, on deploy, while the store opens: not
+    // once the first entry has arrived (one round trip less before the first write).
+    try {
+      serverNode.server().prefetchProfile();
+    } catch {
+      // not usable yet: said when an entry comes
+    }
+    // The schema takes a fifth of a second to compile: do it now, not on the first record.
     if (validate) setImmediate(() => warmUpValidator());
 
     node.on("input", (msg: NodeMessageInFlow, send, done) => {
@@ -123,4 +130,9 @@ export = function (RED: NodeAPI): void {
   }
 
   RED.nodes.registerType("fhir-fetch", FhirFetchNode);
+  // The first type's validator (Patient, what a feed brings first) is compiled when Node-RED loads the
+  // node, not on deploy: a flow deployed into a running Node-RED writes its first record without waiting
+  // for it (about 0.25 s of CPU, 2 MB of heap kept). At a cold start the flows start just after: the
+  // node's own warm-up below finds it compiled or compiles it.
+  setImmediate(() => warmUpValidator());
 };

@@ -72,6 +72,12 @@ export = function (RED: NodeAPI): void {
         : new OpenmrsTarget((configNode as OpenmrsServerConfigNode).server());
       return target;
     };
+    // What the target speaks is asked now, on deploy, not when the first record is ready to be written.
+    try {
+      if (!useFhir) (configNode as OpenmrsServerConfigNode).server().prefetchProfile();
+    } catch {
+      // not usable yet: said when a record comes
+    }
     const counts = { ok: 0, skipped: 0, retrying: 0, failed: 0, inFlight: 0, conflicts: 0 };
     const pending = new Set<Promise<void>>();
     let lastError = "";
