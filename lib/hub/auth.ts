@@ -16,6 +16,7 @@ import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { AuditInput } from "../store/audit";
 import type { FailureLimiter } from "./rate-limit";
 import type { Catchment, KeyStore, Verification } from "./keys";
+import { sessionCookie, type HubSessions } from "./sessions";
 
 /** The key a request was let in with. */
 export interface SyncKey {
@@ -42,6 +43,8 @@ export interface KeyAuthOptions {
   action: string;
   /** An audit write failed (the request is answered anyway), or the check itself did (answered 503). */
   onError?(err: unknown): void;
+  /** Sessions opened at `GET …/ws/rest/v1/session` (sessions.ts): a request with no Authorization may send one's cookie. */
+  sessions?: HubSessions;
 }
 
 export type Credential = { name: string; secret: string } | { token: string };
@@ -87,10 +90,24 @@ export function keyAuth(o: KeyAuthOptions): RequestHandler {
     const wait = o.limiter.retryAfterMs(peer);
     if (wait > 0) return refuse(res, 429, "rate-limited", wait);
     const cred = parseAuthorization(req.headers.authorization);
-    if (cred === undefined) return refuse(res, 401, "unauthorized");
+    const sid = cred === undefined && o.sessions ? sessionCookie(req.headers.cookie) : undefined;
+    if (cred === undefined && !sid) return refuse(res, 401, "unauthorized");
     const { open, unavailable } = await o.stores();
     const target = req.path;
     const row = (extra: Partial<AuditInput>): AuditInput => ({ direction: "hub", source: "hub", action: o.action, target, peer, outcome: "refused", ...extra });
+    if (cred === undefined) {
+      // A session's cookie: good while its key is active and not rotated since it was opened.
+      const s = o.sessions!.find(sid!);
+      const src = s && open.find((x) => x.id === s.store);
+      const k = s && src?.keys.get(s.keyId);
+      if (!s || !src || !k || k.state !== "active" || k.rotatedAt !== s.rotatedAt) {
+        if (s) o.sessions!.close(sid!);
+        return refuse(res, 401, "unauthorized");
+      }
+      req.syncKey = { id: k.id, name: k.name, catchment: k.catchment, store: src.id };
+      audit([src], [row({ outcome: "ok", reason: "session", hubKey: k.id, httpStatus: 200 })], k.id);
+      return next();
+    }
 
     // The stores that have the named key (normally one); with several, the first that lets it in.
     const candidates = cred === "malformed" ? [] : open.filter((s) => s.keys.names(cred));

@@ -13,6 +13,7 @@ import { WriteIntake } from "../../lib/hub/intake";
 import { hubFor } from "../../lib/settlement";
 import { countsText, debouncedStatus, errorText } from "../shared/status";
 import { hubLimiter } from "../shared/hub-routes";
+import { hubSessions } from "../../lib/hub/sessions";
 import type { SyncStoreConfigNode } from "../shared/types";
 
 interface HubInDef extends NodeDef {
@@ -42,6 +43,7 @@ export = function (RED: NodeAPI): void {
         return keys && active ? { open: [{ id: active.storeId, keys }], unavailable: 0 } : { open: [], unavailable: 1 };
       },
       limiter: hubLimiter,
+      sessions: hubSessions,
       action: "relay-write",
       onError: (err) => RED.log.warn(RED._("hub-in.log.failed", { error: errorText(err) })),
     });

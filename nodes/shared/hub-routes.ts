@@ -15,9 +15,12 @@ import { KeyStore } from "../../lib/hub/keys";
 import { FailureLimiter } from "../../lib/hub/rate-limit";
 import { adminRegistry, openedStore } from "../../lib/admin/registry";
 import { addChildReportRoutes, type RouteApp } from "./hub-child-routes";
+import { hubSessions, sessionCookie, SESSION_COOKIE } from "../../lib/hub/sessions";
 import { addFeedRoutes } from "./hub-feed-routes";
 
 export const HUB_BASE = "/openmrs/ws/hub";
+/** Where OpenMRS's atomfeed client logs in (the hub's own, never read from the parent). */
+export const SESSION_ROUTE = "/openmrs/ws/rest/v1/session";
 
 const added = new WeakSet<object>();
 
@@ -53,9 +56,29 @@ export function addHubRoutes(RED: NodeAPI): void {
     [lastWarning, lastWarned] = [text, Date.now()];
     RED.log.warn(RED._("sync-store.hub.log-failed", { error: text }));
   };
-  addChildReportRoutes(app as unknown as RouteApp, { stores: openKeyStores, limiter: hubLimiter, onError });
-  addFeedRoutes(app, { stores: openKeyStores, limiter: hubLimiter, onError });
-  app.get(`${HUB_BASE}/whoami`, keyAuth({ stores: openKeyStores, limiter: hubLimiter, action: "whoami", onError }), (req: Request, res: Response) => {
+  const auth = { stores: openKeyStores, limiter: hubLimiter, onError, sessions: hubSessions };
+  // OpenMRS's own atomfeed client logs in here (Basic auth: the key) and then sends the session cookie.
+  // Before the record reads: this path is the hub's, not the parent's.
+  app.get(SESSION_ROUTE, keyAuth({ ...auth, action: "session" }), (req: Request, res: Response) => {
+    const key = (req as KeyedRequest).syncKey!;
+    res.set("Cache-Control", "no-store");
+    (async () => {
+      let sid = sessionCookie(req.headers.cookie);
+      if (req.headers.authorization || !sid) {
+        const db = adminRegistry.stores.get(key.store)?.current()?.db;
+        const rotatedAt = db ? ((await KeyStore.of(db)).get(key.id)?.rotatedAt ?? null) : null;
+        sid = hubSessions.open({ id: key.id, store: key.store, rotatedAt });
+      }
+      res.cookie(SESSION_COOKIE, sid, { httpOnly: true, sameSite: "strict", path: "/" });
+      res.json({ sessionId: sid, authenticated: true, user: { display: key.name } });
+    })().catch((err: unknown) => {
+      onError(err);
+      if (!res.headersSent) res.status(503).json({ error: "unavailable" });
+    });
+  });
+  addChildReportRoutes(app as unknown as RouteApp, auth);
+  addFeedRoutes(app, auth);
+  app.get(`${HUB_BASE}/whoami`, keyAuth({ ...auth, action: "whoami" }), (req: Request, res: Response) => {
     res.set("Cache-Control", "no-store");
     res.json({ key: (req as KeyedRequest).syncKey!.name });
   });
