@@ -12,7 +12,7 @@ import type { FhirParts, Json, RestParts, SimType } from "./registry";
 export interface TypeRestRequest {
   method: string;
   uuid?: string;
-  /** Path segments after the uuid (none are served). */
+  /** Path segments after the uuid (a sub-resource, when the type serves some). */
   rest: string[];
   query: URLSearchParams;
   body: unknown;
@@ -27,8 +27,14 @@ function body(v: unknown): Json {
 /** `/ws/rest/v1/{restResource}[/{uuid}]`. */
 export function restForType(store: Store, def: SimType, req: TypeRestRequest, parts: RestParts): Reply {
   const { uuid } = req;
-  if (req.rest.length > 0) throw new SimError(404, `Unknown resource: ${def.restResource}/${uuid ?? ""}/${req.rest.join("/")}`);
   const records = store.records(def.type);
+  if (req.rest.length > 0) {
+    const rec = uuid ? records.get(uuid) : undefined;
+    if (!def.restSub || !uuid) throw new SimError(404, `Unknown resource: ${def.restResource}/${uuid ?? ""}/${req.rest.join("/")}`);
+    if (!rec) throw new SimError(404, "Object with given uuid doesn't exist");
+    const answer = def.restSub(store, rec, { method: req.method, segments: req.rest, query: req.query, body: req.body }, parts);
+    return answer.body === undefined ? { status: answer.status, headers: {}, body: "" } : json(answer.status, answer.body);
+  }
   const rep = (rec: BaseRecord): Json => def.restRep(store, rec, parts);
 
   if (req.method === "GET") {

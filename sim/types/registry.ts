@@ -15,6 +15,7 @@
  */
 import type { BaseRecord, Store, VoidPatch } from "../model";
 import type { Rng } from "../rng";
+import { cohort } from "./cohort";
 import { condition } from "./condition";
 
 export type Json = Record<string, unknown>;
@@ -39,6 +40,14 @@ export interface FhirParts {
   meta(rec: BaseRecord): Json;
   /** `{reference: "Type/uuid", type}`. */
   reference(type: string, uuid: string): Json;
+}
+
+/** A request to a sub-resource, `/ws/rest/v1/{restResource}/{uuid}/{segments...}`. */
+export interface RestSubRequest {
+  method: string;
+  segments: string[];
+  query: URLSearchParams;
+  body: unknown;
 }
 
 /** What a create or update through fhir2 is: checked by a type's `fhirCheck` before anything is read. */
@@ -86,6 +95,8 @@ export interface SimType<R extends BaseRecord = BaseRecord, D = unknown, P = unk
   restDraft(store: Store, body: Json): D;
   /** A REST update body as a patch of `prev` (unknown or read-only properties refused as webservices.rest does). */
   restPatch(store: Store, prev: R, body: Json): P & VoidPatch;
+  /** Sub-resources of a record (a cohort's memberships); without it, none are served. No body: 204. */
+  restSub?(store: Store, rec: R, req: RestSubRequest, parts: RestParts): { status: number; body?: Json };
 
   /** The resource as fhir2's translator serves it. */
   toFhir(store: Store, rec: R, parts: FhirParts): Json;
@@ -106,7 +117,7 @@ export interface SimType<R extends BaseRecord = BaseRecord, D = unknown, P = unk
 }
 
 /** Every registered type. */
-export const SIM_TYPES: readonly SimType[] = [condition];
+export const SIM_TYPES: readonly SimType[] = [condition, cohort];
 
 const BY_TYPE = new Map(SIM_TYPES.map((t) => [t.type, t]));
 const BY_REST = new Map(SIM_TYPES.map((t) => [t.restResource, t]));
