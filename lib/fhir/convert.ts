@@ -14,6 +14,7 @@
  * (names, identifiers, addresses) are skipped. Input that cannot be converted throws PermanentError.
  */
 import { PermanentError, shownValue } from "../outcome";
+import { cohort } from "./types/cohort";
 import { condition } from "./types/condition";
 import { encounter } from "./types/encounter";
 import { observation } from "./types/observation";
@@ -36,10 +37,11 @@ export { IDENTIFIER_LOCATION_URL } from "./types/patient";
 export { DEFAULT_CONTACT_ATTRIBUTE_TYPE, PERSON_ATTRIBUTE_TYPE_URL, PERSON_ATTRIBUTE_URL, PERSON_ATTRIBUTE_VALUE_URL } from "./types/person-attributes";
 export { VISIT_TYPE_SYSTEM } from "./types/visit";
 export { ENCOUNTER_TYPE_SYSTEM } from "./types/encounter";
+export { GROUP_DESCRIPTION_URL, groupMembers, liveMemberships } from "./types/cohort";
 export { CONDITION_CATEGORY_SYSTEM, CONDITION_CLINICAL_SYSTEM, CONDITION_VERIFICATION_SYSTEM, NON_CODED_CONDITION_URL } from "./types/condition";
 
 /** Kind -> its converter. */
-const CONVERTERS = new Map<RestKind, TypeConverter>([patient, visit, encounter, observation, condition].map((c) => [c.kind, c]));
+const CONVERTERS = new Map<RestKind, TypeConverter>([patient, visit, encounter, observation, condition, cohort].map((c) => [c.kind, c]));
 
 /** REST resource name (lower case) -> kind. */
 const REST_KINDS = new Map<string, RestKind>([
@@ -49,6 +51,7 @@ const REST_KINDS = new Map<string, RestKind>([
   ["obs", "obs"],
   ["observation", "obs"],
   ["condition", "condition"],
+  ["cohort", "cohort"],
 ]);
 
 /** FHIR resourceType -> kind (an Encounter is a visit when tagged so). */
@@ -57,6 +60,7 @@ const FHIR_KINDS = new Map<string, (resource: FhirResource) => RestKind>([
   ["Observation", () => "obs"],
   ["Condition", () => "condition"],
   ["Encounter", (r) => (isVisitTagged(r) ? "visit" : "encounter")],
+  ["Group", () => "cohort"],
 ]);
 
 /** FHIR resourceType -> the [field, referenced type] pairs of the records it needs on the target first. */
@@ -78,6 +82,8 @@ const RECORD_REFERENCES = new Map<string, [string, string][]>([
     ],
   ],
   ["Condition", [["subject", "Patient"]]],
+  // A cohort's members: `member[].entity`.
+  ["Group", [["member.entity", "Patient"]]],
 ]);
 
 // ---------------------------------------------------------------------------------------------
@@ -132,6 +138,19 @@ export function fhirToRestCreate(resource: FhirResource, options: ConvertOptions
 // ---------------------------------------------------------------------------------------------
 // References to other records
 
+/** The values at a dotted path ("member.entity"), through arrays on the way. */
+function valuesAt(r: Record<string, unknown>, path: string): unknown[] {
+  let values: unknown[] = [r];
+  for (const key of path.split(".")) {
+    values = values.flatMap((v) => {
+      const o = asObject(v);
+      const next = o ? o[key] : undefined;
+      return Array.isArray(next) ? (next as unknown[]) : next === undefined ? [] : [next];
+    });
+  }
+  return values;
+}
+
 /**
  * The records a resource refers to that the target must already hold before it can be written:
  * the Patient (subject), Encounter (encounter, partOf; a visit is an Encounter too) and an obs group's
@@ -145,8 +164,7 @@ export function fhirReferences(resource: FhirResource): { resourceType: string; 
   if (!r || !fields) return [];
   const out: { resourceType: string; id: string }[] = [];
   for (const [field, expected] of fields) {
-    const value = r[field];
-    for (const one of Array.isArray(value) ? (value as unknown[]) : [value]) {
+    for (const one of valuesAt(r, field)) {
       const parsed = parseReference(one);
       if (parsed && parsed.resourceType === expected && !out.some((o) => o.resourceType === expected && o.id === parsed.id)) {
         out.push(parsed);

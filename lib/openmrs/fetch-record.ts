@@ -15,6 +15,7 @@ import { entryHeader, redactUrl } from "../origin";
 import { isVoidedRest, restKindOf, restToFhir, type FhirResource } from "../fhir/convert";
 import { viaFhir2, type OpenmrsServer, type ServerProfile } from "./server";
 import { withAttributeIds } from "./attribute-ids";
+import { withLiveMembers, withMemberships } from "./cohort";
 
 export type RecordAction = "upsert" | "delete";
 
@@ -59,7 +60,13 @@ export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile,
         );
       }
       // fhir2 leaves person attributes' uuids out: completed from REST, so the target keeps them.
-      const whole = resourceType === "Patient" ? await withAttributeIds(server, resource, headers) : resource;
+      // fhir2 lists every membership's patient as a Group member: live ones taken from REST.
+      const whole =
+        resourceType === "Patient"
+          ? await withAttributeIds(server, resource, headers)
+          : resourceType === "Group"
+            ? await withLiveMembers(server, resource, headers)
+            : resource;
       return { action: "upsert", resourceType, id: uuid, resource: whole, via: "fhir2", sourceUrl: url };
     }
     if (res.status === 410) return { action: "delete", resourceType, id: uuid, via: "fhir2", sourceUrl: url };
@@ -87,6 +94,8 @@ export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile,
     throw new PermanentError(`GET ${redactUrl(url)} returned a record with uuid ${shownValue(bodyUuid)} instead of ${uuid}`, "wrong-resource");
   }
   if (isVoidedRest(res.json)) return { action: "delete", resourceType, id: uuid, via: "rest", sourceUrl: url };
-  const resource = restToFhir(kind, res.json);
+  // A cohort's members are a sub-resource of its own.
+  const rep = kind === "cohort" ? await withMemberships(server, res.json as Record<string, unknown>, headers) : res.json;
+  const resource = restToFhir(kind, rep);
   return { action: "upsert", resourceType: resource.resourceType, id: resource.id ?? uuid, resource, via: "rest", sourceUrl: url };
 }

@@ -33,6 +33,8 @@ import { personAttributeTypes } from "../openmrs/attribute-types";
 import { withAttributeIds } from "../openmrs/attribute-ids";
 import { MetadataCheck, metadataRefs, metadataText } from "../openmrs/metadata-check";
 import { entryHeader } from "../origin";
+import { writeCohort } from "./cohort";
+import { withMemberships } from "../openmrs/cohort";
 import { duplicateIdentifierOutcome } from "./duplicate-identifier";
 import { sameRestContent, VERSIONED_ON_REST } from "./versioned";
 
@@ -77,6 +79,7 @@ const REST_KINDS_OF = new Map<string, RestKind[]>([
   ["Observation", ["obs"]],
   ["Condition", ["condition"]],
   ["Encounter", ["encounter", "visit"]],
+  ["Group", ["cohort"]],
 ]);
 
 /** REST resource names that can hold a record of this FHIR type (an Encounter is a visit or an encounter). */
@@ -146,6 +149,8 @@ export class OpenmrsTarget implements RecordTarget {
     if (!resource) return { outcome: { kind: "permanent", reason: "no-resource", message: "upsert without a resource" }, method: "PUT", url: this.url };
     const lacking = await this.missingMetadata(req, resource);
     if (lacking) return { outcome: lacking, method: "GET", url: this.server.restUrl("") };
+    // A cohort goes through REST v1 even beside fhir2 (lib/push/cohort.ts says why).
+    if (resource.resourceType === "Group") return this.withRefusal(req, await writeCohort(this.server, req.id, resource, this.headers(req)), profile);
     if (req.created) {
       const created = await this.createViaRest(req, resource, profile, false);
       if (created.outcome.kind === "ok" || !(await this.exists(req.resourceType, req.id, profile))) return this.withRefusal(req, created, profile);
@@ -260,7 +265,8 @@ export class OpenmrsTarget implements RecordTarget {
 
   async read(resourceType: string, id: string, restKind?: RestKind, given?: ServerProfile): Promise<FhirResource | undefined> {
     const profile = given ?? (await this.server.profile());
-    if (viaFhir2(profile, resourceType)) {
+    // A cohort as the source side reads it: its live members (fhir2 lists voided memberships too).
+    if (viaFhir2(profile, resourceType) && resourceType !== "Group") {
       const res = await this.server.fhir.read(resourceType, id);
       // As the source side reads it (lib/openmrs/fetch-record.ts): with its person attributes' uuids.
       if (res.status === 200) return resourceType === "Patient" ? withAttributeIds(this.server, res.body as FhirResource) : (res.body as FhirResource);
@@ -273,7 +279,8 @@ export class OpenmrsTarget implements RecordTarget {
       const res = await this.server.restGet(url);
       if (res.status === 404) continue;
       if (res.status !== 200) throw httpFailure("GET", url, res.status, res.json, res.headers["retry-after"]);
-      return isVoidedRest(res.json) ? undefined : restToFhir(kind, res.json);
+      if (isVoidedRest(res.json)) return undefined;
+      return restToFhir(kind, kind === "cohort" ? await withMemberships(this.server, res.json as Record<string, unknown>) : res.json);
     }
     return undefined;
   }

@@ -6,7 +6,7 @@
 import { PermanentError, shownValue } from "../../outcome";
 import { fhirToOpenmrsDateTime, instantMillis, openmrsToFhirDateTime } from "../dates";
 
-export type RestKind = "patient" | "visit" | "encounter" | "obs" | "condition";
+export type RestKind = "patient" | "visit" | "encounter" | "obs" | "condition" | "cohort";
 
 export interface FhirResource {
   resourceType: string;
@@ -118,6 +118,7 @@ export interface FhirInput {
   participant?: unknown;
   valueCodeableConcept?: unknown;
   clinicalStatus?: unknown;
+  member?: unknown;
   verificationStatus?: unknown;
   category?: unknown;
   onsetDateTime?: unknown;
