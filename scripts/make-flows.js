@@ -5,7 +5,7 @@ const fs = require("fs");
 const path = require("path");
 
 // In reference order: a condition, a visit refer to a patient; an encounter to a visit; an observation to an encounter.
-const CATEGORIES = ["patient", "condition", "visit", "encounter", "observation"];
+const CATEGORIES = ["patient", "condition", "visit", "encounter", "observation", "cohort"];
 const configs = {
   parent: { id: "omrs_parent", type: "openmrs-server", name: "parent", url: "http://localhost:8081/openmrs", envPrefix: "OPENMRS_PARENT", timeout: 30, fhirMode: "auto", maxSockets: 16 },
   child: { id: "omrs_child", type: "openmrs-server", name: "child", url: "http://localhost:8080/openmrs", envPrefix: "OPENMRS_CHILD", timeout: 30, fhirMode: "auto", maxSockets: 16 },

@@ -26,12 +26,17 @@ export async function withMemberships(server: OpenmrsServer, rep: Json, headers:
   return { ...rep, memberships: await cohortMemberships(server, String(rep.uuid), headers) };
 }
 
-/** A fhir2 Group whose members are the cohort's live memberships (fhir2 also lists voided ones). */
+/**
+ * A fhir2 Group whose members are the cohort's live memberships (fhir2 also lists voided ones), without
+ * `managingEntity` (the creating user: users are not synchronised, and REST v1 cannot set a creator).
+ */
 export async function withLiveMembers(server: OpenmrsServer, group: FhirResource, headers: Record<string, string> = {}): Promise<FhirResource> {
-  const memberships = await cohortMemberships(server, String(group.id), headers);
-  if (memberships.length === 0 && groupMembers(group).length > 0) return group; // no membership sub-resource: as fhir2 says
-  const live = liveMemberships({ memberships });
-  const { member: _m, ...rest } = group;
+  const { member: _m, managingEntity: _e, ...rest } = group;
   void _m;
+  void _e;
+  const memberships = await cohortMemberships(server, String(group.id), headers);
+  // No membership sub-resource (openmrs-core before 2.1): the members as fhir2 says.
+  if (memberships.length === 0 && groupMembers(group).length > 0) return { ...rest, member: group.member };
+  const live = liveMemberships({ memberships });
   return { ...rest, quantity: live.length, ...(live.length ? { member: live.map((p) => ({ entity: reference("Patient", p) })) } : {}) };
 }

@@ -192,7 +192,8 @@ function toFhir(_store: Store, c: Cohort, parts: FhirParts): Json {
     resourceType: "Group",
     id: c.uuid,
     meta: parts.meta(c),
-    extension: [{ url: GROUP_DESCRIPTION_URL, valueString: c.description ?? undefined }],
+    // HAPI writes no empty string: a cohort without a description has no extension value.
+    ...(c.description ? { extension: [{ url: GROUP_DESCRIPTION_URL, valueString: c.description }] } : {}),
     active: !c.voided,
     type: "person",
     actual: true,
