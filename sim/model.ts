@@ -402,9 +402,11 @@ export class Store {
     return openmrsDateOnly(d, this.opts.utcOffsetMinutes);
   }
 
+  /** Metadata of a kind (`what`: "Location"), fixed or a record of a retirable registered type of that title. */
   checkMeta(map: ReadonlyMap<string, unknown>, what: string, uuid: string | null | undefined): void {
     if (uuid === null || uuid === undefined) return;
-    if (!map.has(uuid) || this.lacking.has(uuid)) throw notFound(what, uuid);
+    const record = SIM_TYPES.some((t) => t.retirable && t.title === what && this.records(t.type).has(uuid));
+    if ((!map.has(uuid) && !record) || this.lacking.has(uuid)) throw notFound(what, uuid);
   }
 
   /** A concept this server has, or a refusal naming the uuid. */
@@ -986,6 +988,8 @@ export class Store {
     const def = simType(type);
     const uuid = this.newUuidOf(def, (draft as { uuid?: unknown } | null)?.uuid);
     const rec = def.build(this, draft, this.base(uuid));
+    // Metadata a clinic lacked is there once created.
+    if (def.retirable) this.lacking.delete(uuid);
     this.records(type).set(rec);
     this.emitAs(def, uuid, ["CREATED"]);
     return rec;

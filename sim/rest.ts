@@ -706,12 +706,13 @@ export function handleRest(store: Store, req: RestRequest): Reply {
         .map((m) => ({ ...m, name: m.display, retired: false, links: selfLink(req.base, `${resource}/${m.uuid}`) }));
       return json(200, { results });
     }
+    const registered = typeByRest(resource);
     if (meta && req.method === "GET" && uuid && rest.length === 0) {
       const m = store.lacking.has(uuid) ? undefined : meta.get(uuid);
-      if (!m) return restError(404, "Object with given uuid doesn't exist");
-      return json(200, { ...m, name: m.display, retired: false, links: selfLink(req.base, `${resource}/${uuid}`) });
+      // A location (provider) record is served by its registered type.
+      if (m) return json(200, { ...m, name: m.display, retired: false, links: selfLink(req.base, `${resource}/${uuid}`) });
+      if (!registered || store.lacking.has(uuid)) return restError(404, "Object with given uuid doesn't exist");
     }
-    const registered = typeByRest(resource);
     if (registered) {
       const request = { method: req.method, uuid, rest, query: req.query, body: req.body, invalid: req.invalid };
       return restForType(store, registered, request, restParts(store, req.base));

@@ -115,7 +115,7 @@ export function fhirForType(store: Store, def: SimType, req: TypeFhirRequest, pa
     case "GET":
       if (req.invalid?.has(id)) return json(200, { resourceType: def.fhirType, id, bogusProperty: "unexpected", clinicalStatus: "bogus" }, FHIR_TYPE);
       if (!found) return notKnown();
-      if (found.voided) return outcome(410, "deleted", `HAPI-0972: Resource ${def.fhirType}/${id} is gone/deleted`);
+      if (found.voided && !def.retirable) return outcome(410, "deleted", `HAPI-0972: Resource ${def.fhirType}/${id} is gone/deleted`);
       return resourceReply(200, def.toFhir(store, found, parts));
     case "PUT": {
       const b = checked();

@@ -17,6 +17,7 @@ import type { BaseRecord, Store, VoidPatch } from "../model";
 import type { Rng } from "../rng";
 import { cohort } from "./cohort";
 import { condition } from "./condition";
+import { location } from "./location";
 
 export type Json = Record<string, unknown>;
 
@@ -76,6 +77,13 @@ export interface SimType<R extends BaseRecord = BaseRecord, D = unknown, P = unk
   /** Key in the data file, the snapshot and the stats ("conditions"). */
   readonly section: string;
 
+  /**
+   * Metadata rather than data: `voided` is OpenMRS's `retired` (REST shows `retired`; DELETE retires), and
+   * fhir2 still serves a retired one (no 410). Such a type's records count as metadata of its `title`
+   * wherever a record names one (`store.checkMeta`).
+   */
+  readonly retirable?: boolean;
+
   /** A new record from a draft, validated (references to patients and metadata checked: `store.lacking` too). */
   build(store: Store, draft: D, base: BaseRecord): R;
   /** `prev` with the patch applied, validated; voiding is the store's. */
@@ -117,7 +125,7 @@ export interface SimType<R extends BaseRecord = BaseRecord, D = unknown, P = unk
 }
 
 /** Every registered type. */
-export const SIM_TYPES: readonly SimType[] = [condition, cohort];
+export const SIM_TYPES: readonly SimType[] = [condition, cohort, location];
 
 const BY_TYPE = new Map(SIM_TYPES.map((t) => [t.type, t]));
 const BY_REST = new Map(SIM_TYPES.map((t) => [t.restResource, t]));
