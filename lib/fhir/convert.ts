@@ -17,6 +17,7 @@ import { PermanentError, shownValue } from "../outcome";
 import { cohort } from "./types/cohort";
 import { condition } from "./types/condition";
 import { encounter } from "./types/encounter";
+import { location } from "./types/location";
 import { observation } from "./types/observation";
 import { patient } from "./types/patient";
 import {
@@ -37,11 +38,12 @@ export { IDENTIFIER_LOCATION_URL } from "./types/patient";
 export { DEFAULT_CONTACT_ATTRIBUTE_TYPE, PERSON_ATTRIBUTE_TYPE_URL, PERSON_ATTRIBUTE_URL, PERSON_ATTRIBUTE_VALUE_URL } from "./types/person-attributes";
 export { VISIT_TYPE_SYSTEM } from "./types/visit";
 export { ENCOUNTER_TYPE_SYSTEM } from "./types/encounter";
+export { LOCATION_TAG_SYSTEM, OPENMRS_ADDRESS_URL } from "./types/location";
 export { GROUP_DESCRIPTION_URL, groupMembers, liveMemberships } from "./types/cohort";
 export { CONDITION_CATEGORY_SYSTEM, CONDITION_CLINICAL_SYSTEM, CONDITION_VERIFICATION_SYSTEM, NON_CODED_CONDITION_URL } from "./types/condition";
 
 /** Kind -> its converter. */
-const CONVERTERS = new Map<RestKind, TypeConverter>([patient, visit, encounter, observation, condition, cohort].map((c) => [c.kind, c]));
+const CONVERTERS = new Map<RestKind, TypeConverter>([patient, visit, encounter, observation, condition, cohort, location].map((c) => [c.kind, c]));
 
 /** REST resource name (lower case) -> kind. */
 const REST_KINDS = new Map<string, RestKind>([
@@ -52,6 +54,7 @@ const REST_KINDS = new Map<string, RestKind>([
   ["observation", "obs"],
   ["condition", "condition"],
   ["cohort", "cohort"],
+  ["location", "location"],
 ]);
 
 /** FHIR resourceType -> kind (an Encounter is a visit when tagged so). */
@@ -61,6 +64,7 @@ const FHIR_KINDS = new Map<string, (resource: FhirResource) => RestKind>([
   ["Condition", () => "condition"],
   ["Encounter", (r) => (isVisitTagged(r) ? "visit" : "encounter")],
   ["Group", () => "cohort"],
+  ["Location", () => "location"],
 ]);
 
 /** FHIR resourceType -> the [field, referenced type] pairs of the records it needs on the target first. */
@@ -84,6 +88,8 @@ const RECORD_REFERENCES = new Map<string, [string, string][]>([
   ["Condition", [["subject", "Patient"]]],
   // A cohort's members: `member[].entity`.
   ["Group", [["member.entity", "Patient"]]],
+  // A location's parent (also waited for as metadata: lib/openmrs/metadata-check.ts).
+  ["Location", [["partOf", "Location"]]],
 ]);
 
 // ---------------------------------------------------------------------------------------------
@@ -95,9 +101,10 @@ export function restKindOf(restResource: string): RestKind | undefined {
   return REST_KINDS.get(name);
 }
 
-/** True when the REST representation itself is voided (top-level `voided === true`). */
+/** True when the REST representation itself is voided (top-level `voided === true`), or retired (metadata records: a location). */
 export function isVoidedRest(rep: unknown): boolean {
-  return asObject(rep)?.voided === true;
+  const o = asObject(rep);
+  return o?.voided === true || o?.retired === true;
 }
 
 /** Patient -> patient, Observation -> obs, Condition -> condition, Encounter tagged `visit` -> visit, any other Encounter -> encounter. */

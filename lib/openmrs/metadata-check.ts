@@ -44,6 +44,7 @@ const FIELDS: Readonly<Record<RestKind, readonly [string, MetadataKind][]>> = {
   obs: [["concept", "concept"]],
   condition: [],
   cohort: [],
+  location: [["parentLocation", "location"]],
 };
 
 /** OpenMRS uuids are 36 characters (a few old ones 38): anything else (a name) is not looked up. */

@@ -80,7 +80,15 @@ const REST_KINDS_OF = new Map<string, RestKind[]>([
   ["Condition", ["condition"]],
   ["Encounter", ["encounter", "visit"]],
   ["Group", ["cohort"]],
+  ["Location", ["location"]],
 ]);
+
+/**
+ * Written through REST v1 even beside fhir2: fhir2's LocationTranslatorImpl.toOpenmrsType reads only four
+ * address fields (not the address extension), never removes a tag, ignores status, and turns a parent it
+ * does not know into none; REST v1 keeps them all.
+ */
+const REST_WRITTEN = new Set(["Location"]);
 
 /** REST resource names that can hold a record of this FHIR type (an Encounter is a visit or an encounter). */
 function restKindsOf(resourceType: string): RestKind[] {
@@ -151,11 +159,13 @@ export class OpenmrsTarget implements RecordTarget {
     if (lacking) return { outcome: lacking, method: "GET", url: this.server.restUrl("") };
     // A cohort goes through REST v1 even beside fhir2 (lib/push/cohort.ts says why).
     if (resource.resourceType === "Group") return this.withRefusal(req, await writeCohort(this.server, req.id, resource, this.headers(req)), profile);
+    // A retired location (fhir2 still serves it, status inactive) is retired at the target.
+    if (resource.resourceType === "Location" && resource.status === "inactive") return this.remove({ ...req, action: "delete", restKind: "location" }, profile);
     if (req.created) {
       const created = await this.createViaRest(req, resource, profile, false);
       if (created.outcome.kind === "ok" || !(await this.exists(req.resourceType, req.id, profile))) return this.withRefusal(req, created, profile);
     }
-    if (viaFhir2(profile, req.resourceType)) {
+    if (viaFhir2(profile, req.resourceType) && !REST_WRITTEN.has(req.resourceType)) {
       const url = `${this.server.fhir.baseUrl}/${req.resourceType}/${req.id}`;
       const res = await this.server.fhir.update({ ...resource, id: req.id }, this.headers(req));
       if (res.status >= 200 && res.status < 300) return { outcome: { ...OK, status: res.status }, method: "PUT", url };

@@ -6,7 +6,7 @@
 import { PermanentError, shownValue } from "../../outcome";
 import { fhirToOpenmrsDateTime, instantMillis, openmrsToFhirDateTime } from "../dates";
 
-export type RestKind = "patient" | "visit" | "encounter" | "obs" | "condition" | "cohort";
+export type RestKind = "patient" | "visit" | "encounter" | "obs" | "condition" | "cohort" | "location";
 
 export interface FhirResource {
   resourceType: string;
@@ -119,6 +119,8 @@ export interface FhirInput {
   valueCodeableConcept?: unknown;
   clinicalStatus?: unknown;
   member?: unknown;
+  status?: unknown;
+  description?: unknown;
   verificationStatus?: unknown;
   category?: unknown;
   onsetDateTime?: unknown;
