@@ -14,7 +14,8 @@ import { SIM_TYPES, simType, type SimType } from "./types/registry";
 export type RecordType = "patient" | "visit" | "encounter" | "obs";
 export type FeedCategory = "patient" | "visit" | "encounter" | "observation";
 /** CREATED/UPDATED/VOIDED/UNVOIDED as in the brief; DELETED only for a purge, as the real interceptor does. */
-export type EventAction = "CREATED" | "UPDATED" | "VOIDED" | "UNVOIDED" | "DELETED";
+/** omod-atomfeed's EventAction; RETIRED / UNRETIRED for metadata (a location record). */
+export type EventAction = "CREATED" | "UPDATED" | "VOIDED" | "UNVOIDED" | "DELETED" | "RETIRED" | "UNRETIRED";
 export type Dialect = "sync2" | "bahmni" | "mixed";
 export type Gender = "M" | "F" | "O" | "U";
 
@@ -1053,8 +1054,8 @@ export class Store {
     next.auditInfo = { ...prev.auditInfo, dateChanged: this.now() };
     this.records(def.type).set(next);
     const actions: EventAction[] = ["UPDATED"];
-    if (next.voided && !prev.voided) actions.push("VOIDED");
-    if (!next.voided && prev.voided) actions.push("UNVOIDED");
+    if (next.voided && !prev.voided) actions.push(def.retirable ? "RETIRED" : "VOIDED");
+    if (!next.voided && prev.voided) actions.push(def.retirable ? "UNRETIRED" : "UNVOIDED");
     this.emitAs(def, next.uuid, actions);
     return next;
   }

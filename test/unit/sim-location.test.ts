@@ -32,7 +32,7 @@ describe("simulator: locations as records (REST location, fhir2 Location)", func
   };
   const stored = (uuid: string) => sim.store.getOf("location", uuid) as Location | undefined;
 
-  it("REST: create with uuid, parent and tags; a parent the server lacks is refused; DELETE retires; events CREATED, UPDATED, RETIRED-as-VOIDED", async () => {
+  it("REST: create with uuid, parent and tags; a parent the server lacks is refused; DELETE retires; events CREATED, UPDATED, RETIRED", async () => {
     assert.equal((await call("POST", "/ws/rest/v1/location", { uuid: CLINIC, name: "Clinic", parentLocation: DISTRICT })).status, 400);
     const d = await call("POST", "/ws/rest/v1/location", {
       uuid: DISTRICT,
@@ -56,7 +56,7 @@ describe("simulator: locations as records (REST location, fhir2 Location)", func
     assert.equal((await call("GET", `/ws/rest/v1/location/${CLINIC}`)).json.retired, true);
     assert.deepEqual(
       sim.store.categoryEvents("location").map((e) => e.action),
-      ["CREATED", "CREATED", "UPDATED", "UPDATED", "VOIDED"],
+      ["CREATED", "CREATED", "UPDATED", "UPDATED", "RETIRED"],
     );
     // The fixed locations are still served as metadata.
     assert.equal((await call("GET", "/ws/rest/v1/location/8d6c993e-c2cc-11de-8d13-0010c6dffd0f")).status, 200);
