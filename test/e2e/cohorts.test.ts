@@ -12,6 +12,7 @@ import * as path from "node:path";
 import { OpenmrsSim } from "../../sim";
 import { liveMembers, type Cohort } from "../../sim/types/cohort";
 import { NodeRedProcess } from "../../scripts/node-red-process";
+import { SyncStore } from "../../lib/store/store";
 import { converged, env, feedNodes, feedsCaughtUp, inject, shippedFlow, until, useE2E, writesAt, type FlowNode } from "../helpers/e2e";
 
 const PULL = shippedFlow("pull-from-parent");
@@ -45,6 +46,17 @@ async function call(sim: OpenmrsSim, method: string, p: string, body?: unknown):
   assert.ok(res.status < 300, `${method} ${p}: HTTP ${res.status} ${await res.clone().text()}`);
   const text = await res.text();
   return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+}
+
+/** True when the store's durable queues hold nothing: every item taken into custody is settled. */
+async function queueEmpty(db: string): Promise<boolean> {
+  const store = await SyncStore.open(db, { readOnly: true }).catch(() => undefined);
+  if (!store) return false;
+  try {
+    return (await store.db.get<{ n: number }>("SELECT count(*) AS n FROM queue_items"))?.n === 0;
+  } finally {
+    await store.close();
+  }
 }
 
 /** Three cohorts: two with members (one of them with a member taken out already), one empty. */
@@ -167,5 +179,28 @@ describe("cohorts end to end (Node-RED + simulators)", function () {
     assert.equal(assertCohortsEqual(child, parent), 3);
     assert.ok(liveMembers(parent.store.getOf("cohort", anc) as Cohort).includes(patients[4]));
     assert.deepEqual(child.diff(parent), []);
+  });
+  it("two-way: cohorts pulled from the parent (memberships written at the child) are not written back to it", async () => {
+    parent = new OpenmrsSim({ name: "parent", seed: 95 });
+    child = new OpenmrsSim({ name: "child", seed: 96 });
+    parent.generate({ patients: 6, visitsPerPatient: 0 });
+    seedCohorts(parent);
+    await parent.start();
+    await child.start();
+    const flow = shippedFlow("two-way");
+    const db = await run(flow, "auto");
+    await inject(nodeRed!, "pull_now");
+    await until(() => feedsCaughtUp(db, parent!, feedNodes(flow, "omrs_parent")), 90_000, "pull caught up");
+    await converged(parent, child, 60_000);
+    const since = Date.now();
+    await inject(nodeRed!, "push_now");
+    await until(() => feedsCaughtUp(db, child!, feedNodes(flow, "omrs_child")), 90_000, "push caught up");
+    await until(() => queueEmpty(db), 90_000, "the push queue to settle every item");
+    assert.ok(
+      child.requests.some((r) => r.kind === "fhir-get" && r.path.includes("/Group/")),
+      "the push side looked at the cohorts",
+    );
+    assert.deepEqual(writesAt(parent, since), [], "nothing written back to the parent");
+    assert.equal(assertCohortsEqual(parent, child), 3);
   });
 });
