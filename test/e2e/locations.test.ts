@@ -15,6 +15,7 @@ import { NodeRedProcess } from "../../scripts/node-red-process";
 import { converged, env, feedNodes, feedsCaughtUp, inject, shippedFlow, until, useE2E, type FlowNode } from "../helpers/e2e";
 
 const PULL = shippedFlow("pull-from-parent");
+const PUSH = shippedFlow("push-to-parent");
 const AUTH = { authorization: "Basic " + Buffer.from("admin:Admin123").toString("base64"), "content-type": "application/json" };
 
 /** Every location record of `source` at `target`, field by field; returns how many live ones. */
@@ -125,4 +126,29 @@ describe("locations synced as records (Node-RED + simulators)", function () {
           );
       assert.deepEqual(parent.diff(child), []);
     });
+  it("push, with the child's location feed enabled: a location made at the clinic, and a visit at it, arrive at the parent", async () => {
+    child = new OpenmrsSim({ name: "child", seed: 103 });
+    parent = new OpenmrsSim({ name: "parent", seed: 104 });
+    child.generate({ patients: 2, visitsPerPatient: 0 });
+    const room = child.store.createOf("location", {
+      name: "Outreach tent",
+      description: "Mobile clinic",
+      address: { cityVillage: "Lira" },
+      tags: ["Visit Location"],
+    }).uuid;
+    const patient = [...child.store.patients.values()][0].uuid;
+    const visit = child.store.createVisit({ patient, visitType: VISIT_TYPES[0].uuid, startDatetime: "2025-04-01T08:00:00.000+0000", location: room }).uuid;
+    await child.start();
+    await parent.start();
+    const db = path.join(dir, "sync.db");
+    const enabled = PUSH.map((n) => (n.type === "atom-feed-in" && n.category === "location" ? { ...n, d: false } : n));
+    nodeRed = new NodeRedProcess({ userDir: path.join(dir, "nr"), flows: enabled, env: env(parent, child, db, "3600") });
+    await nodeRed.start();
+    await inject(nodeRed, "push_now");
+    await until(() => feedsCaughtUp(db, child!, feedNodes(enabled, "omrs_child")), 90_000, "push caught up");
+    await converged(child, parent, 90_000);
+    assert.equal(assertLocationsEqual(child, parent), 1);
+    assert.equal(parent.store.get("visit", visit)?.location, room);
+    assert.deepEqual(child.diff(parent), []);
+  });
 });
