@@ -4,8 +4,9 @@
 const fs = require("fs");
 const path = require("path");
 
-// In reference order: a condition, a visit refer to a patient; an encounter to a visit; an observation to an encounter.
-const CATEGORIES = ["patient", "condition", "visit", "encounter", "observation", "cohort"];
+// In reference order: a condition, a visit refer to a patient; an encounter to a visit; an observation to an encounter;
+// a relationship to two persons (patients, or persons who are not patients: the person feed); a cohort to its patients.
+const CATEGORIES = ["patient", "condition", "visit", "encounter", "observation", "person", "relationship", "cohort"];
 const configs = {
   parent: { id: "omrs_parent", type: "openmrs-server", name: "parent", url: "http://localhost:8081/openmrs", envPrefix: "OPENMRS_PARENT", timeout: 30, fhirMode: "auto", maxSockets: 16 },
   child: { id: "omrs_child", type: "openmrs-server", name: "child", url: "http://localhost:8080/openmrs", envPrefix: "OPENMRS_CHILD", timeout: 30, fhirMode: "auto", maxSockets: 16 },
@@ -82,6 +83,23 @@ function pushNodes(z, y0, { outbox = false } = {}) {
 }
 
 /**
+ * The hub (issue 10): the parent's feeds read in reference order and re-published by one atom-feed-out with
+ * the hub's own record links, which it answers by reading from the parent; children's writes taken by
+ * hub-in into a durable queue and replayed at the parent by hub-relay. Children connect with their key.
+ */
+function hubNodes(z, y0) {
+  return [
+    { id: "hub_comment", type: "comment", z, name: "Hub: the parent's feeds → re-published to children (per-child keys); children's writes → queue → parent", info: "Children point their openmrs-server at http://<hub>:1880/openmrs with their key name as user and its secret as password (keys: Sync sidebar or POST /openmrs-sync/keys). The hub serves /openmrs/ws/atomfeed/{category}/recent and /{n}, and the records the entries link to, read from the parent.", x: 370, y: y0, wires: [] },
+    { id: "hub_now", type: "inject", z, name: "relay now", props: [], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "", x: 110, y: y0 + 60, wires: [["hub_feed_patient"]] },
+    ...feeds({ z, prefix: "hub", server: configs.parent.id, label: "parent", x: 310, y: y0 + 60, startFrom: "beginning", next: "hub_feed_out", last: null }),
+    { id: "hub_feed_out", type: "atom-feed-out", z, name: "feeds for children", store: configs.store.id, category: "", title: "", dialect: "sync2", restLink: "", fhirLink: "", server: configs.parent.id, x: 600, y: y0 + 140, wires: [[]] },
+    { id: "hub_in", type: "hub-in", z, name: "writes from children", store: configs.store.id, answerWithin: 10, x: 140, y: y0 + 600, wires: [["hub_queue"]] },
+    { id: "hub_queue", type: "retry-queue", z, name: "queue for parent", store: configs.store.id, mode: "deliver", concurrency: 4, maxAttempts: 50, maxAgeHours: 24, ticketTimeout: 120, alertBacklog: 100, alertSeconds: 60, direction: "push", x: 370, y: y0 + 600, wires: [["hub_relay"]] },
+    { id: "hub_relay", type: "hub-relay", z, name: "write into parent", server: configs.parent.id, x: 580, y: y0 + 600, wires: [[]] },
+  ];
+}
+
+/**
  * One Catch per tab, scoped to the channel nodes (feeds and queues), into one debug node: the channels'
  * alerts (backing up, drained, paused, resumed, store fault, dead letters; each once per change of
  * state) and their feed errors. Per-record errors of fhir-fetch and fhir-push stay out: a dead letter
@@ -119,7 +137,13 @@ const withConfigs = (nodes) => nodes.concat([configs.parent, configs.child, conf
 const retarget = (nodes, z) => nodes.map((n) => ("z" in n ? { ...n, z } : n));
 
 const flows = {
-  "pull-from-parent": withConfigs([tab("tab_pull", "Pull from parent", "Reads the parent's feeds (patients, then conditions, visits, encounters, observations, cohorts; locations when their feed node is enabled), fetches each changed record as FHIR R4 and writes it into the child." + ALERT_NOTE + METADATA_NOTE + ENV_NOTE), ...alertNodes("tab_pull", "pull", pullNodes("tab_pull", 40), 830, 400)]),
+  hub: [
+    tab("tab_hub", "Sync hub", "Stands in front of the parent and speaks the OpenMRS dialect to both sides: children read the parent's feeds and records through it and write through it, each with its own key (issued in the Sync sidebar)." + ALERT_NOTE + "\n\nThe parent comes from OPENMRS_PARENT_URL/_USER/_PASSWORD; the store from SYNC_DB_PATH; the poll interval from SYNC_POLL_SECONDS."),
+    ...alertNodes("tab_hub", "hub", hubNodes("tab_hub", 40), 830, 400),
+    configs.parent,
+    configs.store,
+  ],
+  "pull-from-parent": withConfigs([tab("tab_pull", "Pull from parent", "Reads the parent's feeds (patients, then conditions, visits, encounters, observations, persons, relationships, cohorts; locations when their feed node is enabled), fetches each changed record as FHIR R4 and writes it into the child." + ALERT_NOTE + METADATA_NOTE + ENV_NOTE), ...alertNodes("tab_pull", "pull", pullNodes("tab_pull", 40), 830, 400)]),
   "push-to-parent": withConfigs([tab("tab_push", "Push to parent", "Reads the child's own feeds, fetches each changed record as FHIR R4, and writes it into the parent through a durable retry queue." + ALERT_NOTE + METADATA_NOTE + ENV_NOTE), ...alertNodes("tab_push", "push", pushNodes("tab_push", 40), 830, 400)]),
   outbox: withConfigs([tab("tab_outbox", "Outbox", "Scenario C: the child's changes land in the store's outbox table, for a third-party tool to read and mark done with SQL (docs/outbox.md)." + ALERT_NOTE + ENV_NOTE), ...alertNodes("tab_outbox", "outbox", pushNodes("tab_outbox", 40, { outbox: true }), 830, 400)]),
   "two-way": withConfigs([

@@ -2,6 +2,7 @@
  * A normalised, JSON-plain view of all records (for parent/child equality checks) and the comparison.
  * Datetimes are UTC instants (ISO strings), birthdates their calendar date; auditInfo is left out.
  */
+import { compareDiagnoses } from "./diagnoses";
 import { instantIso } from "./dates";
 import { ADDRESS_FIELDS, type AddressField, type Store } from "./model";
 import { SIM_TYPES } from "./types/registry";
@@ -53,6 +54,8 @@ export interface CmpEncounter {
   visit: string | null;
   /** Active providers as "provider/role", sorted. */
   providers: string[];
+  /** Active diagnoses, by uuid (sim/diagnoses.ts). */
+  diagnoses: ReturnType<typeof compareDiagnoses>;
 }
 export type CmpObsValue = number | string | { coded: string };
 export interface CmpObs {
@@ -141,6 +144,7 @@ export function snapshotOf(store: Store): Comparable {
         .filter((p) => !p.voided)
         .map((p) => `${p.provider}/${p.encounterRole}`)
         .sort(),
+      diagnoses: compareDiagnoses(e.diagnoses),
     };
   }
   for (const o of store.obs.values()) {

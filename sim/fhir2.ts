@@ -32,6 +32,7 @@ import {
 import { FHIR_TYPE, isObject, json, type Reply } from "./reply";
 import { fhirForType } from "./types/handlers";
 import { SIM_TYPES, typeByFhir, type FhirParts } from "./types/registry";
+import { personToFhir } from "./types/person";
 import { arr, bad, fhirDate, obj, optStr, refId } from "./types/parse";
 
 type Json = Record<string, unknown>;
@@ -580,7 +581,16 @@ function databaseId(store: Store, uuid: string): number | undefined {
 const FHIR_TYPES = new Set(["Patient", "Encounter", "Observation"]);
 
 /** What a registered type's translator uses (sim/types/registry.ts). */
-const FHIR_PARTS: FhirParts = { meta, reference };
+function fhirParts(store: Store): FhirParts {
+  return {
+    meta,
+    reference,
+    person: (uuid) => {
+      const p = store.personOf(uuid);
+      return p ? patientToFhir(p) : undefined;
+    },
+  };
+}
 
 export function handleFhir(store: Store, req: FhirRequest): Reply {
   const [fhirType = "", id, ...rest] = req.segments;
@@ -588,10 +598,16 @@ export function handleFhir(store: Store, req: FhirRequest): Reply {
     return json(200, capabilityStatement(req.base), FHIR_TYPE);
   }
   const registered = typeByFhir(fhirType);
+  // FhirPersonService serves every person: a patient's too, linked to the Patient (sim/types/person.ts).
+  const patient = fhirType === "Person" && req.method === "GET" && id !== undefined && rest.length === 0 ? store.patients.get(id) : undefined;
+  if (patient) {
+    if (patient.voided) return outcome(410, "deleted", `HAPI-0972: Resource Person/${id} is gone/deleted`);
+    return json(200, personToFhir(patient, fhirParts(store), true), FHIR_TYPE);
+  }
   if (registered) {
     if (rest.length > 0) return outcome(400, "not-supported", `Operation ${rest.join("/")} is not supported by the simulator`);
     try {
-      return fhirForType(store, registered, { method: req.method, id, body: req.body, base: req.base, invalid: req.invalid }, FHIR_PARTS, outcome);
+      return fhirForType(store, registered, { method: req.method, id, body: req.body, base: req.base, invalid: req.invalid }, fhirParts(store), outcome);
     } catch (e) {
       return simError(e, () => `${fhirType}#${id !== undefined && store.getOf(registered.type, id) ? id : "null"}`);
     }

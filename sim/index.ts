@@ -35,4 +35,6 @@ export { restRep } from "./rest";
 export { ENTRY_ID_PREFIX } from "./feed";
 export { SIM_TYPES, simType, type SimType } from "./types/registry";
 export type { Condition, ConditionDraft, ConditionPatch, ClinicalStatus, VerificationStatus } from "./types/condition";
+export type { Relationship, RelationshipDraft, RelationshipPatch } from "./types/relationship";
+export type { Person, PersonDraft } from "./types/person";
 export * as metadata from "./metadata";

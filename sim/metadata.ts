@@ -112,6 +112,21 @@ export const DIAGNOSIS_CONCEPTS: readonly Concept[] = [
   { uuid: ciel(121375), display: "Asthma", datatype: "N/A" },
 ];
 
+/**
+ * Relationship types (openmrs-core's standard ones, aIsToB / bIsToA), the types of relationships
+ * (sim/types/relationship.ts). `display` is the REST display, "aIsToB/bIsToA".
+ */
+export interface RelationshipType extends NamedMeta {
+  aIsToB: string;
+  bIsToA: string;
+}
+export const RELATIONSHIP_TYPES: readonly RelationshipType[] = [
+  { uuid: "8d919b58-c2cc-11de-8d13-0010c6dffd0f", display: "Doctor/Patient", aIsToB: "Doctor", bIsToA: "Patient" },
+  { uuid: "8d91a01c-c2cc-11de-8d13-0010c6dffd0f", display: "Sibling/Sibling", aIsToB: "Sibling", bIsToA: "Sibling" },
+  { uuid: "8d91a210-c2cc-11de-8d13-0010c6dffd0f", display: "Parent/Child", aIsToB: "Parent", bIsToA: "Child" },
+  { uuid: "8d91a3dc-c2cc-11de-8d13-0010c6dffd0f", display: "Aunt/Uncle/Niece/Nephew", aIsToB: "Aunt/Uncle", bIsToA: "Niece/Nephew" },
+];
+
 export const CONCEPTS: readonly Concept[] = [...QUESTION_CONCEPTS, ...ANSWER_CONCEPTS, ...GROUP_CONCEPTS, ...DIAGNOSIS_CONCEPTS];
 
 /** The simulator's one user (admin), creator of every record. */
@@ -130,6 +145,7 @@ export const META = {
   personAttributeTypes: index(PERSON_ATTRIBUTE_TYPES),
   providers: index(PROVIDERS),
   encounterRoles: index(ENCOUNTER_ROLES),
+  relationshipTypes: index(RELATIONSHIP_TYPES),
 };
 
 /** REST resource name for each metadata kind (GET {ctx}/ws/rest/v1/{resource}/{uuid}). */
@@ -142,4 +158,5 @@ export const META_RESOURCES: Readonly<Record<string, ReadonlyMap<string, NamedMe
   personattributetype: META.personAttributeTypes,
   provider: META.providers,
   encounterrole: META.encounterRoles,
+  relationshiptype: META.relationshipTypes,
 };

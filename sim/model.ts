@@ -10,6 +10,7 @@ import { META, UNKNOWN_ENCOUNTER_ROLE, type Concept } from "./metadata";
 import { SimError } from "./errors";
 import { Table } from "./table";
 import { SIM_TYPES, simType, type SimType } from "./types/registry";
+import { encounterDiagnoses, type DiagnosisDraft, type EncounterDiagnosis } from "./diagnoses";
 
 export type RecordType = "patient" | "visit" | "encounter" | "obs";
 export type FeedCategory = "patient" | "visit" | "encounter" | "observation";
@@ -133,6 +134,8 @@ export interface Encounter extends BaseRecord {
   visit: string | null;
   /** Older data files have none. */
   providers?: EncounterProvider[];
+  /** Encounter diagnoses (sim/diagnoses.ts); older data files have none. */
+  diagnoses?: EncounterDiagnosis[];
 }
 
 export interface CodedValue {
@@ -218,6 +221,8 @@ export interface EncounterDraft {
   visit?: string | null;
   /** Replaces the encounter's providers: one with a known uuid (or the same provider and role) is kept. */
   providers?: { uuid?: string; provider: string; encounterRole?: string }[];
+  /** Replaces the encounter's diagnoses (sim/diagnoses.ts). */
+  diagnoses?: DiagnosisDraft[];
 }
 export type EncounterPatch = Partial<Omit<EncounterDraft, "uuid">> & VoidPatch;
 
@@ -421,6 +426,8 @@ export class Store {
     if (uuid === undefined) return randomUUID();
     if (typeof uuid !== "string" || !/^[0-9A-Za-z-]{1,38}$/.test(uuid)) throw new SimError(400, `Invalid uuid: ${String(uuid)}`);
     if (this.table(type).has(uuid)) throw new SimError(400, `${TITLE_OF[type]} with uuid ${uuid} already exists`);
+    // A patient's uuid is its person's: not one of a person who is not a patient (sim/types/person.ts).
+    if (type === "patient" && this.registered.get("person")?.has(uuid)) throw new SimError(400, `Person with uuid ${uuid} already exists`);
     return uuid;
   }
 
@@ -539,7 +546,11 @@ export class Store {
   }
 
   /** One event per action, as the omod-atomfeed interceptor writes them (its `linkTemplates` make the content). */
-  private emitAs(kind: { category: string; title: string; restResource: string; fhirType: string }, object: string, actions: readonly EventAction[]): void {
+  private emitAs(
+    kind: { category: string; title: string; restResource: string; fhirType: string; feedFhirType?: string },
+    object: string,
+    actions: readonly EventAction[],
+  ): void {
     const category = kind.category;
     for (const action of actions) {
       const id = this.nextEventId++;
@@ -555,7 +566,7 @@ export class Store {
         action,
         object,
         timestamp: Date.now(),
-        content: this.contentFor(kind.restResource, kind.fhirType, object, dialect),
+        content: this.contentFor(kind.restResource, kind.feedFhirType ?? kind.fhirType, object, dialect),
         terms,
       };
       this.appendEvent(e);
@@ -634,9 +645,13 @@ export class Store {
     return p;
   }
 
-  updatePatient(uuid: string, patch: PatientPatch): Patient {
-    const prev = this.mustGet("patient", uuid);
-    let next: Patient = { ...prev };
+  /**
+   * A person's own fields (gender, birthdate, death, names, addresses, attributes) changed by a patch and
+   * checked as openmrs-core saves a person: for patients and for persons who are not patients
+   * (sim/types/person.ts). Identifiers are the patient's.
+   */
+  personChanged<T extends Patient>(prev: T, patch: PatientPatch): T {
+    const next: T = { ...prev };
     if (patch.gender !== undefined) next.gender = patch.gender as Gender;
     if (patch.birthdate !== undefined) next.birthdate = this.dateOnly(patch.birthdate, "birthdate");
     if (patch.deathDate !== undefined) next.deathDate = this.dtOrNull(patch.deathDate, "deathDate");
@@ -645,9 +660,16 @@ export class Store {
     else if (next.deathDate) next.dead = true;
     if (patch.names) next.names = this.mergeList(prev.names, patch.names, (d, u) => this.buildName(d, u));
     if (patch.addresses) next.addresses = this.mergeList(prev.addresses, patch.addresses, (d, u) => this.buildAddress(d, u));
-    if (patch.identifiers) next.identifiers = this.mergeList(prev.identifiers, patch.identifiers, (d, u) => this.buildIdentifier(d, u));
     if (patch.attributes) next.attributes = this.mergeList(prev.attributes ?? [], patch.attributes, (d, u) => this.buildAttribute(d, u));
     this.checkPatientParts(next);
+    return next;
+  }
+
+  updatePatient(uuid: string, patch: PatientPatch): Patient {
+    const prev = this.mustGet("patient", uuid);
+    let next: Patient = { ...prev };
+    if (patch.identifiers) next.identifiers = this.mergeList(prev.identifiers, patch.identifiers, (d, u) => this.buildIdentifier(d, u));
+    next = this.personChanged(next, patch);
     next = this.applyVoid(next, patch);
     this.checkIdentifiersUnique(next);
     const saved = this.commit("patient", prev, next);
@@ -669,6 +691,14 @@ export class Store {
     for (const v of [...this.visits.values()]) if (v.patient === saved.uuid) apply("visit", this.mustGet("visit", v.uuid));
     for (const e of [...this.encounters.values()]) if (e.patient === saved.uuid) apply("encounter", this.mustGet("encounter", e.uuid));
     for (const o of [...this.obs.values()]) if (o.person === saved.uuid) apply("obs", this.mustGet("obs", o.uuid));
+  }
+
+  /**
+   * A person: a patient, or a person who is not a patient (the registered type "person", when there is
+   * one; its records have a patient's person fields and no identifiers).
+   */
+  personOf(uuid: string): Patient | undefined {
+    return this.patients.get(uuid) ?? (this.registered.get("person")?.get(uuid) as Patient | undefined);
   }
 
   // ---------- visits ----------
@@ -769,6 +799,7 @@ export class Store {
       location: str(d.location),
       visit: str(d.visit),
       ...(d.providers?.length ? { providers: this.encounterProviders([], d.providers) } : {}),
+      ...(d.diagnoses?.length ? { diagnoses: encounterDiagnoses(this, [], d.diagnoses) } : {}),
     };
     this.finishEncounter(e);
     this.encounters.set(e);
@@ -786,6 +817,7 @@ export class Store {
     if (patch.location !== undefined) next.location = str(patch.location);
     if (patch.visit !== undefined) next.visit = str(patch.visit);
     if (patch.providers !== undefined) next.providers = this.encounterProviders(prev.providers ?? [], patch.providers);
+    if (patch.diagnoses !== undefined) next.diagnoses = encounterDiagnoses(this, prev.diagnoses ?? [], patch.diagnoses);
     this.finishEncounter(next);
     next = this.applyVoid(next, patch);
     const saved = this.commit("encounter", prev, next);

@@ -35,6 +35,7 @@ import {
 import { isObject, json, type Reply } from "./reply";
 import { restForType } from "./types/handlers";
 import { typeByRest, type RestParts } from "./types/registry";
+import { diagnosesRep, diagnosisDrafts } from "./diagnoses";
 
 const RESOURCE_TYPES: Readonly<Record<string, RecordType>> = {
   patient: "patient",
@@ -295,8 +296,9 @@ function encounterRep(store: Store, base: string, e: Encounter): Json {
         voided: false,
         links: selfLink(base, `encounter/${e.uuid}/encounterprovider/${p.uuid}`),
       })),
+    diagnoses: diagnosesRep(store, e, restParts(store, base)),
     links: selfLink(base, `encounter/${e.uuid}`),
-    resourceVersion: "1.9",
+    resourceVersion: "2.2",
   };
 }
 
@@ -343,6 +345,15 @@ function restParts(store: Store, base: string): RestParts {
     selfLink: (path) => selfLink(base, path) as unknown as Json[],
     patientRef: (uuid) => patientRef(store, base, uuid),
     auditInfo: (rec) => auditInfo(base, rec),
+    person: (uuid) => {
+      const p = store.personOf(uuid);
+      return p ? personRep(base, p) : undefined;
+    },
+    personPatch: (body, prev) => {
+      const patch = personPatch(body);
+      if (prev && patch.attributes) patch.attributes = mergeRestAttributes(prev.attributes ?? [], patch.attributes);
+      return patch;
+    },
   };
 }
 
@@ -524,8 +535,10 @@ function visitFields(body: Json): VisitPatch {
   return f;
 }
 
-function encounterFields(body: Json): EncounterPatch {
+function encounterFields(body: Json, uuid?: string): EncounterPatch {
   const f: EncounterPatch = voidPatch(body);
+  const diagnoses = diagnosisDrafts(body.diagnoses, uuid ?? optString(body.uuid, "uuid") ?? undefined);
+  if (diagnoses) f.diagnoses = diagnoses;
   const patient = refUuid(body.patient, "patient");
   if (patient) f.patient = patient;
   const type = refUuid(body.encounterType, "encounterType");
@@ -713,7 +726,8 @@ export function handleRest(store: Store, req: RestRequest): Reply {
       if (m) return json(200, { ...m, name: m.display, retired: false, links: selfLink(req.base, `${resource}/${uuid}`) });
       if (!registered || store.lacking.has(uuid)) return restError(404, "Object with given uuid doesn't exist");
     }
-    if (registered) {
+    // A person who is a patient is served as the patient's person (below); others by the person type.
+    if (registered && !(resource === "person" && uuid !== undefined && store.patients.has(uuid))) {
       const request = { method: req.method, uuid, rest, query: req.query, body: req.body, invalid: req.invalid };
       return restForType(store, registered, request, restParts(store, req.base));
     }

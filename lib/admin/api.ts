@@ -7,6 +7,7 @@
 import { discardDeadLetters } from "../store/dead-letters";
 import type { SqliteDb } from "../store/sqlite";
 import { KeyError, KeyStore, type HubKey } from "../hub/keys";
+import { FeedReads, type KeyLag } from "../hub/feed-reads";
 import { StatusBoard, summarise, type ChildSummary } from "../hub/status";
 import { auditCounts } from "../hub/child-audit";
 import { listAudit } from "./audit-query";
@@ -77,8 +78,8 @@ const OPEN_WAIT_MS = 5_000;
 
 const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-/** A hub key as listed: never the secret nor its hash. lag: entries behind the feed head (the feed slice). */
-function keyView(k: HubKey): Record<string, unknown> {
+/** A hub key as listed: never the secret nor its hash. lag: events published since the key's last read (feed-reads.ts). */
+function keyView(k: HubKey, lag: KeyLag | null = null): Record<string, unknown> {
   return {
     id: k.id,
     name: k.name,
@@ -89,7 +90,7 @@ function keyView(k: HubKey): Record<string, unknown> {
     revokedAt: isoOrNull(k.revokedAt),
     lastSeen: isoOrNull(k.lastSeen),
     lastEntryRead: k.lastEntryRead,
-    lag: null,
+    lag,
   };
 }
 
@@ -334,13 +335,13 @@ export class AdminApi {
   keys(q: Query): Promise<ApiResult> {
     return handle(async () => {
       const { store, keys, db } = await this.keyStore(q);
-      const [reports, audits] = await Promise.all([new StatusBoard(db).all(), auditCounts(db)]);
+      const [reports, audits, lags] = await Promise.all([new StatusBoard(db).all(), auditCounts(db), FeedReads.of(db).lags()]);
       const now = Date.now();
       return ok({
         store: store.id,
         keys: keys.list().map((k) => {
           const r = reports.get(k.id);
-          return { ...keyView(k), child: childView(summarise(r?.receivedAt ?? null, r?.report ?? null, now), audits.get(k.id)) };
+          return { ...keyView(k, lags.get(k.id) ?? null), child: childView(summarise(r?.receivedAt ?? null, r?.report ?? null, now), audits.get(k.id)) };
         }),
       });
     });

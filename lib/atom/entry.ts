@@ -65,7 +65,14 @@ export const REST_TO_FHIR_TYPE: Record<string, string> = {
   drug_order: "MedicationRequest",
   test_order: "ServiceRequest",
   condition: "Condition",
+  relationship: "RelatedPerson",
 };
+
+/**
+ * FHIR types named in feed links that fhir2 serves under another name: omod-atomfeed's default
+ * configuration links a relationship to `/ws/fhir/Relationship/{uuid}` (fhir2: RelatedPerson).
+ */
+const FHIR_LINK_ALIASES: Record<string, string> = { Relationship: "RelatedPerson" };
 
 /** Feed category → REST resource name, where they differ. */
 export const CATEGORY_TO_REST: Record<string, string> = { observation: "obs" };
@@ -158,6 +165,7 @@ export function describeEntry(raw: {
   const uuid = fhir?.uuid ?? rest?.uuid;
   if (uuid !== undefined && !isSafeId(uuid)) entry.unsafeId = true;
   else entry.uuid = uuid;
-  entry.resourceType = fhir?.resourceType ?? (entry.restResource ? own(REST_TO_FHIR_TYPE, entry.restResource) : undefined);
+  const linked = fhir ? (own(FHIR_LINK_ALIASES, fhir.resourceType) ?? fhir.resourceType) : undefined;
+  entry.resourceType = linked ?? (entry.restResource ? own(REST_TO_FHIR_TYPE, entry.restResource) : undefined);
   return entry;
 }

@@ -1,6 +1,6 @@
 /**
- * OpenMRS REST v1 <-> FHIR R4 converter for the records the pack syncs (patient, visit, encounter,
- * obs, condition), as specified in docs/fhir-mapping.md (which follows openmrs-module-fhir2's translators).
+ * OpenMRS REST v1 <-> FHIR R4 converter for the records the pack syncs (patient, visit, encounter with
+ * its diagnoses, obs, condition, relationship, person), as specified in docs/fhir-mapping.md (which follows openmrs-module-fhir2's translators).
  *
  *  - restToFhir: a REST v1 `?v=full` representation -> the FHIR R4 resource fhir2 would serve.
  *  - fhirToRestCreate: a FHIR R4 resource -> the REST v1 create body that keeps the original uuid
@@ -20,6 +20,9 @@ import { encounter } from "./types/encounter";
 import { location } from "./types/location";
 import { observation } from "./types/observation";
 import { patient } from "./types/patient";
+import { relatedPersonA, relatedPersonB, relationship } from "./types/relationship";
+import { diagnosisConditions } from "./types/encounter-diagnoses";
+import { person } from "./types/person";
 import {
   asObject,
   isVisitTagged,
@@ -41,9 +44,14 @@ export { ENCOUNTER_TYPE_SYSTEM } from "./types/encounter";
 export { LOCATION_TAG_SYSTEM, OPENMRS_ADDRESS_URL } from "./types/location";
 export { GROUP_DESCRIPTION_URL, groupMembers, liveMemberships } from "./types/cohort";
 export { CONDITION_CATEGORY_SYSTEM, CONDITION_CLINICAL_SYSTEM, CONDITION_VERIFICATION_SYSTEM, NON_CODED_CONDITION_URL } from "./types/condition";
+export { RELATED_PERSON_IDENTIFIER_SYSTEM, RELATIONSHIP_PERSON_B_URL, RELATIONSHIP_TYPE_SYSTEM } from "./types/relationship";
+export { DIAGNOSIS_CONDITION_URL, DIAGNOSIS_RANK_URL } from "./types/encounter-diagnoses";
+export { PERSON_DECEASED_URL } from "./types/person";
 
 /** Kind -> its converter. */
-const CONVERTERS = new Map<RestKind, TypeConverter>([patient, visit, encounter, observation, condition, cohort, location].map((c) => [c.kind, c]));
+const CONVERTERS = new Map<RestKind, TypeConverter>(
+  [patient, visit, encounter, observation, condition, relationship, person, cohort, location].map((c) => [c.kind, c]),
+);
 
 /** REST resource name (lower case) -> kind. */
 const REST_KINDS = new Map<string, RestKind>([
@@ -53,6 +61,8 @@ const REST_KINDS = new Map<string, RestKind>([
   ["obs", "obs"],
   ["observation", "obs"],
   ["condition", "condition"],
+  ["relationship", "relationship"],
+  ["person", "person"],
   ["cohort", "cohort"],
   ["location", "location"],
 ]);
@@ -63,6 +73,8 @@ const FHIR_KINDS = new Map<string, (resource: FhirResource) => RestKind>([
   ["Observation", () => "obs"],
   ["Condition", () => "condition"],
   ["Encounter", (r) => (isVisitTagged(r) ? "visit" : "encounter")],
+  ["RelatedPerson", () => "relationship"],
+  ["Person", () => "person"],
   ["Group", () => "cohort"],
   ["Location", () => "location"],
 ]);
@@ -92,10 +104,17 @@ const RECORD_REFERENCES = new Map<string, [string, string][]>([
   ["Location", [["partOf", "Location"]]],
 ]);
 
+/** References that are not one field's: a relationship's two persons (a patient is a person too). */
+const COMPUTED_REFERENCES = new Map<string, (r: FhirResource) => (string | undefined)[]>([
+  ["RelatedPerson", (r) => [relatedPersonA(r), relatedPersonB(r)].map((id) => (id ? `Person/${id}` : undefined))],
+  // The problem-list conditions an encounter's diagnoses are about.
+  ["Encounter", (r) => diagnosisConditions(r).map((id) => `Condition/${id}`)],
+]);
+
 // ---------------------------------------------------------------------------------------------
 // Kinds
 
-/** REST resource name -> kind: "patient", "visit", "encounter", "obs" (also "observation"), "condition". */
+/** REST resource name -> kind: "patient", "visit", "encounter", "obs" (also "observation"), "condition", "relationship", "person". */
 export function restKindOf(restResource: string): RestKind | undefined {
   const name = typeof restResource === "string" ? restResource.trim().toLowerCase() : "";
   return REST_KINDS.get(name);
@@ -107,7 +126,10 @@ export function isVoidedRest(rep: unknown): boolean {
   return o?.voided === true || o?.retired === true;
 }
 
-/** Patient -> patient, Observation -> obs, Condition -> condition, Encounter tagged `visit` -> visit, any other Encounter -> encounter. */
+/**
+ * Patient -> patient, Observation -> obs, Condition -> condition, RelatedPerson -> relationship, Person -> person,
+ * Encounter tagged `visit` -> visit, any other Encounter -> encounter.
+ */
 export function restKindOfFhir(resource: FhirResource): RestKind | undefined {
   const type: unknown = resource?.resourceType;
   const kindOf = typeof type === "string" ? FHIR_KINDS.get(type) : undefined;
@@ -160,16 +182,23 @@ function valuesAt(r: Record<string, unknown>, path: string): unknown[] {
 
 /**
  * The records a resource refers to that the target must already hold before it can be written:
- * the Patient (subject), Encounter (encounter, partOf; a visit is an Encounter too) and an obs group's
- * member Observations (hasMember). Metadata
+ * the Patient (subject), Encounter (encounter, partOf; a visit is an Encounter too), an obs group's
+ * member Observations (hasMember), a relationship's two Persons, the Conditions an encounter's
+ * diagnoses are about. Metadata
  * (Location, Practitioner, concepts, types) is not included.
  */
 export function fhirReferences(resource: FhirResource): { resourceType: string; id: string }[] {
   const r = asObject(resource);
   const type = r?.resourceType;
+  const computed = r && typeof type === "string" ? COMPUTED_REFERENCES.get(type) : undefined;
   const fields = r && typeof type === "string" ? RECORD_REFERENCES.get(type) : undefined;
-  if (!r || !fields) return [];
+  if (!r || (!fields && !computed)) return [];
   const out: { resourceType: string; id: string }[] = [];
+  for (const ref of computed?.(r as FhirResource) ?? []) {
+    const parsed = parseReference({ reference: ref });
+    if (parsed && !out.some((o) => o.resourceType === parsed.resourceType && o.id === parsed.id)) out.push(parsed);
+  }
+  if (!fields) return out;
   for (const [field, expected] of fields) {
     for (const one of valuesAt(r, field)) {
       const parsed = parseReference(one);

@@ -20,6 +20,7 @@
 import jsonata from "jsonata";
 import type { SqliteDb } from "../store/sqlite";
 import type { Catchment } from "./keys";
+import { relatedPersonA, relatedPersonB } from "../fhir/types/relationship";
 
 type Json = Record<string, unknown>;
 
@@ -74,6 +75,12 @@ function fhirPlace(r: Json): Place {
     }
   } else if (type === "Group") {
     for (const m of arr(r.member)) patients.push(fhirRef(obj(m)?.entity, PATIENTS));
+  } else if (type === "Person") {
+    // A person who is not a patient is placed as REST places it: by its own uuid.
+    patients.push(typeof r.id === "string" ? r.id : undefined);
+  } else if (type === "RelatedPerson") {
+    // Both persons of a relationship (person A is only in fhir2's identifier, B in the pack's extension).
+    patients.push(relatedPersonA(r), relatedPersonB(r));
   } else {
     patients.push(fhirRef(r.subject, PATIENTS), fhirRef(r.patient, PATIENTS));
     for (const l of arr(r.location)) locations.push(fhirRef(obj(l)?.location, ["Location"]));

@@ -346,6 +346,14 @@ export class KeyStore {
     return { ok: true, key: { ...e.key } };
   }
 
+  /** The last feed entry a key was served (its id), kept as the key's last entry read. */
+  async noteEntryRead(id: string, entryId: string): Promise<void> {
+    const e = this.byId.get(id);
+    if (!e || e.key.lastEntryRead === entryId) return;
+    e.key.lastEntryRead = entryId;
+    await this.db.run("UPDATE hub_keys SET last_entry_read = ? WHERE id = ?", [entryId, id]);
+  }
+
   /**
    * Writes audit rows about keys; `seen`: the key a request was let in with, whose last seen moves.
    * The caller decides whether to wait (a request does not: its answer does not depend on the audit).

@@ -15,6 +15,7 @@ import { entryHeader, redactUrl } from "../origin";
 import { isVoidedRest, restKindOf, restToFhir, type FhirResource } from "../fhir/convert";
 import { viaFhir2, type OpenmrsServer, type ServerProfile } from "./server";
 import { withAttributeIds } from "./attribute-ids";
+import { withDiagnoses } from "./encounter-diagnoses";
 import { withLiveMembers, withMemberships } from "./cohort";
 
 export type RecordAction = "upsert" | "delete";
@@ -30,6 +31,20 @@ export interface FetchedRecord {
   sourceUrl?: string;
   /** True when no path had the record: nothing to write. */
   notFound?: boolean;
+  /** Nothing to write, and why (a person entry of a patient: the patient feed carries it). */
+  filtered?: { reason: string; message: string };
+}
+
+/**
+ * Whether a person is a patient at the source (GET patient/{uuid}): omod-atomfeed publishes Person events,
+ * and a person who is (or became) a patient is the patient feed's record, written with its identifiers.
+ */
+async function isPatient(server: OpenmrsServer, uuid: string, headers: Record<string, string>): Promise<boolean> {
+  const url = server.restUrl("patient", uuid);
+  const res = await server.restGet(url, headers);
+  if (res.status === 404) return false;
+  if (res.status === 200) return true;
+  throw httpFailure("GET", url, res.status, res.json, res.headers["retry-after"]);
 }
 
 export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile, entry: FeedEntry): Promise<FetchedRecord> {
@@ -41,11 +56,15 @@ export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile,
   if (!uuid || !resourceType) {
     throw new PermanentError(`feed entry ${entry.id} has no record link I understand (its content is not shown)`, "no-record-link");
   }
+  // Tells the server's logs which feed entry asked; encoded, so a CR/LF in an id cannot split the header.
+  const headers = entryHeader(entry.id);
+  if (resourceType === "Person" && (await isPatient(server, uuid, headers))) {
+    const message = `Person/${uuid} is a patient: the patient feed carries it`;
+    return { action: "upsert", resourceType, id: uuid, via: "rest", filtered: { reason: "patient-person", message } };
+  }
   if (entry.action && DELETE_ACTIONS.includes(entry.action)) {
     return { action: "delete", resourceType, id: uuid, via: "action" };
   }
-  // Tells the server's logs which feed entry asked; encoded, so a CR/LF in an id cannot split the header.
-  const headers = entryHeader(entry.id);
   let fhir2Missing = false;
 
   if (viaFhir2(profile, resourceType)) {
@@ -60,13 +79,16 @@ export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile,
         );
       }
       // fhir2 leaves person attributes' uuids out: completed from REST, so the target keeps them.
-      // fhir2 lists every membership's patient as a Group member: live ones taken from REST.
+      // ... and an encounter's diagnoses (fhir2's Encounter has none) too; fhir2 lists every membership's
+      // patient as a Group member: live ones taken from REST.
       const whole =
         resourceType === "Patient"
           ? await withAttributeIds(server, resource, headers)
-          : resourceType === "Group"
-            ? await withLiveMembers(server, resource, headers)
-            : resource;
+          : resourceType === "Encounter"
+            ? await withDiagnoses(server, resource, headers)
+            : resourceType === "Group"
+              ? await withLiveMembers(server, resource, headers)
+              : resource;
       return { action: "upsert", resourceType, id: uuid, resource: whole, via: "fhir2", sourceUrl: url };
     }
     if (res.status === 410) return { action: "delete", resourceType, id: uuid, via: "fhir2", sourceUrl: url };

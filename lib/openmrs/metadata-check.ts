@@ -19,7 +19,7 @@ type Json = Record<string, unknown>;
 import type { OpenmrsServer } from "./server";
 
 /** REST v1 resource names of the metadata checked. */
-export type MetadataKind = "concept" | "encountertype" | "visittype" | "location" | "patientidentifiertype" | "provider" | "encounterrole";
+export type MetadataKind = "concept" | "encountertype" | "visittype" | "location" | "patientidentifiertype" | "provider" | "encounterrole" | "relationshiptype";
 
 export interface MetadataRef {
   kind: MetadataKind;
@@ -43,6 +43,8 @@ const FIELDS: Readonly<Record<RestKind, readonly [string, MetadataKind][]>> = {
   ],
   obs: [["concept", "concept"]],
   condition: [],
+  relationship: [["relationshipType", "relationshiptype"]],
+  person: [],
   cohort: [],
   location: [["parentLocation", "location"]],
 };
@@ -104,6 +106,8 @@ export function metadataRefs(kind: RestKind, body: Json, resource: unknown, code
       add("provider", p.provider);
       add("encounterrole", p.encounterRole);
     }
+    // Its diagnoses' concepts (free text needs none).
+    for (const d of objects(body.diagnoses)) add("concept", (d.diagnosis as Json | undefined)?.coded);
   }
   if (found.length === 0) return found;
   const names = displays(resource);
@@ -120,6 +124,7 @@ export function metadataText(ref: MetadataRef): string {
     patientidentifiertype: "identifier type",
     provider: "provider",
     encounterrole: "encounter role",
+    relationshiptype: "relationship type",
   };
   return `${what[ref.kind] ?? ref.kind} ${ref.uuid}${ref.display ? ` (${ref.display})` : ""}`;
 }

@@ -41,12 +41,14 @@ export interface OpenmrsServerOptions {
   foreignLinks?: ForeignLinks;
 }
 
-/** FHIR types the fhir2 module serves that we read and write. */
+/**
+ * FHIR types the fhir2 module serves that we read and write. Not Person (no death, no attribute uuids: read
+ * and written through REST, lib/fhir/types/person.ts) nor RelatedPerson (read only, no type).
+ */
 export const FHIR2_TYPES = new Set([
   "Patient",
   "Encounter",
   "Observation",
-  "Person",
   "Location",
   "AllergyIntolerance",
   "Condition",

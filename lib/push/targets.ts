@@ -31,6 +31,7 @@ import type { FhirClient, FhirResponse } from "../fhir/client";
 import { viaFhir2, type OpenmrsServer, type ServerProfile } from "../openmrs/server";
 import { personAttributeTypes } from "../openmrs/attribute-types";
 import { withAttributeIds } from "../openmrs/attribute-ids";
+import { withDiagnoses } from "../openmrs/encounter-diagnoses";
 import { MetadataCheck, metadataRefs, metadataText } from "../openmrs/metadata-check";
 import { entryHeader } from "../origin";
 import { writeCohort } from "./cohort";
@@ -79,6 +80,9 @@ const REST_KINDS_OF = new Map<string, RestKind[]>([
   ["Observation", ["obs"]],
   ["Condition", ["condition"]],
   ["Encounter", ["encounter", "visit"]],
+  ["RelatedPerson", ["relationship"]],
+  // A relationship's persons: a patient is a person too (GET /ws/rest/v1/person/{uuid}).
+  ["Person", ["person"]],
   ["Group", ["cohort"]],
   ["Location", ["location"]],
 ]);
@@ -168,7 +172,8 @@ export class OpenmrsTarget implements RecordTarget {
     if (viaFhir2(profile, req.resourceType) && !REST_WRITTEN.has(req.resourceType)) {
       const url = `${this.server.fhir.baseUrl}/${req.resourceType}/${req.id}`;
       const res = await this.server.fhir.update({ ...resource, id: req.id }, this.headers(req));
-      if (res.status >= 200 && res.status < 300) return { outcome: { ...OK, status: res.status }, method: "PUT", url };
+      if (res.status >= 200 && res.status < 300)
+        return (await this.diagnosesViaRest(req, resource, profile)) ?? { outcome: { ...OK, status: res.status }, method: "PUT", url };
       if (res.status !== 404)
         return { outcome: await this.refusal(req, httpOutcome("PUT", url, res.status, res.body, res.retryAfter), profile), method: "PUT", url };
       return this.createViaRest(req, resource, profile);
@@ -223,6 +228,21 @@ export class OpenmrsTarget implements RecordTarget {
     return { outcome: analyse ? await this.refusal(req, outcome, profile) : outcome, method: "POST", url };
   }
 
+  /**
+   * fhir2 ignores an Encounter's diagnoses (lib/fhir/types/encounter-diagnoses.ts): after its PUT, an
+   * encounter that has some gets them through REST v1 (EncounterResource2_2 `diagnoses`). Undefined when
+   * there is nothing to write or it was written.
+   */
+  private async diagnosesViaRest(req: WriteRequest, resource: FhirResource, profile: ServerProfile): Promise<Omit<WriteResult, "durationMs"> | undefined> {
+    if (resource.resourceType !== "Encounter" || !Array.isArray(resource.diagnosis) || resource.diagnosis.length === 0) return undefined;
+    const { kind, body } = fhirToRestCreate({ ...resource, id: req.id });
+    if (kind !== "encounter" || !body.diagnoses) return undefined;
+    const url = this.server.restUrl("encounter", req.id);
+    const res = await this.server.restSend("POST", url, { diagnoses: body.diagnoses }, this.headers(req));
+    if (res.status >= 200 && res.status < 300) return undefined;
+    return { outcome: await this.refusal(req, httpOutcome("POST", url, res.status, res.json, res.headers["retry-after"]), profile), method: "POST", url };
+  }
+
   /** The retry outcome of a record that names metadata the target lacks; undefined when it has it all. */
   private async missingMetadata(req: WriteRequest, resource: FhirResource): Promise<Outcome | undefined> {
     let refs;
@@ -245,7 +265,7 @@ export class OpenmrsTarget implements RecordTarget {
 
   /** A patient's REST body names person attribute types by the target's uuids: look them up (cached). */
   private async convertOptions(resource: FhirResource): Promise<ConvertOptions> {
-    return resource.resourceType === "Patient" ? { attributeTypes: await personAttributeTypes(this.server) } : {};
+    return resource.resourceType === "Patient" || resource.resourceType === "Person" ? { attributeTypes: await personAttributeTypes(this.server) } : {};
   }
 
   private async withRefusal(req: WriteRequest, result: Omit<WriteResult, "durationMs">, profile: ServerProfile): Promise<Omit<WriteResult, "durationMs">> {
@@ -279,7 +299,11 @@ export class OpenmrsTarget implements RecordTarget {
     if (viaFhir2(profile, resourceType) && resourceType !== "Group") {
       const res = await this.server.fhir.read(resourceType, id);
       // As the source side reads it (lib/openmrs/fetch-record.ts): with its person attributes' uuids.
-      if (res.status === 200) return resourceType === "Patient" ? withAttributeIds(this.server, res.body as FhirResource) : (res.body as FhirResource);
+      if (res.status === 200) {
+        const body = res.body as FhirResource;
+        if (resourceType === "Patient") return withAttributeIds(this.server, body);
+        return resourceType === "Encounter" ? withDiagnoses(this.server, body) : body;
+      }
       if (res.status === 404 || res.status === 410) return undefined;
       throw httpFailure("GET", `${this.server.fhir.baseUrl}/${resourceType}/${id}`, res.status, res.body, res.retryAfter);
     }

@@ -9,8 +9,10 @@ import type { SqliteDb } from "./sqlite";
  * 5: hub keys (hub_keys), and the audit's hub_key and peer columns (lib/hub/keys.ts); record_sync.sent_hash
  *    (the version sent when the target kept less: lib/sync/verify.ts).
  * 6: a hub's view of its children: hub_status, hub_child_audit, hub_patient_places (lib/hub/).
+ * 7: published feed events (feed_events: atom-feed-out, lib/atom/publisher.ts) and how far each hub key
+ *    read them (hub_feed_reads, lib/hub/feed-reads.ts).
  */
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT);
@@ -211,6 +213,31 @@ CREATE TABLE IF NOT EXISTS hub_patient_places (
   patient  TEXT NOT NULL,
   location TEXT NOT NULL,
   PRIMARY KEY (patient, location)
+) WITHOUT ROWID;
+
+-- The events this node publishes as ICT4H feeds (atom-feed-out, lib/atom/publisher.ts), as omod-atomfeed's
+-- event_records: numbered per category from 1 (seq: page n holds seq (n-1)*size+1 .. n*size), uuid unique
+-- per category (publishing an event twice keeps the first), tags JSON array, content the entry's links.
+CREATE TABLE IF NOT EXISTS feed_events (
+  category  TEXT NOT NULL,
+  seq       INTEGER NOT NULL,
+  uuid      TEXT NOT NULL,
+  title     TEXT NOT NULL,
+  tags      TEXT NOT NULL,
+  content   TEXT NOT NULL,
+  timestamp INTEGER NOT NULL,
+  PRIMARY KEY (category, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS feed_events_uuid ON feed_events (category, uuid);
+
+-- How far each hub key has read each published feed (lib/hub/feed-reads.ts): the newest event of a page
+-- it was served. Its lag is the events published since.
+CREATE TABLE IF NOT EXISTS hub_feed_reads (
+  key_id   TEXT NOT NULL,
+  category TEXT NOT NULL,
+  seq      INTEGER NOT NULL,
+  read_at  INTEGER NOT NULL,
+  PRIMARY KEY (key_id, category)
 ) WITHOUT ROWID;
 `;
 

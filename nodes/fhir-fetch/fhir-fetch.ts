@@ -67,6 +67,10 @@ export = function (RED: NodeAPI): void {
       workOn(m.ticket, async () => {
         const server = serverNode.server();
         const rec = await fetchRecord(server, await server.profile(), entry);
+        if (rec.filtered) {
+          settleTicket(m.ticket, { kind: "filtered", ...rec.filtered });
+          return;
+        }
         if (rec.notFound) {
           // Nowhere at the source any more (purged): nothing to copy.
           settleTicket(m.ticket, { kind: "filtered", reason: "not-found", message: `${rec.resourceType}/${rec.id} not found at the source` });

@@ -15,6 +15,7 @@ import { KeyStore } from "../../lib/hub/keys";
 import { FailureLimiter } from "../../lib/hub/rate-limit";
 import { adminRegistry, openedStore } from "../../lib/admin/registry";
 import { addChildReportRoutes, type RouteApp } from "./hub-child-routes";
+import { addFeedRoutes } from "./hub-feed-routes";
 
 export const HUB_BASE = "/openmrs/ws/hub";
 
@@ -53,6 +54,7 @@ export function addHubRoutes(RED: NodeAPI): void {
     RED.log.warn(RED._("sync-store.hub.log-failed", { error: text }));
   };
   addChildReportRoutes(app as unknown as RouteApp, { stores: openKeyStores, limiter: hubLimiter, onError });
+  addFeedRoutes(app, { stores: openKeyStores, limiter: hubLimiter, onError });
   app.get(`${HUB_BASE}/whoami`, keyAuth({ stores: openKeyStores, limiter: hubLimiter, action: "whoami", onError }), (req: Request, res: Response) => {
     res.set("Cache-Control", "no-store");
     res.json({ key: (req as KeyedRequest).syncKey!.name });

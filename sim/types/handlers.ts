@@ -55,10 +55,10 @@ export function restForType(store: Store, def: SimType, req: TypeRestRequest, pa
   }
   if (req.method === "POST") {
     const b = body(req.body);
-    if (!uuid) return json(201, rep(store.createOf(def.type, def.restDraft(store, b))));
+    if (!uuid) return json(201, rep(store.createOf(def.type, def.restDraft(store, b, parts))));
     const prev = records.get(uuid);
     if (!prev) throw new SimError(404, "Object with given uuid doesn't exist");
-    const patch = def.restPatch(store, prev, b);
+    const patch = def.restPatch(store, prev, b, parts);
     const saved = def.restUpdate === "versioned" ? store.reviseOf(def.type, uuid, patch) : store.updateOf(def.type, uuid, patch);
     return json(200, rep(saved));
   }
@@ -88,8 +88,11 @@ export type Outcome = (status: number, code: string, diagnostics: string, severi
 function resourceReply(status: number, resource: Json, extra: Record<string, string> = {}): Reply {
   const meta = resource.meta as { versionId?: string } | undefined;
   const reply = json(status, resource, FHIR_TYPE);
-  reply.headers.etag = `W/"${String(meta?.versionId)}"`;
-  reply.headers["last-modified"] = new Date(Number(meta?.versionId ?? 0)).toUTCString();
+  // A translator that sets no meta (RelatedPerson) gives HAPI no version to send.
+  if (meta?.versionId !== undefined) {
+    reply.headers.etag = `W/"${String(meta.versionId)}"`;
+    reply.headers["last-modified"] = new Date(Number(meta.versionId)).toUTCString();
+  }
   Object.assign(reply.headers, extra);
   return reply;
 }
@@ -103,6 +106,15 @@ export function fhirForType(store: Store, def: SimType, req: TypeFhirRequest, pa
     if (b.resourceType !== def.fhirType) throw new SimError(400, `resourceType must be ${def.fhirType}, not ${String(b.resourceType)}`);
     return b;
   };
+  if (def.fhirReadOnly && req.method !== "GET") {
+    // HAPI's answer for an operation no method of the resource provider handles (InvalidRequestException).
+    const path = id === undefined ? def.fhirType : `${def.fhirType}/${id}`;
+    return outcome(
+      400,
+      "not-supported",
+      `Invalid request: The FHIR endpoint on this server does not know how to handle ${req.method} operation[${path}] with parameters [[]]`,
+    );
+  }
   if (id === undefined) {
     if (req.method !== "POST") return outcome(400, "not-supported", "Search is not supported by the simulator");
     const b = checked();

@@ -13,10 +13,12 @@
  *
  * Type modules import only types from the store (`import type`), so there is no import cycle.
  */
-import type { BaseRecord, Store, VoidPatch } from "../model";
+import type { BaseRecord, Patient, PatientPatch, Store, VoidPatch } from "../model";
 import type { Rng } from "../rng";
 import { cohort } from "./cohort";
 import { condition } from "./condition";
+import { relationship } from "./relationship";
+import { person } from "./person";
 import { location } from "./location";
 
 export type Json = Record<string, unknown>;
@@ -33,6 +35,10 @@ export interface RestParts {
   patientRef(uuid: string): Json;
   /** `auditInfo` of a record (creator, dates, voiding). */
   auditInfo(rec: BaseRecord): Json;
+  /** A person (a patient's person, or a person of its own) as REST represents it; undefined when unknown. */
+  person(uuid: string): Json | undefined;
+  /** A REST person body (fields at the top level or under `person`) as a patch; attributes merged into `prev`'s by type, as PersonResource does. */
+  personPatch(body: Json, prev?: Patient): PatientPatch;
 }
 
 /** fhir2 pieces the handler gives a type's translator. */
@@ -41,6 +47,8 @@ export interface FhirParts {
   meta(rec: BaseRecord): Json;
   /** `{reference: "Type/uuid", type}`. */
   reference(type: string, uuid: string): Json;
+  /** A person (patient or not) as fhir2's Person/Patient translators write its names, gender, birthDate, addresses. */
+  person(uuid: string): Json | undefined;
 }
 
 /** A request to a sub-resource, `/ws/rest/v1/{restResource}/{uuid}/{segments...}`. */
@@ -100,14 +108,18 @@ export interface SimType<R extends BaseRecord = BaseRecord, D = unknown, P = unk
   /** The `?v=full` representation. */
   restRep(store: Store, rec: R, parts: RestParts): Json;
   /** A REST create body as a draft; `uuid` in it is kept. */
-  restDraft(store: Store, body: Json): D;
+  restDraft(store: Store, body: Json, parts: RestParts): D;
   /** A REST update body as a patch of `prev` (unknown or read-only properties refused as webservices.rest does). */
-  restPatch(store: Store, prev: R, body: Json): P & VoidPatch;
+  restPatch(store: Store, prev: R, body: Json, parts: RestParts): P & VoidPatch;
   /** Sub-resources of a record (a cohort's memberships); without it, none are served. No body: 204. */
   restSub?(store: Store, rec: R, req: RestSubRequest, parts: RestParts): { status: number; body?: Json };
 
   /** The resource as fhir2's translator serves it. */
   toFhir(store: Store, rec: R, parts: FhirParts): Json;
+  /** fhir2 serves it read-only (no @Create/@Update/@Delete in its resource provider). */
+  readonly fhirReadOnly?: boolean;
+  /** The FHIR type its feed entries' `fhir` link names, when the link template says another (omod-atomfeed's default config). */
+  readonly feedFhirType?: string;
   /** Refusals of a create or update before translation (HAPI InvalidRequestException and the like). */
   fhirCheck?(body: Json, write: FhirWrite): void;
   /** A POST body as a draft (fhir2 assigns a new uuid). */
@@ -125,7 +137,7 @@ export interface SimType<R extends BaseRecord = BaseRecord, D = unknown, P = unk
 }
 
 /** Every registered type. */
-export const SIM_TYPES: readonly SimType[] = [condition, cohort, location];
+export const SIM_TYPES: readonly SimType[] = [condition, relationship, person, cohort, location];
 
 const BY_TYPE = new Map(SIM_TYPES.map((t) => [t.type, t]));
 const BY_REST = new Map(SIM_TYPES.map((t) => [t.restResource, t]));

@@ -12,8 +12,7 @@ import * as path from "node:path";
 import { OpenmrsSim, type Condition } from "../../sim";
 import { ciel } from "../../sim/metadata";
 import { NodeRedProcess } from "../../scripts/node-red-process";
-import { SyncStore } from "../../lib/store/store";
-import { converged, env, feedNodes, feedsCaughtUp, inject, shippedFlow, until, useE2E, writesAt, type FlowNode } from "../helpers/e2e";
+import { converged, env, feedNodes, feedsCaughtUp, inject, queueEmpty, shippedFlow, until, useE2E, writesAt, type FlowNode } from "../helpers/e2e";
 
 const PULL = shippedFlow("pull-from-parent");
 const PUSH = shippedFlow("push-to-parent");
@@ -47,17 +46,6 @@ function assertConditionsEqual(source: OpenmrsSim, target: OpenmrsSim): number {
   for (const t of conditionsOf(target))
     if (!t.voided) assert.ok(source.store.getOf("condition", t.uuid)?.voided === false, `condition ${t.uuid} only at the target`);
   return live;
-}
-
-/** True when the store's durable queues hold nothing: every item taken into custody is settled. */
-async function queueEmpty(db: string): Promise<boolean> {
-  const store = await SyncStore.open(db, { readOnly: true }).catch(() => undefined);
-  if (!store) return false;
-  try {
-    return (await store.db.get<{ n: number }>("SELECT count(*) AS n FROM queue_items"))?.n === 0;
-  } finally {
-    await store.close();
-  }
 }
 
 async function call(sim: OpenmrsSim, method: string, p: string, body?: unknown): Promise<Record<string, unknown>> {

@@ -35,7 +35,8 @@ describe("starting at an entry or a time on a copied database", function () {
    */
   function copiedChild(seed: number) {
     const p = new OpenmrsSim({ name: "parent", dialect: "mixed", seed });
-    p.generate({ patients: 60, visitsPerPatient: 1, encountersPerVisit: 2, obsPerEncounter: 2, conditionsPerPatient: 1 });
+    // Every feed of the flow has entries: relatives (persons who are not patients) and their relationships too.
+    p.generate({ patients: 60, visitsPerPatient: 1, encountersPerVisit: 2, obsPerEncounter: 2, conditionsPerPatient: 1, perPatient: { person: 1 } });
     p.mutate(100);
     const copiedAt = Date.now();
     p.store.events.forEach((e, i) => (e.timestamp = copiedAt - 600_000 + i));

@@ -167,3 +167,14 @@ export function useTwoWay(name: string): {
     },
   };
 }
+
+/** True when the store's durable queues hold nothing: every item taken into custody is settled. */
+export async function queueEmpty(db: string): Promise<boolean> {
+  const store = await SyncStore.open(db, { readOnly: true }).catch(() => undefined);
+  if (!store) return false;
+  try {
+    return (await store.db.get<{ n: number }>("SELECT count(*) AS n FROM queue_items"))?.n === 0;
+  } finally {
+    await store.close();
+  }
+}

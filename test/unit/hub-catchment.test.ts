@@ -32,6 +32,10 @@ describe("hub catchment", () => {
 
     assert.deepEqual(placeOf("obs", { uuid: "o1", person: { uuid: "p1" }, location: { uuid: "l1" } }), { patients: ["p1"], locations: ["l1"] });
     assert.deepEqual(placeOf("relationship", { personA: { uuid: "a" }, personB: { uuid: "b" } }).patients, ["a", "b"]);
+    // The same records as FHIR: a relationship names both persons, a person who is not a patient itself.
+    const related = { resourceType: "RelatedPerson", identifier: [{ system: "RelatedPerson", value: "Person/a" }], patient: { reference: "Patient/b" } };
+    assert.deepEqual(placeOf("relationship", related).patients, ["a", "b"]);
+    assert.deepEqual(placeOf("person", { resourceType: "Person", id: "rel-1" }).patients, ["rel-1"]);
     assert.deepEqual(placeOf("location", { uuid: "l1", display: "Clinic" }), { patients: [], locations: [] });
     assert.deepEqual(placeOf("observation", "not a record"), { patients: [], locations: [] });
   });

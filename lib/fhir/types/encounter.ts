@@ -31,6 +31,7 @@ import {
   type Period,
   type TypeConverter,
 } from "./shared";
+import { diagnosesToFhir, diagnosesToRest } from "./encounter-diagnoses";
 
 export const ENCOUNTER_TYPE_SYSTEM = "http://fhir.openmrs.org/code-system/encounter-type";
 /**
@@ -47,6 +48,7 @@ interface RestEncounter {
   location?: unknown;
   visit?: unknown;
   encounterProviders?: unknown;
+  diagnoses?: unknown;
   auditInfo?: unknown;
 }
 
@@ -88,6 +90,8 @@ function encounterToFhir(rep: RestEncounter & Json): FhirResource {
     resourceType: "Encounter",
     id,
     meta: metaOf(rep.auditInfo, encounterTag("encounter")),
+    // Its diagnoses (REST only: fhir2's Encounter has none), as contained Conditions.
+    ...diagnosesToFhir(rep.diagnoses, patient),
     status: "unknown",
     class: ambulatoryClass(),
     type: typeOf(ENCOUNTER_TYPE_SYSTEM, rep.encounterType),
@@ -102,14 +106,16 @@ function encounterToFhir(rep: RestEncounter & Json): FhirResource {
 function encounterToRest(r: FhirInput): Json {
   const uuid = requireFhirId(r, "Encounter");
   const period = asObject(r.period);
+  const patient = requirePatientRef(r, `encounter ${uuid}`);
   return compact({
     uuid,
-    patient: requirePatientRef(r, `encounter ${uuid}`),
+    patient,
     encounterType: typeCode(r.type, ENCOUNTER_TYPE_SYSTEM),
     encounterDatetime: restDateTime(period?.start),
     location: firstLocation(r.location),
     visit: referenceId(r.partOf, "Encounter"),
     encounterProviders: participantsToRest(r.participant),
+    diagnoses: diagnosesToRest(r, uuid, patient),
   });
 }
 

@@ -6,7 +6,7 @@
 import { PermanentError, shownValue } from "../../outcome";
 import { fhirToOpenmrsDateTime, instantMillis, openmrsToFhirDateTime } from "../dates";
 
-export type RestKind = "patient" | "visit" | "encounter" | "obs" | "condition" | "cohort" | "location";
+export type RestKind = "patient" | "visit" | "encounter" | "obs" | "condition" | "relationship" | "person" | "cohort" | "location";
 
 export interface FhirResource {
   resourceType: string;
@@ -128,6 +128,8 @@ export interface FhirInput {
   abatementDateTime?: unknown;
   abatementPeriod?: unknown;
   note?: unknown;
+  patient?: unknown;
+  relationship?: unknown;
 }
 
 // ---------------------------------------------------------------------------------------------
