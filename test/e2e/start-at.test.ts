@@ -37,6 +37,8 @@ describe("starting at an entry or a time on a copied database", function () {
     const p = new OpenmrsSim({ name: "parent", dialect: "mixed", seed });
     // Every feed of the flow has entries: relatives (persons who are not patients) and their relationships too.
     p.generate({ patients: 60, visitsPerPatient: 1, encountersPerVisit: 2, obsPerEncounter: 2, conditionsPerPatient: 1, perPatient: { person: 1 } });
+    // ... and a cohort.
+    p.store.createOf("cohort", { name: "ANC", description: "Antenatal clients", members: [...p.store.patients.values()].slice(0, 5).map((x) => x.uuid) });
     p.mutate(100);
     const copiedAt = Date.now();
     p.store.events.forEach((e, i) => (e.timestamp = copiedAt - 600_000 + i));
