@@ -5,8 +5,9 @@ const fs = require("fs");
 const path = require("path");
 
 // In reference order: a condition, a visit, an allergy refer to a patient; an encounter to a visit; an observation and an
-// order to an encounter; a relationship to two persons (patients, or persons who are not patients: the person feed).
-const CATEGORIES = ["patient", "condition", "visit", "encounter", "observation", "person", "relationship", "allergy", "drug_order", "test_order"];
+// order to an encounter; a relationship to two persons (patients, or persons who are not patients: the person feed); a
+// cohort to its patients.
+const CATEGORIES = ["patient", "condition", "visit", "encounter", "observation", "person", "relationship", "allergy", "drug_order", "test_order", "cohort"];
 const configs = {
   parent: { id: "omrs_parent", type: "openmrs-server", name: "parent", url: "http://localhost:8081/openmrs", envPrefix: "OPENMRS_PARENT", timeout: 30, fhirMode: "auto", maxSockets: 16 },
   child: { id: "omrs_child", type: "openmrs-server", name: "child", url: "http://localhost:8080/openmrs", envPrefix: "OPENMRS_CHILD", timeout: 30, fhirMode: "auto", maxSockets: 16 },
@@ -22,16 +23,35 @@ function feeds({ z, prefix, server, label, x, y, startFrom, next, last }) {
   }));
 }
 
+/**
+ * Locations (issue 8) synced as records, when the implementer wants that: their feed nodes are in the
+ * flows but disabled (`d: true`); enabling one (and deploying) turns it on. Each polls on its own
+ * interval, beside the chain: a record that names a location the target lacks waits (missing-metadata)
+ * until the location has come through.
+ */
+const OPTIONAL_CATEGORIES = ["location"];
+
+function optionalFeeds({ z, prefix, server, label, x, y, startFrom, next }) {
+  return OPTIONAL_CATEGORIES.map((category, i) => ({
+    id: `${prefix}_feed_${category}`, type: "atom-feed-in", d: true, z, name: `${label} ${category} feed (off: enable to sync ${category}s)`, server, store: configs.store.id, category,
+    interval: "", startFrom, maxInFlight: 8, ticketTimeout: 120, maxAttempts: 50, maxRetryHours: 24, alertBacklog: 100, alertSeconds: 60, direction: server === configs.child.id ? "push" : "pull",
+    x, y: y + i * 70, wires: [[next], []],
+  }));
+}
+
+const optionalIds = (prefix) => OPTIONAL_CATEGORIES.map((c) => `${prefix}_feed_${c}`);
+
 function pullNodes(z, y0) {
   return [
     { id: "pull_comment", type: "comment", z, name: "Pull: parent feeds → fetch FHIR → write into the child", info: "Each feed polls after the previous one has caught up (output 2), so patients arrive before their encounters. A record whose reference is not on the child yet is retried, never dead-lettered.", x: 250, y: y0, wires: [] },
-    { id: "pull_now", type: "inject", z, name: "sync now", props: [], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "", x: 110, y: y0 + 60, wires: [["pull_feed_patient"]] },
+    { id: "pull_now", type: "inject", z, name: "sync now", props: [], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "", x: 110, y: y0 + 60, wires: [["pull_feed_patient", ...optionalIds("pull")]] },
     ...feeds({ z, prefix: "pull", server: configs.parent.id, label: "parent", x: 310, y: y0 + 60, startFrom: "beginning", next: "pull_fetch", last: "pull_cycle_debug" }),
+    ...optionalFeeds({ z, prefix: "pull", server: configs.parent.id, label: "parent", x: 310, y: y0 + 60 + CATEGORIES.length * 70, startFrom: "beginning", next: "pull_fetch" }),
     { id: "pull_fetch", type: "fhir-fetch", z, name: "fetch from parent", server: configs.parent.id, validate: true, x: 590, y: y0 + 140, wires: [["pull_push"]] },
     { id: "pull_push", type: "fhir-push", z, name: "write into child", targetType: "openmrs", server: configs.child.id, fhirServer: "", store: configs.store.id, targetRole: "child", conflict: "parent-wins", x: 800, y: y0 + 140, wires: [["pull_written_debug"]] },
     { id: "pull_written_debug", type: "debug", z, name: "pulled", active: false, tosidebar: true, console: false, tostatus: false, complete: "topic", targetType: "msg", statusVal: "", statusType: "auto", x: 980, y: y0 + 140, wires: [] },
-    { id: "pull_retry_dead", type: "inject", z, name: "retry pull dead letters", props: [{ p: "topic", vt: "str" }, { p: "payload" }], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "retry", payload: "all", payloadType: "str", x: 120, y: y0 + 200, wires: [CATEGORIES.map((c) => `pull_feed_${c}`)] },
-    { id: "pull_resume", type: "inject", z, name: "resume after auth pause", props: [{ p: "topic", vt: "str" }], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "resume", x: 120, y: y0 + 250, wires: [CATEGORIES.map((c) => `pull_feed_${c}`)] },
+    { id: "pull_retry_dead", type: "inject", z, name: "retry pull dead letters", props: [{ p: "topic", vt: "str" }, { p: "payload" }], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "retry", payload: "all", payloadType: "str", x: 120, y: y0 + 200, wires: [[...CATEGORIES.map((c) => `pull_feed_${c}`), ...optionalIds("pull")]] },
+    { id: "pull_resume", type: "inject", z, name: "resume after auth pause", props: [{ p: "topic", vt: "str" }], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "resume", x: 120, y: y0 + 250, wires: [[...CATEGORIES.map((c) => `pull_feed_${c}`), ...optionalIds("pull")]] },
     // Off: a poll with nothing new is not news (the alerts say what changed). Click its button to watch polls.
     { id: "pull_cycle_debug", type: "debug", z, name: "pull cycle done", active: false, tosidebar: true, console: false, tostatus: false, complete: "payload", targetType: "msg", statusVal: "", statusType: "auto", x: 590, y: y0 + 330, wires: [] },
   ];
@@ -43,8 +63,9 @@ function pushNodes(z, y0, { outbox = false } = {}) {
     outbox
       ? { id: `${p}_comment`, type: "comment", z, name: "Outbox: the child's own feeds → fetch FHIR → outbox table for a third-party tool", info: "Messages land in the store's outbox table (see docs/outbox.md). A tool reads pending rows and marks them done with plain SQL; nothing is sent by Node-RED.", x: 310, y: y0, wires: [] }
       : { id: `${p}_comment`, type: "comment", z, name: "Push: the child's own feeds → fetch FHIR → durable queue → write into the parent", info: "The queue takes custody of every change (the feed moves on once it is committed), retries with backoff while the parent is unreachable, dead-letters what the parent refuses, and keeps order per record. Records the child pulled from the parent are not pushed back (echo suppression, same store).", x: 330, y: y0, wires: [] },
-    { id: `${p}_now`, type: "inject", z, name: "sync now", props: [], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "", x: 110, y: y0 + 60, wires: [[`${p}_feed_patient`]] },
+    { id: `${p}_now`, type: "inject", z, name: "sync now", props: [], repeat: "", crontab: "", once: false, onceDelay: 0.1, topic: "", x: 110, y: y0 + 60, wires: [[`${p}_feed_patient`, ...optionalIds(p)]] },
     ...feeds({ z, prefix: p, server: configs.child.id, label: "child", x: 310, y: y0 + 60, startFrom: "beginning", next: `${p}_fetch`, last: null }),
+    ...optionalFeeds({ z, prefix: p, server: configs.child.id, label: "child", x: 310, y: y0 + 60 + CATEGORIES.length * 70, startFrom: "beginning", next: `${p}_fetch` }),
     { id: `${p}_fetch`, type: "fhir-fetch", z, name: "fetch from child", server: configs.child.id, validate: true, x: 580, y: y0 + 140, wires: [[`${p}_queue`]] },
   ];
   if (outbox) {
@@ -125,7 +146,7 @@ const flows = {
     configs.parent,
     configs.store,
   ],
-  "pull-from-parent": withConfigs([tab("tab_pull", "Pull from parent", "Reads the parent's feeds (patients, then conditions, visits, encounters, observations, persons, relationships), fetches each changed record as FHIR R4 and writes it into the child." + ALERT_NOTE + METADATA_NOTE + ENV_NOTE), ...alertNodes("tab_pull", "pull", pullNodes("tab_pull", 40), 830, 400)]),
+  "pull-from-parent": withConfigs([tab("tab_pull", "Pull from parent", "Reads the parent's feeds (patients, then conditions, visits, encounters, observations, persons, relationships, cohorts; locations when their feed node is enabled), fetches each changed record as FHIR R4 and writes it into the child." + ALERT_NOTE + METADATA_NOTE + ENV_NOTE), ...alertNodes("tab_pull", "pull", pullNodes("tab_pull", 40), 830, 400)]),
   "push-to-parent": withConfigs([tab("tab_push", "Push to parent", "Reads the child's own feeds, fetches each changed record as FHIR R4, and writes it into the parent through a durable retry queue." + ALERT_NOTE + METADATA_NOTE + ENV_NOTE), ...alertNodes("tab_push", "push", pushNodes("tab_push", 40), 830, 400)]),
   outbox: withConfigs([tab("tab_outbox", "Outbox", "Scenario C: the child's changes land in the store's outbox table, for a third-party tool to read and mark done with SQL (docs/outbox.md)." + ALERT_NOTE + ENV_NOTE), ...alertNodes("tab_outbox", "outbox", pushNodes("tab_outbox", 40, { outbox: true }), 830, 400)]),
   "two-way": withConfigs([

@@ -15,7 +15,8 @@ import { encounterDiagnoses, type DiagnosisDraft, type EncounterDiagnosis } from
 export type RecordType = "patient" | "visit" | "encounter" | "obs";
 export type FeedCategory = "patient" | "visit" | "encounter" | "observation";
 /** CREATED/UPDATED/VOIDED/UNVOIDED as in the brief; DELETED only for a purge, as the real interceptor does. */
-export type EventAction = "CREATED" | "UPDATED" | "VOIDED" | "UNVOIDED" | "DELETED";
+/** omod-atomfeed's EventAction; RETIRED / UNRETIRED for metadata (a location record). */
+export type EventAction = "CREATED" | "UPDATED" | "VOIDED" | "UNVOIDED" | "DELETED" | "RETIRED" | "UNRETIRED";
 export type Dialect = "sync2" | "bahmni" | "mixed";
 export type Gender = "M" | "F" | "O" | "U";
 
@@ -407,9 +408,11 @@ export class Store {
     return openmrsDateOnly(d, this.opts.utcOffsetMinutes);
   }
 
+  /** Metadata of a kind (`what`: "Location"), fixed or a record of a retirable registered type of that title. */
   checkMeta(map: ReadonlyMap<string, unknown>, what: string, uuid: string | null | undefined): void {
     if (uuid === null || uuid === undefined) return;
-    if (!map.has(uuid) || this.lacking.has(uuid)) throw notFound(what, uuid);
+    const record = SIM_TYPES.some((t) => t.retirable && t.title === what && this.records(t.type).has(uuid));
+    if ((!map.has(uuid) && !record) || this.lacking.has(uuid)) throw notFound(what, uuid);
   }
 
   /** A concept this server has, or a refusal naming the uuid. */
@@ -1018,6 +1021,8 @@ export class Store {
     const def = simType(type);
     const uuid = this.newUuidOf(def, (draft as { uuid?: unknown } | null)?.uuid);
     const rec = def.build(this, draft, this.base(uuid));
+    // Metadata a clinic lacked is there once created.
+    if (def.retirable) this.lacking.delete(uuid);
     this.records(type).set(rec);
     this.emitOf(def, rec, ["CREATED"]);
     return rec;
@@ -1081,8 +1086,8 @@ export class Store {
     next.auditInfo = { ...prev.auditInfo, dateChanged: this.now() };
     this.records(def.type).set(next);
     const actions: EventAction[] = ["UPDATED"];
-    if (next.voided && !prev.voided) actions.push("VOIDED");
-    if (!next.voided && prev.voided) actions.push("UNVOIDED");
+    if (next.voided && !prev.voided) actions.push(def.retirable ? "RETIRED" : "VOIDED");
+    if (!next.voided && prev.voided) actions.push(def.retirable ? "UNRETIRED" : "UNVOIDED");
     this.emitOf(def, next, actions);
     return next;
   }

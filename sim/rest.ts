@@ -719,17 +719,18 @@ export function handleRest(store: Store, req: RestRequest): Reply {
         .map((m) => ({ ...m, name: m.display, retired: false, links: selfLink(req.base, `${resource}/${m.uuid}`) }));
       return json(200, { results });
     }
+    const registered = typeByRest(resource, store, uuid, req.body);
     if (meta && req.method === "GET" && uuid && rest.length === 0) {
       const m = store.lacking.has(uuid) ? undefined : meta.get(uuid);
-      if (!m) return restError(404, "Object with given uuid doesn't exist");
-      return json(200, { ...m, name: m.display, retired: false, links: selfLink(req.base, `${resource}/${uuid}`) });
+      // A location (provider) record is served by its registered type.
+      if (m) return json(200, { ...m, name: m.display, retired: false, links: selfLink(req.base, `${resource}/${uuid}`) });
+      if (!registered || store.lacking.has(uuid)) return restError(404, "Object with given uuid doesn't exist");
     }
     const sub = uuid && rest.length > 0 ? subTypeByRest(resource, rest[0]) : undefined;
     if (sub) {
       const request = { method: req.method, uuid: rest[1], rest: rest.slice(2), query: req.query, body: req.body, invalid: req.invalid, parent: uuid };
       return restForType(store, sub, request, restParts(store, req.base));
     }
-    const registered = typeByRest(resource, store, uuid, req.body);
     // A person who is a patient is served as the patient's person (below); others by the person type.
     if (registered && !(resource === "person" && uuid !== undefined && store.patients.has(uuid))) {
       const request = { method: req.method, uuid, rest, query: req.query, body: req.body, invalid: req.invalid };

@@ -16,8 +16,10 @@
 import { PermanentError, shownValue } from "../outcome";
 import { allergy } from "./types/allergy";
 import { order } from "./types/order";
+import { cohort } from "./types/cohort";
 import { condition } from "./types/condition";
 import { encounter } from "./types/encounter";
+import { location } from "./types/location";
 import { observation } from "./types/observation";
 import { patient } from "./types/patient";
 import { relatedPersonA, relatedPersonB, relationship } from "./types/relationship";
@@ -41,6 +43,8 @@ export { IDENTIFIER_LOCATION_URL } from "./types/patient";
 export { DEFAULT_CONTACT_ATTRIBUTE_TYPE, PERSON_ATTRIBUTE_TYPE_URL, PERSON_ATTRIBUTE_URL, PERSON_ATTRIBUTE_VALUE_URL } from "./types/person-attributes";
 export { VISIT_TYPE_SYSTEM } from "./types/visit";
 export { ENCOUNTER_TYPE_SYSTEM } from "./types/encounter";
+export { LOCATION_TAG_SYSTEM, OPENMRS_ADDRESS_URL } from "./types/location";
+export { GROUP_DESCRIPTION_URL, groupMembers, liveMemberships } from "./types/cohort";
 export { CONDITION_CATEGORY_SYSTEM, CONDITION_CLINICAL_SYSTEM, CONDITION_VERIFICATION_SYSTEM, NON_CODED_CONDITION_URL } from "./types/condition";
 export { RELATED_PERSON_IDENTIFIER_SYSTEM, RELATIONSHIP_PERSON_B_URL, RELATIONSHIP_TYPE_SYSTEM } from "./types/relationship";
 export { DIAGNOSIS_CONDITION_URL, DIAGNOSIS_RANK_URL } from "./types/encounter-diagnoses";
@@ -50,7 +54,7 @@ export { ORDER_DETAILS_URL } from "./types/order";
 
 /** Kind -> its converter. */
 const CONVERTERS = new Map<RestKind, TypeConverter>(
-  [patient, visit, encounter, observation, condition, relationship, person, allergy, order].map((c) => [c.kind, c]),
+  [patient, visit, encounter, observation, condition, relationship, person, allergy, order, cohort, location].map((c) => [c.kind, c]),
 );
 
 /** REST resource name (lower case) -> kind. */
@@ -65,6 +69,8 @@ const REST_KINDS = new Map<string, RestKind>([
   ["person", "person"],
   ["allergy", "allergy"],
   ["order", "order"],
+  ["cohort", "cohort"],
+  ["location", "location"],
 ]);
 
 /** FHIR resourceType -> kind (an Encounter is a visit when tagged so). */
@@ -78,6 +84,8 @@ const FHIR_KINDS = new Map<string, (resource: FhirResource) => RestKind>([
   ["AllergyIntolerance", () => "allergy"],
   ["MedicationRequest", () => "order"],
   ["ServiceRequest", () => "order"],
+  ["Group", () => "cohort"],
+  ["Location", () => "location"],
 ]);
 
 /** FHIR resourceType -> the [field, referenced type] pairs of the records it needs on the target first. */
@@ -117,6 +125,10 @@ const RECORD_REFERENCES = new Map<string, [string, string][]>([
       ["replaces", "ServiceRequest"],
     ],
   ],
+  // A cohort's members: `member[].entity`.
+  ["Group", [["member.entity", "Patient"]]],
+  // A location's parent (also waited for as metadata: lib/openmrs/metadata-check.ts).
+  ["Location", [["partOf", "Location"]]],
 ]);
 
 /** References that are not one field's: a relationship's two persons (a patient is a person too). */
@@ -135,9 +147,10 @@ export function restKindOf(restResource: string): RestKind | undefined {
   return REST_KINDS.get(name);
 }
 
-/** True when the REST representation itself is voided (top-level `voided === true`). */
+/** True when the REST representation itself is voided (top-level `voided === true`), or retired (metadata records: a location). */
 export function isVoidedRest(rep: unknown): boolean {
-  return asObject(rep)?.voided === true;
+  const o = asObject(rep);
+  return o?.voided === true || o?.retired === true;
 }
 
 /**
@@ -181,6 +194,19 @@ export function fhirToRestCreate(resource: FhirResource, options: ConvertOptions
 // ---------------------------------------------------------------------------------------------
 // References to other records
 
+/** The values at a dotted path ("member.entity"), through arrays on the way. */
+function valuesAt(r: Record<string, unknown>, path: string): unknown[] {
+  let values: unknown[] = [r];
+  for (const key of path.split(".")) {
+    values = values.flatMap((v) => {
+      const o = asObject(v);
+      const next = o ? o[key] : undefined;
+      return Array.isArray(next) ? (next as unknown[]) : next === undefined ? [] : [next];
+    });
+  }
+  return values;
+}
+
 /**
  * The records a resource refers to that the target must already hold before it can be written:
  * the Patient (subject), Encounter (encounter, partOf; a visit is an Encounter too), an obs group's
@@ -201,8 +227,7 @@ export function fhirReferences(resource: FhirResource): { resourceType: string; 
   }
   if (!fields) return out;
   for (const [field, expected] of fields) {
-    const value = r[field];
-    for (const one of Array.isArray(value) ? (value as unknown[]) : [value]) {
+    for (const one of valuesAt(r, field)) {
       const parsed = parseReference(one);
       if (parsed && parsed.resourceType === expected && !out.some((o) => o.resourceType === expected && o.id === parsed.id)) {
         out.push(parsed);

@@ -16,6 +16,7 @@ import { isVoidedRest, restKindOf, restToFhir, validAllergy, type FhirResource }
 import { viaFhir2, type OpenmrsServer, type ServerProfile } from "./server";
 import { withAttributeIds } from "./attribute-ids";
 import { withDiagnoses } from "./encounter-diagnoses";
+import { withLiveMembers, withMemberships } from "./cohort";
 
 export type RecordAction = "upsert" | "delete";
 
@@ -93,8 +94,9 @@ export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile,
         );
       }
       // fhir2 leaves person attributes' uuids out: completed from REST, so the target keeps them; an
-      // encounter's diagnoses (fhir2's Encounter has none) too; an order's details likewise. An allergy's
-      // reaction without manifestation (fhir2 serves one, R4 forbids it) is dropped.
+      // encounter's diagnoses (fhir2's Encounter has none) too; an order's details likewise; fhir2 lists every
+      // membership's patient as a Group member: live ones taken from REST. An allergy's reaction without
+      // manifestation (fhir2 serves one, R4 forbids it) is dropped.
       const whole =
         resourceType === "Patient"
           ? await withAttributeIds(server, resource, headers)
@@ -102,7 +104,9 @@ export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile,
             ? await withDiagnoses(server, resource, headers)
             : ORDER_TYPES.has(resourceType)
               ? await orderFromRest(server, uuid, headers)
-              : validAllergy(resource);
+              : resourceType === "Group"
+                ? await withLiveMembers(server, resource, headers)
+                : validAllergy(resource);
       return { action: "upsert", resourceType, id: uuid, resource: whole, via: "fhir2", sourceUrl: url };
     }
     if (res.status === 410) return { action: "delete", resourceType, id: uuid, via: "fhir2", sourceUrl: url };
@@ -137,6 +141,8 @@ export async function fetchRecord(server: OpenmrsServer, profile: ServerProfile,
     throw new PermanentError(`GET ${redactUrl(url)} returned a record with uuid ${shownValue(bodyUuid)} instead of ${uuid}`, "wrong-resource");
   }
   if (isVoidedRest(res.json)) return { action: "delete", resourceType, id: uuid, via: "rest", sourceUrl: url };
-  const resource = restToFhir(kind, res.json);
+  // A cohort's members are a sub-resource of its own.
+  const rep = kind === "cohort" ? await withMemberships(server, res.json as Record<string, unknown>, headers) : res.json;
+  const resource = restToFhir(kind, rep);
   return { action: "upsert", resourceType: resource.resourceType, id: resource.id ?? uuid, resource, via: "rest", sourceUrl: url };
 }

@@ -68,6 +68,8 @@ const FIELDS: Readonly<Record<RestKind, readonly [string, MetadataKind][]>> = {
     ["quantityUnits", "concept"],
     ["durationUnits", "concept"],
   ],
+  cohort: [],
+  location: [["parentLocation", "location"]],
 };
 
 /** OpenMRS uuids are 36 characters (a few old ones 38): anything else (a name) is not looked up. */

@@ -35,6 +35,8 @@ import { withAttributeIds } from "../openmrs/attribute-ids";
 import { withDiagnoses } from "../openmrs/encounter-diagnoses";
 import { MetadataCheck, metadataRefs, metadataText } from "../openmrs/metadata-check";
 import { entryHeader } from "../origin";
+import { writeCohort } from "./cohort";
+import { withMemberships } from "../openmrs/cohort";
 import { duplicateIdentifierOutcome } from "./duplicate-identifier";
 import { IMMUTABLE_ON_REST, sameRestContent, VERSIONED_ON_REST } from "./versioned";
 
@@ -87,6 +89,8 @@ const REST_KINDS_OF = new Map<string, RestKind[]>([
   ["AllergyIntolerance", ["allergy"]],
   ["MedicationRequest", ["order"]],
   ["ServiceRequest", ["order"]],
+  ["Group", ["cohort"]],
+  ["Location", ["location"]],
 ]);
 
 /** FHIR types fhir2 serves without what their REST create needs (orders): the target's copy is read through REST. */
@@ -107,6 +111,13 @@ function posted(kind: RestKind, body: Record<string, unknown>, keepUuid: boolean
   if (PATIENT_SUB_RESOURCES.has(kind)) delete out.patient;
   return out;
 }
+
+/**
+ * Written through REST v1 even beside fhir2: fhir2's LocationTranslatorImpl.toOpenmrsType reads only four
+ * address fields (not the address extension), never removes a tag, ignores status, and turns a parent it
+ * does not know into none; REST v1 keeps them all.
+ */
+const REST_WRITTEN = new Set(["Location"]);
 
 /** REST resource names that can hold a record of this FHIR type (an Encounter is a visit or an encounter). */
 function restKindsOf(resourceType: string): RestKind[] {
@@ -175,12 +186,16 @@ export class OpenmrsTarget implements RecordTarget {
     if (!resource) return { outcome: { kind: "permanent", reason: "no-resource", message: "upsert without a resource" }, method: "PUT", url: this.url };
     const lacking = await this.missingMetadata(req, resource);
     if (lacking) return { outcome: lacking, method: "GET", url: this.server.restUrl("") };
+    // A cohort goes through REST v1 even beside fhir2 (lib/push/cohort.ts says why).
+    if (resource.resourceType === "Group") return this.withRefusal(req, await writeCohort(this.server, req.id, resource, this.headers(req)), profile);
+    // A retired location (fhir2 still serves it, status inactive) is retired at the target.
+    if (resource.resourceType === "Location" && resource.status === "inactive") return this.remove({ ...req, action: "delete", restKind: "location" }, profile);
     if (req.created) {
       const created = await this.createViaRest(req, resource, profile, false);
       if (created.outcome.kind === "ok" || !(await this.exists(req.resourceType, req.id, profile, req.parent ?? this.patientOfResource(resource))))
         return this.withRefusal(req, created, profile);
     }
-    if (writesViaFhir2(profile, req.resourceType, "upsert")) {
+    if (writesViaFhir2(profile, req.resourceType, "upsert") && !REST_WRITTEN.has(req.resourceType)) {
       const url = `${this.server.fhir.baseUrl}/${req.resourceType}/${req.id}`;
       const res = await this.server.fhir.update({ ...resource, id: req.id }, this.headers(req));
       if (res.status >= 200 && res.status < 300)
@@ -318,8 +333,9 @@ export class OpenmrsTarget implements RecordTarget {
 
   async read(resourceType: string, id: string, restKind?: RestKind, given?: ServerProfile, parent?: string): Promise<FhirResource | undefined> {
     const profile = given ?? (await this.server.profile());
-    // Orders as the source side reads them (lib/openmrs/fetch-record.ts): completed from REST, so read there.
-    if (viaFhir2(profile, resourceType) && !READ_VIA_REST.has(resourceType)) {
+    // Orders as the source side reads them (lib/openmrs/fetch-record.ts): completed from REST, so read there;
+    // a cohort likewise, with its live members (fhir2 lists voided memberships too).
+    if (viaFhir2(profile, resourceType) && !READ_VIA_REST.has(resourceType) && resourceType !== "Group") {
       const res = await this.server.fhir.read(resourceType, id);
       // As the source side reads it (lib/openmrs/fetch-record.ts): with its person attributes' uuids, an
       // encounter's diagnoses, an allergy's reactions valid R4.
@@ -337,7 +353,8 @@ export class OpenmrsTarget implements RecordTarget {
       const res = await this.server.restGet(url);
       if (res.status === 404) continue;
       if (res.status !== 200) throw httpFailure("GET", url, res.status, res.json, res.headers["retry-after"]);
-      return isVoidedRest(res.json) ? undefined : restToFhir(kind, res.json);
+      if (isVoidedRest(res.json)) return undefined;
+      return restToFhir(kind, kind === "cohort" ? await withMemberships(this.server, res.json as Record<string, unknown>) : res.json);
     }
     return undefined;
   }

@@ -12,7 +12,7 @@ import type { FhirParts, Json, RestParts, SimType } from "./registry";
 export interface TypeRestRequest {
   method: string;
   uuid?: string;
-  /** Path segments after the uuid (none are served). */
+  /** Path segments after the uuid (a sub-resource, when the type serves some). */
   rest: string[];
   query: URLSearchParams;
   body: unknown;
@@ -29,8 +29,14 @@ function body(v: unknown): Json {
 /** `/ws/rest/v1/{restResource}[/{uuid}]`. */
 export function restForType(store: Store, def: SimType, req: TypeRestRequest, parts: RestParts): Reply {
   const { uuid } = req;
-  if (req.rest.length > 0) throw new SimError(404, `Unknown resource: ${def.restResource}/${uuid ?? ""}/${req.rest.join("/")}`);
   const records = store.records(def.type);
+  if (req.rest.length > 0) {
+    const rec = uuid ? records.get(uuid) : undefined;
+    if (!def.restSub || !uuid) throw new SimError(404, `Unknown resource: ${def.restResource}/${uuid ?? ""}/${req.rest.join("/")}`);
+    if (!rec) throw new SimError(404, "Object with given uuid doesn't exist");
+    const answer = def.restSub(store, rec, { method: req.method, segments: req.rest, query: req.query, body: req.body }, parts);
+    return answer.body === undefined ? { status: answer.status, headers: {}, body: "" } : json(answer.status, answer.body);
+  }
   const rep = (rec: BaseRecord): Json => def.restRep(store, rec, parts);
   const { parent } = req;
   if (def.restParent && parent !== undefined) store.checkPatient(parent);
@@ -131,7 +137,7 @@ export function fhirForType(store: Store, def: SimType, req: TypeFhirRequest, pa
     case "GET":
       if (req.invalid?.has(id)) return json(200, { resourceType: def.fhirType, id, bogusProperty: "unexpected", clinicalStatus: "bogus" }, FHIR_TYPE);
       if (!found) return notKnown();
-      if (found.voided) return outcome(410, "deleted", `HAPI-0972: Resource ${def.fhirType}/${id} is gone/deleted`);
+      if (found.voided && !def.retirable) return outcome(410, "deleted", `HAPI-0972: Resource ${def.fhirType}/${id} is gone/deleted`);
       return resourceReply(200, def.toFhir(store, found, parts));
     case "PUT": {
       const b = checked();

@@ -18,10 +18,12 @@
 import type { BaseRecord, Patient, PatientPatch, Store, VoidPatch } from "../model";
 import type { Rng } from "../rng";
 import { allergy } from "./allergy";
+import { cohort } from "./cohort";
 import { condition } from "./condition";
 import { relationship } from "./relationship";
 import { person } from "./person";
 import { drugOrder, testOrder } from "./order";
+import { location } from "./location";
 
 export type Json = Record<string, unknown>;
 
@@ -51,6 +53,14 @@ export interface FhirParts {
   reference(type: string, uuid: string): Json;
   /** A person (patient or not) as fhir2's Person/Patient translators write its names, gender, birthDate, addresses. */
   person(uuid: string): Json | undefined;
+}
+
+/** A request to a sub-resource, `/ws/rest/v1/{restResource}/{uuid}/{segments...}`. */
+export interface RestSubRequest {
+  method: string;
+  segments: string[];
+  query: URLSearchParams;
+  body: unknown;
 }
 
 /** What a create or update through fhir2 is: checked by a type's `fhirCheck` before anything is read. */
@@ -93,6 +103,13 @@ export interface SimType<R extends BaseRecord = BaseRecord, D = unknown, P = unk
   /** Key in the data file, the snapshot and the stats ("conditions"). */
   readonly section: string;
 
+  /**
+   * Metadata rather than data: `voided` is OpenMRS's `retired` (REST shows `retired`; DELETE retires), and
+   * fhir2 still serves a retired one (no 410). Such a type's records count as metadata of its `title`
+   * wherever a record names one (`store.checkMeta`).
+   */
+  readonly retirable?: boolean;
+
   /** A new record from a draft, validated (references to patients and metadata checked: `store.lacking` too). */
   build(store: Store, draft: D, base: BaseRecord): R;
   /** `prev` with the patch applied, validated; voiding is the store's. */
@@ -114,6 +131,8 @@ export interface SimType<R extends BaseRecord = BaseRecord, D = unknown, P = unk
   restDraft(store: Store, body: Json, parts: RestParts, parent?: string): D;
   /** A REST update body as a patch of `prev` (unknown or read-only properties refused as webservices.rest does). */
   restPatch(store: Store, prev: R, body: Json, parts: RestParts): P & VoidPatch;
+  /** Sub-resources of a record (a cohort's memberships); without it, none are served. No body: 204. */
+  restSub?(store: Store, rec: R, req: RestSubRequest, parts: RestParts): { status: number; body?: Json };
 
   /** The resource as fhir2's translator serves it. */
   toFhir(store: Store, rec: R, parts: FhirParts): Json;
@@ -136,7 +155,7 @@ export interface SimType<R extends BaseRecord = BaseRecord, D = unknown, P = unk
 }
 
 /** Every registered type. */
-export const SIM_TYPES: readonly SimType[] = [condition, relationship, person, allergy, drugOrder, testOrder];
+export const SIM_TYPES: readonly SimType[] = [condition, relationship, person, allergy, drugOrder, testOrder, cohort, location];
 
 const BY_TYPE = new Map(SIM_TYPES.map((t) => [t.type, t]));
 const BY_REST = new Map<string, SimType[]>();

@@ -44,6 +44,8 @@ describe("starting at an entry or a time on a copied database", function () {
       conditionsPerPatient: 1,
       perPatient: { person: 1, allergy: 1, drug_order: 1, test_order: 1 },
     });
+    // ... and a cohort.
+    p.store.createOf("cohort", { name: "ANC", description: "Antenatal clients", members: [...p.store.patients.values()].slice(0, 5).map((x) => x.uuid) });
     p.mutate(100);
     const copiedAt = Date.now();
     p.store.events.forEach((e, i) => (e.timestamp = copiedAt - 600_000 + i));

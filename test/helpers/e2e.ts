@@ -61,7 +61,8 @@ export async function converged(source: OpenmrsSim, target: OpenmrsSim, ms: numb
 }
 
 export function feedNodes(flow: FlowNode[], server: string): { id: string; category: string }[] {
-  return flow.filter((n) => n.type === "atom-feed-in" && n.server === server).map((n) => ({ id: n.id, category: n.category! }));
+  // A disabled feed (`d: true`: an optional category the implementer has not turned on) reads nothing.
+  return flow.filter((n) => n.type === "atom-feed-in" && n.server === server && n.d !== true).map((n) => ({ id: n.id, category: n.category! }));
 }
 
 /** True when every feed's marker stands on the newest entry of its category at `sim`. */

@@ -6,7 +6,7 @@
  */
 import { strict as assert } from "node:assert";
 import { OpenmrsSim } from "../../sim";
-import { ciel } from "../../sim/metadata";
+import { ciel, VISIT_TYPES } from "../../sim/metadata";
 import { caughtMessages, caughtUp, getNode, loadPull, pullFlow, until, usePeers, type CaughtMessage } from "../helpers/red";
 
 const WEIGHT = ciel(5089);
@@ -77,5 +77,38 @@ describe("pull to a child that lacks a concept", function () {
     const installed = await until(() => metadataAlerts(caught).find((m) => String(m.alert.kind) === "metadata-installed"), 10_000, "the all-clear");
     assert.equal(installed.alert.records, 3);
     assert.equal(installed.payload, "fhir-push.alert.metadata-installed");
+  });
+  it("a visit at a location the child lacks waits; once the location feed (location sync turned on) brings the location, it goes through", async () => {
+    const district = parent.store.createOf("location", { name: "Gulu District", tags: ["Visit Location"] }).uuid;
+    const clinic = parent.store.createOf("location", { name: "Awach HC III", address: { cityVillage: "Awach" }, parent: district }).uuid;
+    const p = parent.store.createPatient({ gender: "M", names: [{ givenName: "Okello", familyName: "Peter" }] });
+    const visit = parent.store.createVisit({
+      patient: p.uuid,
+      visitType: VISIT_TYPES[0].uuid,
+      startDatetime: "2025-03-01T08:00:00.000+0000",
+      location: clinic,
+    }).uuid;
+
+    // Patients, then visits (the chain's "caught up" output); the location feed runs when triggered.
+    const flow = pullFlow(parent.url, child.url, db, { category: "visit" });
+    (flow as unknown[]).push(
+      { id: "patients", type: "atom-feed-in", z: "t1", server: "parent", store: "store", category: "patient", interval: "0", wires: [["fetch"], ["feed"]] },
+      { id: "locations", type: "atom-feed-in", z: "t1", server: "parent", store: "store", category: "location", interval: "0", wires: [["fetch"], []] },
+    );
+    await loadPull(flow);
+    const caught = caughtMessages();
+    const cycle = caughtUp();
+    getNode("patients").receive({});
+    await cycle;
+    assert.ok(child.store.get("patient", p.uuid), "the patient");
+    assert.equal(child.store.get("visit", visit), undefined, "the visit waits for its location");
+    const said = await until(() => metadataAlerts(caught).find((m) => String(m.alert.kind) === "missing-metadata"), 10_000, "the missing-metadata alert");
+    assert.deepEqual(said.alert.metadata, { kind: "location", uuid: clinic });
+
+    getNode("locations").receive({});
+    await until(() => child.store.get("visit", visit) !== undefined, 30_000, "the visit once the location is synced");
+    assert.equal(child.store.get("visit", visit)!.location, clinic);
+    assert.equal(child.store.getOf("location", clinic)?.voided, false);
+    assert.deepEqual(parent.diff(child), []);
   });
 });

@@ -453,7 +453,7 @@ describe("fhir/convert", function () {
       assert.equal(restKindOf("encounter"), "encounter");
       assert.equal(restKindOf("obs"), "obs");
       assert.equal(restKindOf("observation"), "obs");
-      assert.equal(restKindOf("location"), undefined);
+      assert.equal(restKindOf("form"), undefined);
       assert.equal(restKindOf(""), undefined);
     });
 
@@ -464,7 +464,7 @@ describe("fhir/convert", function () {
       assert.equal(restKindOfFhir(fhirFixture("openmrs-module-fhir2/EncounterWebTest_create.json")), "encounter");
       assert.equal(restKindOfFhir(restToFhir("visit", visitRep(null))), "visit");
       assert.equal(restKindOfFhir({ resourceType: "Encounter" }), "encounter");
-      assert.equal(restKindOfFhir({ resourceType: "Location", id: LOCATION_UUID }), undefined);
+      assert.equal(restKindOfFhir({ resourceType: "Questionnaire", id: LOCATION_UUID }), undefined);
     });
 
     it("detects voided REST representations", () => {
@@ -1022,8 +1022,8 @@ describe("fhir/convert", function () {
     });
 
     it("unknown kinds and resource types", () => {
-      assertPermanent(() => restToFhir("location" as RestKind, { uuid: LOCATION_UUID }), "unsupported-type");
-      assertPermanent(() => fhirToRestCreate({ resourceType: "Location", id: LOCATION_UUID }), "unsupported-type");
+      assertPermanent(() => restToFhir("form" as RestKind, { uuid: LOCATION_UUID }), "unsupported-type");
+      assertPermanent(() => fhirToRestCreate({ resourceType: "Questionnaire", id: LOCATION_UUID }), "unsupported-type");
       assertPermanent(() => fhirToRestCreate({ resourceType: "Immunization", id: "x" }), "unsupported-type");
     });
 

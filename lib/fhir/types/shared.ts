@@ -6,7 +6,7 @@
 import { PermanentError, shownValue } from "../../outcome";
 import { fhirToOpenmrsDateTime, instantMillis, openmrsToFhirDateTime } from "../dates";
 
-export type RestKind = "patient" | "visit" | "encounter" | "obs" | "condition" | "relationship" | "person" | "allergy" | "order";
+export type RestKind = "patient" | "visit" | "encounter" | "obs" | "condition" | "relationship" | "person" | "allergy" | "order" | "cohort" | "location";
 
 export interface FhirResource {
   resourceType: string;
@@ -118,6 +118,9 @@ export interface FhirInput {
   participant?: unknown;
   valueCodeableConcept?: unknown;
   clinicalStatus?: unknown;
+  member?: unknown;
+  status?: unknown;
+  description?: unknown;
   verificationStatus?: unknown;
   category?: unknown;
   onsetDateTime?: unknown;
