@@ -6,16 +6,7 @@
 import { strict as assert } from "node:assert";
 import { OpenmrsSim, type Allergy, type Order } from "../../sim";
 import { ciel, DOSING_UNITS, ORDER_FREQUENCIES, ROUTES } from "../../sim/metadata";
-import { converged, useTwoWay, writesAt } from "../helpers/e2e";
-
-const AUTH = { authorization: "Basic " + Buffer.from("admin:Admin123").toString("base64"), "content-type": "application/json" };
-
-async function call(sim: OpenmrsSim, method: string, p: string, body?: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${sim.url}${p}`, { method, headers: AUTH, body: body === undefined ? undefined : JSON.stringify(body) });
-  assert.ok(res.status < 300, `${method} ${p}: HTTP ${res.status} ${await res.clone().text()}`);
-  const text = await res.text();
-  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
-}
+import { converged, useTwoWay, writesAt, simCall as call } from "../helpers/e2e";
 
 describe("allergies and orders two-way (Node-RED + simulators)", function () {
   this.timeout(300_000);

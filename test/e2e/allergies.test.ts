@@ -12,11 +12,10 @@ import * as path from "node:path";
 import { OpenmrsSim, type Allergy } from "../../sim";
 import { ciel, OTHER_NON_CODED, SEVERITY_CONCEPTS } from "../../sim/metadata";
 import { NodeRedProcess } from "../../scripts/node-red-process";
-import { converged, env, feedNodes, feedsCaughtUp, inject, shippedFlow, until, useE2E, writesAt, type FlowNode } from "../helpers/e2e";
+import { converged, env, feedNodes, feedsCaughtUp, inject, shippedFlow, until, useE2E, writesAt, type FlowNode, simCall as call } from "../helpers/e2e";
 
 const PULL = shippedFlow("pull-from-parent");
 const PUSH = shippedFlow("push-to-parent");
-const AUTH = { authorization: "Basic " + Buffer.from("admin:Admin123").toString("base64"), "content-type": "application/json" };
 
 const allergiesOf = (sim: OpenmrsSim) => [...sim.store.records("allergy").values()] as Allergy[];
 
@@ -41,13 +40,6 @@ function assertAllergiesEqual(source: OpenmrsSim, target: OpenmrsSim): number {
   for (const t of allergiesOf(target))
     if (!t.voided) assert.ok(source.store.getOf("allergy", t.uuid)?.voided === false, `allergy ${t.uuid} only at the target`);
   return live;
-}
-
-async function call(sim: OpenmrsSim, method: string, p: string, body?: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${sim.url}${p}`, { method, headers: AUTH, body: body === undefined ? undefined : JSON.stringify(body) });
-  assert.ok(res.status < 300, `${method} ${p}: HTTP ${res.status} ${await res.clone().text()}`);
-  const text = await res.text();
-  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
 }
 
 /** Allergies as clinicians leave them: non-coded with a free-text reaction, several reactions, no severity. */

@@ -13,11 +13,10 @@ import { OpenmrsSim } from "../../sim";
 import { liveMembers, type Cohort } from "../../sim/types/cohort";
 import { NodeRedProcess } from "../../scripts/node-red-process";
 import { SyncStore } from "../../lib/store/store";
-import { converged, env, feedNodes, feedsCaughtUp, inject, shippedFlow, until, useE2E, writesAt, type FlowNode } from "../helpers/e2e";
+import { converged, env, feedNodes, feedsCaughtUp, inject, shippedFlow, until, useE2E, writesAt, type FlowNode, simCall as call } from "../helpers/e2e";
 
 const PULL = shippedFlow("pull-from-parent");
 const PUSH = shippedFlow("push-to-parent");
-const AUTH = { authorization: "Basic " + Buffer.from("admin:Admin123").toString("base64"), "content-type": "application/json" };
 
 const cohortsOf = (sim: OpenmrsSim) => [...sim.store.records("cohort").values()] as Cohort[];
 
@@ -39,13 +38,6 @@ function assertCohortsEqual(source: OpenmrsSim, target: OpenmrsSim): number {
     live++;
   }
   return live;
-}
-
-async function call(sim: OpenmrsSim, method: string, p: string, body?: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${sim.url}${p}`, { method, headers: AUTH, body: body === undefined ? undefined : JSON.stringify(body) });
-  assert.ok(res.status < 300, `${method} ${p}: HTTP ${res.status} ${await res.clone().text()}`);
-  const text = await res.text();
-  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
 }
 
 /** True when the store's durable queues hold nothing: every item taken into custody is settled. */

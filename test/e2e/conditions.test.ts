@@ -12,11 +12,23 @@ import * as path from "node:path";
 import { OpenmrsSim, type Condition } from "../../sim";
 import { ciel } from "../../sim/metadata";
 import { NodeRedProcess } from "../../scripts/node-red-process";
-import { converged, env, feedNodes, feedsCaughtUp, inject, queueEmpty, shippedFlow, until, useE2E, writesAt, type FlowNode } from "../helpers/e2e";
+import {
+  converged,
+  env,
+  feedNodes,
+  feedsCaughtUp,
+  inject,
+  queueEmpty,
+  shippedFlow,
+  until,
+  useE2E,
+  writesAt,
+  type FlowNode,
+  simCall as call,
+} from "../helpers/e2e";
 
 const PULL = shippedFlow("pull-from-parent");
 const PUSH = shippedFlow("push-to-parent");
-const AUTH = { authorization: "Basic " + Buffer.from("admin:Admin123").toString("base64"), "content-type": "application/json" };
 
 const conditionsOf = (sim: OpenmrsSim) => [...sim.store.records("condition").values()] as Condition[];
 
@@ -46,13 +58,6 @@ function assertConditionsEqual(source: OpenmrsSim, target: OpenmrsSim): number {
   for (const t of conditionsOf(target))
     if (!t.voided) assert.ok(source.store.getOf("condition", t.uuid)?.voided === false, `condition ${t.uuid} only at the target`);
   return live;
-}
-
-async function call(sim: OpenmrsSim, method: string, p: string, body?: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${sim.url}${p}`, { method, headers: AUTH, body: body === undefined ? undefined : JSON.stringify(body) });
-  assert.ok(res.status < 300, `${method} ${p}: HTTP ${res.status} ${await res.clone().text()}`);
-  const text = await res.text();
-  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
 }
 
 /** Conditions as clinicians leave them: coded and free text, every verification status, ended, with details. */

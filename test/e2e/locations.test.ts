@@ -12,11 +12,10 @@ import { OpenmrsSim } from "../../sim";
 import { ENCOUNTER_TYPES, VISIT_TYPES } from "../../sim/metadata";
 import type { Location } from "../../sim/types/location";
 import { NodeRedProcess } from "../../scripts/node-red-process";
-import { converged, env, feedNodes, feedsCaughtUp, inject, shippedFlow, until, useE2E, type FlowNode } from "../helpers/e2e";
+import { converged, env, feedNodes, feedsCaughtUp, inject, shippedFlow, until, useE2E, type FlowNode, simCall } from "../helpers/e2e";
 
 const PULL = shippedFlow("pull-from-parent");
 const PUSH = shippedFlow("push-to-parent");
-const AUTH = { authorization: "Basic " + Buffer.from("admin:Admin123").toString("base64"), "content-type": "application/json" };
 
 /** Every location record of `source` at `target`, field by field; returns how many live ones. */
 function assertLocationsEqual(source: OpenmrsSim, target: OpenmrsSim): number {
@@ -105,12 +104,8 @@ describe("locations synced as records (Node-RED + simulators)", function () {
       assert.equal(child.store.get("encounter", encounter)?.location, clinic, "the waiting encounter went through");
 
       // A rename and a retirement at the parent.
-      const call = async (method: string, p: string, body?: unknown) => {
-        const res = await fetch(`${parent!.url}${p}`, { method, headers: AUTH, body: body === undefined ? undefined : JSON.stringify(body) });
-        assert.ok(res.status < 300, `${method} ${p}: ${res.status}`);
-      };
-      await call("POST", `/ws/rest/v1/location/${district}`, { name: "Gulu District Health Office", tags: ["Visit Location", "Admin"] });
-      await call("DELETE", `/ws/rest/v1/location/${clinic}?reason=merged`);
+      await simCall(parent, "POST", `/ws/rest/v1/location/${district}`, { name: "Gulu District Health Office", tags: ["Visit Location", "Admin"] });
+      await simCall(parent, "DELETE", `/ws/rest/v1/location/${clinic}?reason=merged`);
       await inject(nodeRed, "pull_now");
       await until(() => feedsCaughtUp(db, parent!, feedNodes(enabled, "omrs_parent")), 90_000, "pull caught up again");
       await converged(parent, child, 90_000);

@@ -14,11 +14,10 @@ import { OpenmrsSim, type Order } from "../../sim";
 import { instantIso } from "../../sim/dates";
 import { CARE_SETTINGS, DOSING_UNITS, DRUGS, DURATION_UNITS, ORDER_FREQUENCIES, PROVIDERS, ROUTES } from "../../sim/metadata";
 import { NodeRedProcess } from "../../scripts/node-red-process";
-import { converged, env, feedNodes, feedsCaughtUp, inject, shippedFlow, until, useE2E, writesAt, type FlowNode } from "../helpers/e2e";
+import { converged, env, feedNodes, feedsCaughtUp, inject, shippedFlow, until, useE2E, writesAt, type FlowNode, simCall as call } from "../helpers/e2e";
 
 const PULL = shippedFlow("pull-from-parent");
 const PUSH = shippedFlow("push-to-parent");
-const AUTH = { authorization: "Basic " + Buffer.from("admin:Admin123").toString("base64"), "content-type": "application/json" };
 const TYPES = ["drug_order", "test_order"] as const;
 
 const ordersOf = (sim: OpenmrsSim, type: (typeof TYPES)[number]) => [...sim.store.records(type).values()] as Order[];
@@ -46,13 +45,6 @@ function assertOrdersEqual(source: OpenmrsSim, target: OpenmrsSim): number {
       if (!t.voided) assert.ok(source.store.getOf(type, t.uuid)?.voided === false, `${type} ${t.uuid} only at the target`);
   }
   return live;
-}
-
-async function call(sim: OpenmrsSim, method: string, p: string, body?: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${sim.url}${p}`, { method, headers: AUTH, body: body === undefined ? undefined : JSON.stringify(body) });
-  assert.ok(res.status < 300, `${method} ${p}: HTTP ${res.status} ${await res.clone().text()}`);
-  const text = await res.text();
-  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
 }
 
 /** A drug order with every dosing field, for a patient who has an encounter and no active order of that drug. */

@@ -11,11 +11,23 @@ import * as path from "node:path";
 import { OpenmrsSim, type Person } from "../../sim";
 import { ciel } from "../../sim/metadata";
 import { NodeRedProcess } from "../../scripts/node-red-process";
-import { converged, env, feedNodes, feedsCaughtUp, inject, queueEmpty, shippedFlow, until, useE2E, writesAt, type FlowNode } from "../helpers/e2e";
+import {
+  converged,
+  env,
+  feedNodes,
+  feedsCaughtUp,
+  inject,
+  queueEmpty,
+  shippedFlow,
+  until,
+  useE2E,
+  writesAt,
+  type FlowNode,
+  simCall as call,
+} from "../helpers/e2e";
 
 const PULL = shippedFlow("pull-from-parent");
 const PUSH = shippedFlow("push-to-parent");
-const AUTH = { authorization: "Basic " + Buffer.from("admin:Admin123").toString("base64"), "content-type": "application/json" };
 const PHONE = "14d4f066-15f5-102d-96e4-000c29c2a5d7";
 const CIVIL = "8d871f2a-c2cc-11de-8d13-0010c6dffd0f";
 const PARENT_CHILD = "8d91a210-c2cc-11de-8d13-0010c6dffd0f";
@@ -44,13 +56,6 @@ function assertPersonsEqual(source: OpenmrsSim, target: OpenmrsSim): number {
     live++;
   }
   return live;
-}
-
-async function call(sim: OpenmrsSim, method: string, p: string, body?: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${sim.url}${p}`, { method, headers: AUTH, body: body === undefined ? undefined : JSON.stringify(body) });
-  assert.ok(res.status < 300, `${method} ${p}: HTTP ${res.status} ${await res.clone().text()}`);
-  const text = await res.text();
-  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
 }
 
 /** A late mother (death date, two names, an address, two attributes) of the first patient, through REST. */

@@ -11,11 +11,10 @@ import { strict as assert } from "node:assert";
 import * as path from "node:path";
 import { OpenmrsSim, type Relationship } from "../../sim";
 import { NodeRedProcess } from "../../scripts/node-red-process";
-import { converged, env, feedNodes, feedsCaughtUp, inject, shippedFlow, until, useE2E, writesAt, type FlowNode } from "../helpers/e2e";
+import { converged, env, feedNodes, feedsCaughtUp, inject, shippedFlow, until, useE2E, writesAt, type FlowNode, simCall as call } from "../helpers/e2e";
 
 const PULL = shippedFlow("pull-from-parent");
 const PUSH = shippedFlow("push-to-parent");
-const AUTH = { authorization: "Basic " + Buffer.from("admin:Admin123").toString("base64"), "content-type": "application/json" };
 const SIBLING = "8d91a01c-c2cc-11de-8d13-0010c6dffd0f";
 const AUNT_UNCLE = "8d91a3dc-c2cc-11de-8d13-0010c6dffd0f";
 
@@ -42,13 +41,6 @@ function assertRelationshipsEqual(source: OpenmrsSim, target: OpenmrsSim): numbe
   for (const t of relationshipsOf(target))
     if (!t.voided) assert.ok(source.store.getOf("relationship", t.uuid)?.voided === false, `relationship ${t.uuid} only at the target`);
   return live;
-}
-
-async function call(sim: OpenmrsSim, method: string, p: string, body?: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${sim.url}${p}`, { method, headers: AUTH, body: body === undefined ? undefined : JSON.stringify(body) });
-  assert.ok(res.status < 300, `${method} ${p}: HTTP ${res.status} ${await res.clone().text()}`);
-  const text = await res.text();
-  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
 }
 
 /** Relationships with and without dates, one ended, made through REST as a registration clerk does. */

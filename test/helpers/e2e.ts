@@ -1,4 +1,5 @@
 /** Shared pieces of the end-to-end tests: flows as shipped, env for Node-RED, waiting, store reads. */
+import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -177,4 +178,15 @@ export async function queueEmpty(db: string): Promise<boolean> {
   } finally {
     await store.close();
   }
+}
+
+/** Basic auth of the simulators' admin, with a JSON body. */
+export const SIM_AUTH = { authorization: "Basic " + Buffer.from("admin:Admin123").toString("base64"), "content-type": "application/json" };
+
+/** A request to a simulator as its admin; asserts it succeeded and gives its JSON answer ({} when empty). */
+export async function simCall(sim: OpenmrsSim, method: string, p: string, body?: unknown): Promise<Record<string, unknown>> {
+  const res = await fetch(`${sim.url}${p}`, { method, headers: SIM_AUTH, body: body === undefined ? undefined : JSON.stringify(body) });
+  assert.ok(res.status < 300, `${method} ${p}: HTTP ${res.status} ${await res.clone().text()}`);
+  const text = await res.text();
+  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
 }
