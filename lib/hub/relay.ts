@@ -16,6 +16,7 @@
  *    and the hub owns the write: it retries, and dead-letters what the parent refuses, at the hub.
  */
 import { randomUUID } from "node:crypto";
+import { REST_TO_FHIR_TYPE } from "../atom/entry";
 import type { OpenmrsServer } from "../openmrs/server";
 import { classifyStatus, outcomeOfError, type Outcome } from "../outcome";
 
@@ -41,22 +42,6 @@ export interface RelayAnswer {
   location?: string;
   body: string;
 }
-
-/** REST resources whose records fhir2 serves under another type name (so both dialects share one key). */
-const FHIR_TYPE_OF_REST: Record<string, string> = {
-  patient: "Patient",
-  person: "Person",
-  encounter: "Encounter",
-  visit: "Encounter",
-  obs: "Observation",
-  condition: "Condition",
-  allergy: "AllergyIntolerance",
-  order: "MedicationRequest",
-  relationship: "RelatedPerson",
-  cohort: "Group",
-  location: "Location",
-  provider: "Practitioner",
-};
 
 const SEGMENT = /^[A-Za-z0-9_.-]{1,100}$/;
 const MAX_PATH = 1000;
@@ -92,7 +77,8 @@ export function writeKey(method: string, path: string, body: unknown): string {
     if (resource === "sync2") throw new RelayRefused(404, "not a record");
     const uuid = segs[4] ?? (typeof b.uuid === "string" ? b.uuid : undefined);
     if (method === "DELETE" && !segs[4]) throw new RelayRefused(405, "DELETE needs a uuid");
-    const type = FHIR_TYPE_OF_REST[resource] ?? resource;
+    // The FHIR type fhir2 serves the record as, so both dialects of one record share a key.
+    const type = Object.hasOwn(REST_TO_FHIR_TYPE, resource) ? REST_TO_FHIR_TYPE[resource] : resource;
     // A sub-resource (patient/<uuid>/allergy/<uuid>, person/<uuid>/name/<uuid>) orders with its record.
     return uuid ? `${type}/${uuid}` : `${type}/new:${randomUUID()}`;
   }
